@@ -1,0 +1,161 @@
+//! Observations and comparisons.
+
+use super::resolve;
+use crate::error::{ApiError, OrGraphqlError};
+use crate::types::{store, Comparison, ComparisonEntry, Observation};
+use async_graphql::{Context, Object, Result};
+use techbalance_store::entities::observation;
+use techbalance_store::queries::{
+    preferred_per_year, ObservationFilter, DEFAULT_SOURCE_PREFERENCE,
+};
+
+/// Most countries one `compare` or `observations` call may name.
+const MAX_COUNTRIES: usize = 50;
+
+#[derive(Default)]
+pub struct FiguresQuery;
+
+#[Object]
+impl FiguresQuery {
+    /// Every source's values of a metric, by country, year and source.
+    async fn observations(
+        &self,
+        ctx: &Context<'_>,
+        metric: String,
+        #[graphql(desc = "ISO3 or ISO2 codes; every country when omitted")] countries: Option<
+            Vec<String>,
+        >,
+        #[graphql(desc = "First year, inclusive")] from: Option<i32>,
+        #[graphql(desc = "Last year, inclusive")] to: Option<i32>,
+        #[graphql(desc = "Only this source's values")] source: Option<String>,
+    ) -> Result<Vec<Observation>> {
+        resolve::year_range(from, to).or_gql()?;
+        let metric = resolve::metric(ctx, &metric).await?;
+        let countries = match countries {
+            Some(codes) => Some(codes_of(ctx, &codes).await?),
+            None => None,
+        };
+        let source = match source {
+            Some(id) => Some(resolve::source(ctx, &id).await?),
+            None => None,
+        };
+        let rows = store(ctx)
+            .observations(&ObservationFilter {
+                metric: metric.slug,
+                countries,
+                from_year: from,
+                to_year: to,
+                source,
+                as_of: None,
+            })
+            .await
+            .or_gql()?;
+        Ok(rows.into_iter().map(Observation).collect())
+    }
+
+    /// One metric's values for several countries side by side, with who leads.
+    async fn compare(
+        &self,
+        ctx: &Context<'_>,
+        metric: String,
+        #[graphql(default_with = "vec![\"USA\".to_string(), \"CHN\".to_string()]")] countries: Vec<
+            String,
+        >,
+        #[graphql(desc = "The year to compare; the latest values when omitted")] year: Option<i32>,
+    ) -> Result<Comparison> {
+        resolve::year_range(year, year).or_gql()?;
+        if countries.len() < 2 {
+            return Err(ApiError::bad_input("compare needs at least two countries").into_graphql());
+        }
+        let metric = resolve::metric(ctx, &metric).await?;
+        let codes = codes_of(ctx, &countries).await?;
+        let rows = store(ctx)
+            .observations(&ObservationFilter {
+                metric: metric.slug.clone(),
+                countries: Some(codes.clone()),
+                ..Default::default()
+            })
+            .await
+            .or_gql()?;
+        let picked = preferred_per_year(rows, DEFAULT_SOURCE_PREFERENCE);
+        let entries: Vec<ComparisonEntry> = codes
+            .iter()
+            .map(|code| {
+                let series: Vec<&observation::Model> =
+                    picked.iter().filter(|o| &o.country == code).collect();
+                let chosen = choose_year(&series, year).cloned();
+                ComparisonEntry {
+                    country_code: code.clone(),
+                    value: chosen.as_ref().and_then(|o| o.value),
+                    year_used: chosen.as_ref().map(|o| o.year),
+                    observation: chosen.map(Observation),
+                }
+            })
+            .collect();
+        let ratio = match (entries[0].value, entries[1].value) {
+            (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+            _ => None,
+        };
+        let leader_code = leader(&entries, metric.higher_is_better);
+        let same_year = year.is_some() && entries.iter().all(|e| e.year_used == year);
+        Ok(Comparison {
+            metric_slug: metric.slug,
+            year,
+            entries,
+            ratio,
+            leader_code,
+            same_year,
+        })
+    }
+}
+
+async fn codes_of(ctx: &Context<'_>, codes: &[String]) -> Result<Vec<String>> {
+    if codes.len() > MAX_COUNTRIES {
+        return Err(
+            ApiError::bad_input(format!("at most {MAX_COUNTRIES} countries at once"))
+                .into_graphql(),
+        );
+    }
+    Ok(resolve::countries(ctx, codes)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect())
+}
+
+/// The requested year if present, else the nearest earlier year, else the nearest later one;
+/// the latest year when no year is requested. `series` is ordered by year.
+fn choose_year<'a>(
+    series: &[&'a observation::Model],
+    year: Option<i32>,
+) -> Option<&'a observation::Model> {
+    match year {
+        None => series.last().copied(),
+        Some(year) => series
+            .iter()
+            .rev()
+            .find(|o| o.year <= year)
+            .or_else(|| series.iter().find(|o| o.year > year))
+            .copied(),
+    }
+}
+
+/// The entry in the stronger position; `None` on a tie or with fewer than two values.
+fn leader(entries: &[ComparisonEntry], higher_is_better: bool) -> Option<String> {
+    let mut valued: Vec<(&str, f64)> = entries
+        .iter()
+        .filter_map(|e| e.value.map(|v| (e.country_code.as_str(), v)))
+        .collect();
+    if valued.len() < 2 {
+        return None;
+    }
+    valued.sort_by(|a, b| {
+        let order = a.1.total_cmp(&b.1);
+        if higher_is_better {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    (valued[0].1 != valued[1].1).then(|| valued[0].0.to_owned())
+}

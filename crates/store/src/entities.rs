@@ -1,0 +1,11 @@
+//! sea-orm entities, one per table. They stay inside the store: callers get these models as
+//! plain data and the API wraps them in its own GraphQL types.
+
+pub mod company;
+pub mod company_sector;
+pub mod country;
+pub mod highlight;
+pub mod metric;
+pub mod observation;
+pub mod sector;
+pub mod source;

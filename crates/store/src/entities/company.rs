@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "companies")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub slug: String,
+    pub name: String,
+    pub country: String,
+    /// `PRIVATE` or `STATE_SUPERVISED`.
+    pub ownership: String,
+    pub founded: Option<i32>,
+    pub headquarters: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::company_sector::Entity")]
+    CompanySector,
+}
+
+impl Related<super::company_sector::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CompanySector.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,91 @@
+//! Entities, queries and versioned writes: the only place in techbalance that speaks SQL.
+//!
+//! Observations are stored as versions in knowledge time (see [`revisions`]); everything else is
+//! reference data that the baseline describes (see [`reference`]).
+
+pub mod entities;
+mod error;
+pub mod queries;
+pub mod reference;
+pub mod revisions;
+mod sql;
+
+pub use error::StoreError;
+pub use sea_orm::{DatabaseBackend, DatabaseConnection};
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+use std::time::Duration;
+use techbalance_migrations::{Migrator, MigratorTrait};
+
+/// Timestamps as the store keeps them: UTC, microsecond precision (what PostgreSQL stores).
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// The current instant at the store's precision.
+pub fn now() -> Timestamp {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// How to reach the database.
+#[derive(Clone, Debug)]
+pub struct ConnectionSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// A handle on the database, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to PostgreSQL (`postgres://`) or SQLite (`sqlite:`), creating the SQLite file if needed.
+    pub async fn connect(settings: &ConnectionSettings) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new(settings.url.clone());
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_timeout(settings.acquire_timeout)
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        if db.get_database_backend() == DatabaseBackend::Sqlite {
+            // Persistent in the file: readers no longer wait for the writer.
+            db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+        }
+        Ok(Self { db })
+    }
+
+    /// Wraps an existing connection (tests use this to observe the statements issued).
+    pub fn from_connection(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Names of migrations not yet applied (empty when the schema is current).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let pending = Migrator::get_pending_migrations(&self.db).await?;
+        Ok(pending.iter().map(|m| m.name().to_owned()).collect())
+    }
+
+    /// Whether the database answers at all.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await?;
+        Ok(())
+    }
+}

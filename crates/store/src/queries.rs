@@ -1,0 +1,459 @@
+//! Reads. Every list function takes the whole set of keys at once so that the API's DataLoaders
+//! issue one statement per level of a query, however many rows the level has.
+
+use crate::entities::{
+    company, company_sector, country, highlight, metric, observation, sector, source,
+};
+use crate::sql::{placeholders, statement};
+use crate::{Store, StoreError, Timestamp};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Value,
+};
+
+/// Which sources to prefer when several published a figure for the same year: earlier wins.
+/// Official statistics come before the curated baseline.
+pub const DEFAULT_SOURCE_PREFERENCE: &[&str] = &["oecd-msti", "worldbank", "baseline"];
+
+/// Filters on observations. `as_of: None` reads current knowledge.
+#[derive(Clone, Debug, Default)]
+pub struct ObservationFilter {
+    pub metric: String,
+    pub countries: Option<Vec<String>>,
+    pub from_year: Option<i32>,
+    pub to_year: Option<i32>,
+    pub source: Option<String>,
+    pub as_of: Option<Timestamp>,
+}
+
+/// Filters and keyset position for the companies connection, ordered by (name, slug).
+#[derive(Clone, Debug, Default)]
+pub struct CompanyFilter {
+    pub country: Option<String>,
+    pub sector: Option<String>,
+}
+
+impl Store {
+    pub async fn countries(&self) -> Result<Vec<country::Model>, StoreError> {
+        Ok(country::Entity::find()
+            .order_by_asc(country::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn countries_by_code(
+        &self,
+        codes: &[String],
+    ) -> Result<Vec<country::Model>, StoreError> {
+        Ok(country::Entity::find()
+            .filter(country::Column::Code.is_in(codes.iter().cloned()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Finds a country by ISO3 or ISO2 code, case-insensitively.
+    pub async fn find_country(&self, code: &str) -> Result<Option<country::Model>, StoreError> {
+        let code = code.trim().to_ascii_uppercase();
+        let column = if code.len() == 2 {
+            country::Column::Iso2
+        } else {
+            country::Column::Code
+        };
+        Ok(country::Entity::find()
+            .filter(column.eq(code))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn metrics(&self, category: Option<&str>) -> Result<Vec<metric::Model>, StoreError> {
+        let mut query = metric::Entity::find().order_by_asc(metric::Column::Slug);
+        if let Some(category) = category {
+            query = query.filter(metric::Column::Category.eq(category));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    pub async fn metrics_by_slug(
+        &self,
+        slugs: &[String],
+    ) -> Result<Vec<metric::Model>, StoreError> {
+        Ok(metric::Entity::find()
+            .filter(metric::Column::Slug.is_in(slugs.iter().cloned()))
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn find_metric(&self, slug: &str) -> Result<Option<metric::Model>, StoreError> {
+        Ok(metric::Entity::find_by_id(slug.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn sources(&self) -> Result<Vec<source::Model>, StoreError> {
+        Ok(source::Entity::find()
+            .order_by_asc(source::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn sources_by_id(&self, ids: &[String]) -> Result<Vec<source::Model>, StoreError> {
+        Ok(source::Entity::find()
+            .filter(source::Column::Id.is_in(ids.iter().cloned()))
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn find_source(&self, id: &str) -> Result<Option<source::Model>, StoreError> {
+        Ok(source::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// For each metric, the sources that currently publish a value for it: `(metric, source)`.
+    pub async fn sources_of_metrics(
+        &self,
+        slugs: &[String],
+    ) -> Result<Vec<(String, source::Model)>, StoreError> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            metric: String,
+            id: String,
+            name: String,
+            homepage: String,
+            terms: String,
+        }
+        if slugs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT o.metric, s.id, s.name, s.homepage, s.terms \
+             FROM observations o JOIN sources s ON s.id = o.source \
+             WHERE o.recorded_to IS NULL AND o.value IS NOT NULL AND o.metric IN ({}) \
+             ORDER BY o.metric, s.id",
+            placeholders(1, slugs.len())
+        );
+        let values = slugs.iter().map(|s| Value::from(s.clone())).collect();
+        let rows = Row::find_by_statement(statement(self.backend(), &sql, values))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let source = source::Model {
+                    id: r.id,
+                    name: r.name,
+                    homepage: r.homepage,
+                    terms: r.terms,
+                };
+                (r.metric, source)
+            })
+            .collect())
+    }
+
+    pub async fn sectors(&self, leader: Option<&str>) -> Result<Vec<sector::Model>, StoreError> {
+        let mut query = sector::Entity::find().order_by_asc(sector::Column::Position);
+        if let Some(leader) = leader {
+            query = query.filter(sector::Column::Leader.eq(leader));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    pub async fn find_sector(&self, slug: &str) -> Result<Option<sector::Model>, StoreError> {
+        Ok(sector::Entity::find_by_id(slug.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The sectors of each company: `(company slug, sector)`.
+    pub async fn sectors_of_companies(
+        &self,
+        companies: &[String],
+    ) -> Result<Vec<(String, sector::Model)>, StoreError> {
+        let links = company_sector::Entity::find()
+            .filter(company_sector::Column::Company.is_in(companies.iter().cloned()))
+            .find_also_related(sector::Entity)
+            .all(&self.db)
+            .await?;
+        Ok(links
+            .into_iter()
+            .filter_map(|(link, sector)| sector.map(|s| (link.company, s)))
+            .collect())
+    }
+
+    /// The companies of each sector: `(sector slug, company)`, ordered by company name.
+    pub async fn companies_of_sectors(
+        &self,
+        sectors: &[String],
+    ) -> Result<Vec<(String, company::Model)>, StoreError> {
+        let rows = company::Entity::find()
+            .inner_join(company_sector::Entity)
+            .filter(company_sector::Column::Sector.is_in(sectors.iter().cloned()))
+            .select_also(company_sector::Entity)
+            .order_by_asc(company::Column::Name)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(company, link)| link.map(|l| (l.sector, company)))
+            .collect())
+    }
+
+    pub async fn companies_of_countries(
+        &self,
+        countries: &[String],
+    ) -> Result<Vec<company::Model>, StoreError> {
+        Ok(company::Entity::find()
+            .filter(company::Column::Country.is_in(countries.iter().cloned()))
+            .order_by_asc(company::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// One page of companies after the keyset position `(name, slug)`, in (name, slug) order.
+    pub async fn companies_page(
+        &self,
+        filter: &CompanyFilter,
+        after: Option<(String, String)>,
+        limit: u64,
+    ) -> Result<Vec<company::Model>, StoreError> {
+        let mut query = company::Entity::find()
+            .filter(company_condition(filter))
+            .order_by_asc(company::Column::Name)
+            .order_by_asc(company::Column::Slug)
+            .limit(limit);
+        if let Some((name, slug)) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(company::Column::Name.gt(name.clone()))
+                    .add(
+                        company::Column::Name
+                            .eq(name)
+                            .and(company::Column::Slug.gt(slug)),
+                    ),
+            );
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    pub async fn count_companies(&self, filter: &CompanyFilter) -> Result<u64, StoreError> {
+        Ok(company::Entity::find()
+            .filter(company_condition(filter))
+            .count(&self.db)
+            .await?)
+    }
+
+    pub async fn highlights_of_countries(
+        &self,
+        countries: &[String],
+    ) -> Result<Vec<highlight::Model>, StoreError> {
+        Ok(highlight::Entity::find()
+            .filter(highlight::Column::Country.is_in(countries.iter().cloned()))
+            .order_by_asc(highlight::Column::Topic)
+            .order_by_asc(highlight::Column::Position)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Every source's values of one metric that were known at `as_of` (or are current), ordered by
+    /// country, year and source. Withdrawn values are left out.
+    pub async fn observations(
+        &self,
+        filter: &ObservationFilter,
+    ) -> Result<Vec<observation::Model>, StoreError> {
+        use observation::Column as C;
+        let mut query = observation::Entity::find()
+            .filter(C::Metric.eq(filter.metric.clone()))
+            .filter(C::Value.is_not_null())
+            .filter(known_at(filter.as_of))
+            .order_by_asc(C::Country)
+            .order_by_asc(C::Year)
+            .order_by_asc(C::Source);
+        if let Some(countries) = &filter.countries {
+            query = query.filter(C::Country.is_in(countries.iter().cloned()));
+        }
+        if let Some(from) = filter.from_year {
+            query = query.filter(C::Year.gte(from));
+        }
+        if let Some(to) = filter.to_year {
+            query = query.filter(C::Year.lte(to));
+        }
+        if let Some(source) = &filter.source {
+            query = query.filter(C::Source.eq(source.clone()));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    /// The most recent year's value for each (metric, country) among current versions, one source
+    /// per point chosen by `preference` (sources not listed come last, by id).
+    pub async fn latest_values(
+        &self,
+        metrics: &[String],
+        countries: Option<&[String]>,
+        preference: &[&str],
+    ) -> Result<Vec<observation::Model>, StoreError> {
+        if metrics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut values: Vec<Value> = Vec::new();
+        let rank = source_rank_sql(preference, &mut values);
+        let metric_list = placeholders(values.len() + 1, metrics.len());
+        values.extend(metrics.iter().map(|m| Value::from(m.clone())));
+        let country_clause = match countries {
+            Some(codes) => {
+                let list = placeholders(values.len() + 1, codes.len().max(1));
+                if codes.is_empty() {
+                    values.push(Value::from(String::new()));
+                }
+                values.extend(codes.iter().map(|c| Value::from(c.clone())));
+                format!("AND o.country IN ({list})")
+            }
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT id, metric, country, source, year, value, qualifier, release, citation, \
+                    recorded_from, recorded_to \
+             FROM ( \
+                 SELECT o.*, ROW_NUMBER() OVER ( \
+                     PARTITION BY o.metric, o.country \
+                     ORDER BY o.year DESC, {rank}, o.source) AS pick \
+                 FROM observations o \
+                 WHERE o.recorded_to IS NULL AND o.value IS NOT NULL \
+                   AND o.metric IN ({metric_list}) {country_clause} \
+             ) ranked \
+             WHERE pick = 1 \
+             ORDER BY metric, country"
+        );
+        Ok(observation::Entity::find()
+            .from_raw_sql(statement(self.backend(), &sql, values))
+            .all(&self.db)
+            .await?)
+    }
+}
+
+/// `CASE o.source WHEN $1 THEN 0 WHEN $2 THEN 1 … ELSE n END`, binding the ids into `values`.
+fn source_rank_sql(preference: &[&str], values: &mut Vec<Value>) -> String {
+    let mut sql = String::from("CASE o.source");
+    for (rank, source) in preference.iter().enumerate() {
+        values.push(Value::from(source.to_string()));
+        sql.push_str(&format!(" WHEN ${} THEN {rank}", values.len()));
+    }
+    sql.push_str(&format!(" ELSE {} END", preference.len()));
+    sql
+}
+
+/// Versions valid at `as_of` (`recorded_from <= as_of < recorded_to`), or the current ones.
+fn known_at(as_of: Option<Timestamp>) -> Condition {
+    use observation::Column as C;
+    match as_of {
+        None => Condition::all().add(C::RecordedTo.is_null()),
+        Some(at) => Condition::all().add(C::RecordedFrom.lte(at)).add(
+            Condition::any()
+                .add(C::RecordedTo.is_null())
+                .add(C::RecordedTo.gt(at)),
+        ),
+    }
+}
+
+fn company_condition(filter: &CompanyFilter) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(country) = &filter.country {
+        condition = condition.add(company::Column::Country.eq(country.clone()));
+    }
+    if let Some(sector) = &filter.sector {
+        condition = condition.add(
+            company::Column::Slug.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(company_sector::Column::Company)
+                    .from(company_sector::Entity)
+                    .and_where(Expr::col(company_sector::Column::Sector).eq(sector.clone()))
+                    .to_owned(),
+            ),
+        );
+    }
+    condition
+}
+
+/// The rank of `source` in `preference` (unlisted sources after every listed one).
+pub fn source_rank(source: &str, preference: &[&str]) -> usize {
+    preference
+        .iter()
+        .position(|s| *s == source)
+        .unwrap_or(preference.len())
+}
+
+/// Keeps one observation per (country, year): the most preferred source's (ties by source id).
+/// The result is ordered by country, then year.
+pub fn preferred_per_year(
+    mut rows: Vec<observation::Model>,
+    preference: &[&str],
+) -> Vec<observation::Model> {
+    rows.sort_by(|a, b| {
+        (
+            a.country.as_str(),
+            a.year,
+            source_rank(&a.source, preference),
+            a.source.as_str(),
+        )
+            .cmp(&(
+                b.country.as_str(),
+                b.year,
+                source_rank(&b.source, preference),
+                b.source.as_str(),
+            ))
+    });
+    rows.dedup_by(|later, first| later.country == first.country && later.year == first.year);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(country: &str, year: i32, source: &str, value: f64) -> observation::Model {
+        observation::Model {
+            id: 0,
+            metric: "m".into(),
+            country: country.into(),
+            source: source.into(),
+            year,
+            value: Some(value),
+            qualifier: None,
+            release: None,
+            citation: None,
+            recorded_from: chrono::DateTime::UNIX_EPOCH,
+            recorded_to: None,
+        }
+    }
+
+    #[test]
+    fn official_statistics_win_over_the_baseline_for_the_same_year() {
+        let rows = vec![
+            obs("USA", 2022, "baseline", 1.0),
+            obs("USA", 2022, "worldbank", 2.0),
+            obs("USA", 2023, "baseline", 3.0),
+            obs("CHN", 2022, "baseline", 4.0),
+        ];
+        let picked = preferred_per_year(rows, DEFAULT_SOURCE_PREFERENCE);
+        let summary: Vec<_> = picked
+            .iter()
+            .map(|o| (o.country.as_str(), o.year, o.source.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("CHN", 2022, "baseline"),
+                ("USA", 2022, "worldbank"),
+                ("USA", 2023, "baseline")
+            ]
+        );
+    }
+
+    #[test]
+    fn unlisted_sources_rank_after_listed_ones() {
+        assert!(
+            source_rank("elsewhere", DEFAULT_SOURCE_PREFERENCE)
+                > source_rank("baseline", DEFAULT_SOURCE_PREFERENCE)
+        );
+    }
+}

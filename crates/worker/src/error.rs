@@ -1,0 +1,10 @@
+use techbalance_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The baseline file cannot be read, parsed or is inconsistent.
+    #[error("baseline {origin}: {problem}")]
+    Baseline { origin: String, problem: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

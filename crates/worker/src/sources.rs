@@ -1,0 +1,3 @@
+//! One module per source of figures.
+
+pub mod baseline;

@@ -1,0 +1,18 @@
+//! Schema migrations of techbalance, one file per step, each runnable on PostgreSQL and SQLite.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_reference_tables;
+mod m20261128_000002_create_observations;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_reference_tables::Migration),
+            Box::new(m20261128_000002_create_observations::Migration),
+        ]
+    }
+}
