@@ -1,40 +1,120 @@
-//! Batched, per-request loading of every relation field: one statement per key type and query
-//! level, however many rows ask. Created per request, so no cache outlives its request.
+//! Batched, per-request loading of every relation field. Created per request, so nothing cached
+//! outlives its request.
+//!
+//! Reference tables (countries, metrics, sources, sectors, companies, highlights) are small and
+//! bounded by curation: the first field that needs one reads it whole, once per request, and every
+//! later lookup in that request is answered from that snapshot. So are the per-metric aggregates
+//! (each metric's latest values and its sources), which are bounded by metrics × countries. The
+//! statements a query costs therefore depend on its shape alone: not on how many rows it returns,
+//! and not on how the executor happens to interleave sibling fields.
 
 use crate::error::OrGraphqlError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
+use std::future::Future;
 use techbalance_store::entities::{
-    company, country, highlight, metric, observation, sector, source,
+    company, company_sector, country, highlight, metric, observation, sector, source,
 };
 use techbalance_store::queries::DEFAULT_SOURCE_PREFERENCE;
-use techbalance_store::Store;
+use techbalance_store::{Store, StoreError};
+use tokio::sync::OnceCell;
 
 pub type Loaders = DataLoader<StoreLoader>;
 
 pub fn per_request(store: Store) -> Loaders {
-    DataLoader::new(StoreLoader { store }, tokio::spawn)
+    DataLoader::new(
+        StoreLoader {
+            store,
+            snapshot: Snapshot::default(),
+        },
+        tokio::spawn,
+    )
 }
 
 pub struct StoreLoader {
     store: Store,
+    snapshot: Snapshot,
+}
+
+/// Reference tables, each read at most once per request.
+#[derive(Default)]
+struct Snapshot {
+    countries: OnceCell<Vec<country::Model>>,
+    metrics: OnceCell<Vec<metric::Model>>,
+    sources: OnceCell<Vec<source::Model>>,
+    sectors: OnceCell<Vec<sector::Model>>,
+    companies: OnceCell<Vec<company::Model>>,
+    company_sectors: OnceCell<Vec<company_sector::Model>>,
+    highlights: OnceCell<Vec<highlight::Model>>,
+    metric_sources: OnceCell<Vec<(String, source::Model)>>,
+    latest_values: OnceCell<Vec<observation::Model>>,
+}
+
+async fn once<T, F>(cell: &OnceCell<Vec<T>>, read: impl FnOnce() -> F) -> Result<&[T]>
+where
+    F: Future<Output = std::result::Result<Vec<T>, StoreError>>,
+{
+    cell.get_or_try_init(|| async { read().await.or_gql() })
+        .await
+        .map(Vec::as_slice)
+}
+
+impl StoreLoader {
+    async fn countries(&self) -> Result<&[country::Model]> {
+        once(&self.snapshot.countries, || self.store.countries()).await
+    }
+    async fn metrics(&self) -> Result<&[metric::Model]> {
+        once(&self.snapshot.metrics, || self.store.metrics(None)).await
+    }
+    async fn sources(&self) -> Result<&[source::Model]> {
+        once(&self.snapshot.sources, || self.store.sources()).await
+    }
+    async fn sectors(&self) -> Result<&[sector::Model]> {
+        once(&self.snapshot.sectors, || self.store.sectors(None)).await
+    }
+    async fn companies(&self) -> Result<&[company::Model]> {
+        once(&self.snapshot.companies, || self.store.companies()).await
+    }
+    async fn company_sectors(&self) -> Result<&[company_sector::Model]> {
+        once(&self.snapshot.company_sectors, || {
+            self.store.company_sectors()
+        })
+        .await
+    }
+    async fn highlights(&self) -> Result<&[highlight::Model]> {
+        once(&self.snapshot.highlights, || self.store.highlights()).await
+    }
+    async fn metric_sources(&self) -> Result<&[(String, source::Model)]> {
+        once(&self.snapshot.metric_sources, || {
+            self.store.metric_sources()
+        })
+        .await
+    }
+    async fn latest_values(&self) -> Result<&[observation::Model]> {
+        once(&self.snapshot.latest_values, || {
+            self.store.latest_values(None, DEFAULT_SOURCE_PREFERENCE)
+        })
+        .await
+    }
 }
 
 macro_rules! key {
-    ($name:ident) => {
+    ($($name:ident),*) => {$(
         #[derive(Clone, Debug, PartialEq, Eq, Hash)]
         pub struct $name(pub String);
-    };
+    )*};
 }
-key!(CountryCode);
-key!(MetricSlug);
-key!(SourceId);
-key!(CompaniesOfCountry);
-key!(CompaniesOfSector);
-key!(SectorsOfCompany);
-key!(HighlightsOfCountry);
-key!(SourcesOfMetric);
-key!(LatestOfMetric);
+key!(
+    CountryCode,
+    MetricSlug,
+    SourceId,
+    CompaniesOfCountry,
+    CompaniesOfSector,
+    SectorsOfCompany,
+    HighlightsOfCountry,
+    SourcesOfMetric,
+    LatestOfMetric
+);
 
 /// The latest value of one metric for one country.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,42 +125,53 @@ pub struct LatestValue {
 
 type Result<T> = async_graphql::Result<T>;
 
-fn keyed<K: Clone, V>(
+/// For each key, the rows whose `field` equals it (cloned), in snapshot order.
+fn select<K, R>(
     keys: &[K],
-    f: impl Fn(&K) -> String,
-    map: &mut HashMap<String, V>,
-) -> HashMap<K, V>
+    key: impl Fn(&K) -> &str,
+    rows: &[R],
+    field: impl Fn(&R) -> &str,
+) -> HashMap<K, Vec<R>>
 where
-    K: std::hash::Hash + Eq,
+    K: Clone + Eq + std::hash::Hash,
+    R: Clone,
 {
     keys.iter()
-        .filter_map(|k| map.remove(&f(k)).map(|v| (k.clone(), v)))
+        .map(|k| {
+            let matching = rows
+                .iter()
+                .filter(|r| field(r) == key(k))
+                .cloned()
+                .collect();
+            (k.clone(), matching)
+        })
         .collect()
 }
 
-fn grouped<V>(rows: impl IntoIterator<Item = (String, V)>) -> HashMap<String, Vec<V>> {
-    let mut groups: HashMap<String, Vec<V>> = HashMap::new();
-    for (key, value) in rows {
-        groups.entry(key).or_default().push(value);
-    }
-    groups
-}
-
-fn strings<K>(keys: &[K], f: impl Fn(&K) -> &String) -> Vec<String> {
-    keys.iter().map(|k| f(k).clone()).collect()
+/// For each key, the one row whose `field` equals it, if any.
+fn find<K, R>(
+    keys: &[K],
+    key: impl Fn(&K) -> &str,
+    rows: &[R],
+    field: impl Fn(&R) -> &str,
+) -> HashMap<K, R>
+where
+    K: Clone + Eq + std::hash::Hash,
+    R: Clone,
+{
+    keys.iter()
+        .filter_map(|k| {
+            let row = rows.iter().find(|r| field(r) == key(k))?;
+            Some((k.clone(), row.clone()))
+        })
+        .collect()
 }
 
 impl Loader<CountryCode> for StoreLoader {
     type Value = country::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[CountryCode]) -> Result<HashMap<CountryCode, Self::Value>> {
-        let rows = self
-            .store
-            .countries_by_code(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = rows.into_iter().map(|c| (c.code.clone(), c)).collect();
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        Ok(find(keys, |k| &k.0, self.countries().await?, |c| &c.code))
     }
 }
 
@@ -88,13 +179,7 @@ impl Loader<MetricSlug> for StoreLoader {
     type Value = metric::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[MetricSlug]) -> Result<HashMap<MetricSlug, Self::Value>> {
-        let rows = self
-            .store
-            .metrics_by_slug(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = rows.into_iter().map(|m| (m.slug.clone(), m)).collect();
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        Ok(find(keys, |k| &k.0, self.metrics().await?, |m| &m.slug))
     }
 }
 
@@ -102,13 +187,7 @@ impl Loader<SourceId> for StoreLoader {
     type Value = source::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[SourceId]) -> Result<HashMap<SourceId, Self::Value>> {
-        let rows = self
-            .store
-            .sources_by_id(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = rows.into_iter().map(|s| (s.id.clone(), s)).collect();
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        Ok(find(keys, |k| &k.0, self.sources().await?, |s| &s.id))
     }
 }
 
@@ -119,13 +198,12 @@ impl Loader<CompaniesOfCountry> for StoreLoader {
         &self,
         keys: &[CompaniesOfCountry],
     ) -> Result<HashMap<CompaniesOfCountry, Self::Value>> {
-        let rows = self
-            .store
-            .companies_of_countries(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = grouped(rows.into_iter().map(|c| (c.country.clone(), c)));
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        Ok(select(
+            keys,
+            |k| &k.0,
+            self.companies().await?,
+            |c| &c.country,
+        ))
     }
 }
 
@@ -136,13 +214,19 @@ impl Loader<CompaniesOfSector> for StoreLoader {
         &self,
         keys: &[CompaniesOfSector],
     ) -> Result<HashMap<CompaniesOfSector, Self::Value>> {
-        let rows = self
-            .store
-            .companies_of_sectors(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = grouped(rows);
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        let links = self.company_sectors().await?;
+        let companies = self.companies().await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let members = companies
+                    .iter()
+                    .filter(|c| links.iter().any(|l| l.sector == k.0 && l.company == c.slug))
+                    .cloned()
+                    .collect();
+                (k.clone(), members)
+            })
+            .collect())
     }
 }
 
@@ -153,16 +237,19 @@ impl Loader<SectorsOfCompany> for StoreLoader {
         &self,
         keys: &[SectorsOfCompany],
     ) -> Result<HashMap<SectorsOfCompany, Self::Value>> {
-        let rows = self
-            .store
-            .sectors_of_companies(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = grouped(rows);
-        for sectors in map.values_mut() {
-            sectors.sort_by_key(|s| s.position);
-        }
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        let links = self.company_sectors().await?;
+        let sectors = self.sectors().await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let active = sectors
+                    .iter()
+                    .filter(|s| links.iter().any(|l| l.company == k.0 && l.sector == s.slug))
+                    .cloned()
+                    .collect();
+                (k.clone(), active)
+            })
+            .collect())
     }
 }
 
@@ -173,13 +260,12 @@ impl Loader<HighlightsOfCountry> for StoreLoader {
         &self,
         keys: &[HighlightsOfCountry],
     ) -> Result<HashMap<HighlightsOfCountry, Self::Value>> {
-        let rows = self
-            .store
-            .highlights_of_countries(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = grouped(rows.into_iter().map(|h| (h.country.clone(), h)));
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        Ok(select(
+            keys,
+            |k| &k.0,
+            self.highlights().await?,
+            |h| &h.country,
+        ))
     }
 }
 
@@ -190,13 +276,18 @@ impl Loader<SourcesOfMetric> for StoreLoader {
         &self,
         keys: &[SourcesOfMetric],
     ) -> Result<HashMap<SourcesOfMetric, Self::Value>> {
-        let rows = self
-            .store
-            .sources_of_metrics(&strings(keys, |k| &k.0))
-            .await
-            .or_gql()?;
-        let mut map = grouped(rows);
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        let pairs = self.metric_sources().await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let sources = pairs
+                    .iter()
+                    .filter(|(metric, _)| *metric == k.0)
+                    .map(|(_, source)| source.clone())
+                    .collect();
+                (k.clone(), sources)
+            })
+            .collect())
     }
 }
 
@@ -204,13 +295,12 @@ impl Loader<LatestOfMetric> for StoreLoader {
     type Value = Vec<observation::Model>;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[LatestOfMetric]) -> Result<HashMap<LatestOfMetric, Self::Value>> {
-        let rows = self
-            .store
-            .latest_values(&strings(keys, |k| &k.0), None, DEFAULT_SOURCE_PREFERENCE)
-            .await
-            .or_gql()?;
-        let mut map = grouped(rows.into_iter().map(|o| (o.metric.clone(), o)));
-        Ok(keyed(keys, |k| k.0.clone(), &mut map))
+        Ok(select(
+            keys,
+            |k| &k.0,
+            self.latest_values().await?,
+            |o| &o.metric,
+        ))
     }
 }
 
@@ -218,25 +308,15 @@ impl Loader<LatestValue> for StoreLoader {
     type Value = observation::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[LatestValue]) -> Result<HashMap<LatestValue, Self::Value>> {
-        let mut metrics: Vec<String> = keys.iter().map(|k| k.metric.clone()).collect();
-        let mut countries: Vec<String> = keys.iter().map(|k| k.country.clone()).collect();
-        metrics.sort();
-        metrics.dedup();
-        countries.sort();
-        countries.dedup();
-        let rows = self
-            .store
-            .latest_values(&metrics, Some(&countries), DEFAULT_SOURCE_PREFERENCE)
-            .await
-            .or_gql()?;
-        let mut map: HashMap<String, observation::Model> = rows
-            .into_iter()
-            .map(|o| (format!("{}\u{0}{}", o.metric, o.country), o))
-            .collect();
-        Ok(keyed(
-            keys,
-            |k| format!("{}\u{0}{}", k.metric, k.country),
-            &mut map,
-        ))
+        let rows = self.latest_values().await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                let row = rows
+                    .iter()
+                    .find(|o| o.metric == k.metric && o.country == k.country)?;
+                Some((k.clone(), row.clone()))
+            })
+            .collect())
     }
 }

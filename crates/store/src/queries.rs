@@ -1,5 +1,5 @@
-//! Reads. Every list function takes the whole set of keys at once so that the API's DataLoaders
-//! issue one statement per level of a query, however many rows the level has.
+//! Reads. Reference tables are small and read whole; observation reads take every key of a
+//! level at once, so that the API issues one statement per level however many rows it has.
 
 use crate::entities::{
     company, company_sector, country, highlight, metric, observation, sector, source,
@@ -42,16 +42,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn countries_by_code(
-        &self,
-        codes: &[String],
-    ) -> Result<Vec<country::Model>, StoreError> {
-        Ok(country::Entity::find()
-            .filter(country::Column::Code.is_in(codes.iter().cloned()))
-            .all(&self.db)
-            .await?)
-    }
-
     /// Finds a country by ISO3 or ISO2 code, case-insensitively.
     pub async fn find_country(&self, code: &str) -> Result<Option<country::Model>, StoreError> {
         let code = code.trim().to_ascii_uppercase();
@@ -74,16 +64,6 @@ impl Store {
         Ok(query.all(&self.db).await?)
     }
 
-    pub async fn metrics_by_slug(
-        &self,
-        slugs: &[String],
-    ) -> Result<Vec<metric::Model>, StoreError> {
-        Ok(metric::Entity::find()
-            .filter(metric::Column::Slug.is_in(slugs.iter().cloned()))
-            .all(&self.db)
-            .await?)
-    }
-
     pub async fn find_metric(&self, slug: &str) -> Result<Option<metric::Model>, StoreError> {
         Ok(metric::Entity::find_by_id(slug.to_owned())
             .one(&self.db)
@@ -97,24 +77,14 @@ impl Store {
             .await?)
     }
 
-    pub async fn sources_by_id(&self, ids: &[String]) -> Result<Vec<source::Model>, StoreError> {
-        Ok(source::Entity::find()
-            .filter(source::Column::Id.is_in(ids.iter().cloned()))
-            .all(&self.db)
-            .await?)
-    }
-
     pub async fn find_source(&self, id: &str) -> Result<Option<source::Model>, StoreError> {
         Ok(source::Entity::find_by_id(id.to_owned())
             .one(&self.db)
             .await?)
     }
 
-    /// For each metric, the sources that currently publish a value for it: `(metric, source)`.
-    pub async fn sources_of_metrics(
-        &self,
-        slugs: &[String],
-    ) -> Result<Vec<(String, source::Model)>, StoreError> {
+    /// Which sources currently publish a value of which metric: `(metric, source)` pairs.
+    pub async fn metric_sources(&self) -> Result<Vec<(String, source::Model)>, StoreError> {
         #[derive(FromQueryResult)]
         struct Row {
             metric: String,
@@ -123,18 +93,11 @@ impl Store {
             homepage: String,
             terms: String,
         }
-        if slugs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT DISTINCT o.metric, s.id, s.name, s.homepage, s.terms \
-             FROM observations o JOIN sources s ON s.id = o.source \
-             WHERE o.recorded_to IS NULL AND o.value IS NOT NULL AND o.metric IN ({}) \
-             ORDER BY o.metric, s.id",
-            placeholders(1, slugs.len())
-        );
-        let values = slugs.iter().map(|s| Value::from(s.clone())).collect();
-        let rows = Row::find_by_statement(statement(self.backend(), &sql, values))
+        let sql = "SELECT DISTINCT o.metric, s.id, s.name, s.homepage, s.terms \
+                   FROM observations o JOIN sources s ON s.id = o.source \
+                   WHERE o.recorded_to IS NULL AND o.value IS NOT NULL \
+                   ORDER BY o.metric, s.id";
+        let rows = Row::find_by_statement(statement(self.backend(), sql, Vec::new()))
             .all(&self.db)
             .await?;
         Ok(rows
@@ -151,6 +114,30 @@ impl Store {
             .collect())
     }
 
+    /// Every company, by name.
+    pub async fn companies(&self) -> Result<Vec<company::Model>, StoreError> {
+        Ok(company::Entity::find()
+            .order_by_asc(company::Column::Name)
+            .order_by_asc(company::Column::Slug)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Which company is active in which sector.
+    pub async fn company_sectors(&self) -> Result<Vec<company_sector::Model>, StoreError> {
+        Ok(company_sector::Entity::find().all(&self.db).await?)
+    }
+
+    /// Every highlight, by country, topic and position.
+    pub async fn highlights(&self) -> Result<Vec<highlight::Model>, StoreError> {
+        Ok(highlight::Entity::find()
+            .order_by_asc(highlight::Column::Country)
+            .order_by_asc(highlight::Column::Topic)
+            .order_by_asc(highlight::Column::Position)
+            .all(&self.db)
+            .await?)
+    }
+
     pub async fn sectors(&self, leader: Option<&str>) -> Result<Vec<sector::Model>, StoreError> {
         let mut query = sector::Entity::find().order_by_asc(sector::Column::Position);
         if let Some(leader) = leader {
@@ -162,51 +149,6 @@ impl Store {
     pub async fn find_sector(&self, slug: &str) -> Result<Option<sector::Model>, StoreError> {
         Ok(sector::Entity::find_by_id(slug.to_owned())
             .one(&self.db)
-            .await?)
-    }
-
-    /// The sectors of each company: `(company slug, sector)`.
-    pub async fn sectors_of_companies(
-        &self,
-        companies: &[String],
-    ) -> Result<Vec<(String, sector::Model)>, StoreError> {
-        let links = company_sector::Entity::find()
-            .filter(company_sector::Column::Company.is_in(companies.iter().cloned()))
-            .find_also_related(sector::Entity)
-            .all(&self.db)
-            .await?;
-        Ok(links
-            .into_iter()
-            .filter_map(|(link, sector)| sector.map(|s| (link.company, s)))
-            .collect())
-    }
-
-    /// The companies of each sector: `(sector slug, company)`, ordered by company name.
-    pub async fn companies_of_sectors(
-        &self,
-        sectors: &[String],
-    ) -> Result<Vec<(String, company::Model)>, StoreError> {
-        let rows = company::Entity::find()
-            .inner_join(company_sector::Entity)
-            .filter(company_sector::Column::Sector.is_in(sectors.iter().cloned()))
-            .select_also(company_sector::Entity)
-            .order_by_asc(company::Column::Name)
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(company, link)| link.map(|l| (l.sector, company)))
-            .collect())
-    }
-
-    pub async fn companies_of_countries(
-        &self,
-        countries: &[String],
-    ) -> Result<Vec<company::Model>, StoreError> {
-        Ok(company::Entity::find()
-            .filter(company::Column::Country.is_in(countries.iter().cloned()))
-            .order_by_asc(company::Column::Name)
-            .all(&self.db)
             .await?)
     }
 
@@ -243,18 +185,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn highlights_of_countries(
-        &self,
-        countries: &[String],
-    ) -> Result<Vec<highlight::Model>, StoreError> {
-        Ok(highlight::Entity::find()
-            .filter(highlight::Column::Country.is_in(countries.iter().cloned()))
-            .order_by_asc(highlight::Column::Topic)
-            .order_by_asc(highlight::Column::Position)
-            .all(&self.db)
-            .await?)
-    }
-
     /// Every source's values of one metric that were known at `as_of` (or are current), ordered by
     /// country, year and source. Withdrawn values are left out.
     pub async fn observations(
@@ -284,29 +214,22 @@ impl Store {
         Ok(query.all(&self.db).await?)
     }
 
-    /// The most recent year's value for each (metric, country) among current versions, one source
-    /// per point chosen by `preference` (sources not listed come last, by id).
+    /// The most recent year's value for each (metric, country) among current versions, of the
+    /// given metrics or of all, one source per point chosen by `preference` (sources not listed
+    /// come last, by id).
     pub async fn latest_values(
         &self,
-        metrics: &[String],
-        countries: Option<&[String]>,
+        metrics: Option<&[String]>,
         preference: &[&str],
     ) -> Result<Vec<observation::Model>, StoreError> {
-        if metrics.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut values: Vec<Value> = Vec::new();
         let rank = source_rank_sql(preference, &mut values);
-        let metric_list = placeholders(values.len() + 1, metrics.len());
-        values.extend(metrics.iter().map(|m| Value::from(m.clone())));
-        let country_clause = match countries {
-            Some(codes) => {
-                let list = placeholders(values.len() + 1, codes.len().max(1));
-                if codes.is_empty() {
-                    values.push(Value::from(String::new()));
-                }
-                values.extend(codes.iter().map(|c| Value::from(c.clone())));
-                format!("AND o.country IN ({list})")
+        let metric_clause = match metrics {
+            Some([]) => return Ok(Vec::new()),
+            Some(slugs) => {
+                let list = placeholders(values.len() + 1, slugs.len());
+                values.extend(slugs.iter().map(|m| Value::from(m.clone())));
+                format!("AND o.metric IN ({list})")
             }
             None => String::new(),
         };
@@ -319,7 +242,7 @@ impl Store {
                      ORDER BY o.year DESC, {rank}, o.source) AS pick \
                  FROM observations o \
                  WHERE o.recorded_to IS NULL AND o.value IS NOT NULL \
-                   AND o.metric IN ({metric_list}) {country_clause} \
+                   {metric_clause} \
              ) ranked \
              WHERE pick = 1 \
              ORDER BY metric, country"

@@ -18,9 +18,9 @@ pub async fn seed(
     baseline: &sources::baseline::Baseline,
     at: Timestamp,
 ) -> Result<RecordSummary, WorkerError> {
-    store
-        .upsert_reference_data(&baseline.reference_data())
-        .await?;
+    let mut reference = baseline.reference_data();
+    reference.sources.extend(sources::public_sources());
+    store.upsert_reference_data(&reference).await?;
     let summary = store.record(&baseline.batch(), at).await?;
     tracing::info!(
         inserted = summary.inserted,

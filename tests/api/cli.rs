@@ -1,0 +1,173 @@
+//! The real binary: its subcommands, configuration errors, and a fresh start with nothing set.
+
+use crate::support::{Backend, TestDb};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_techbalance");
+
+fn techbalance(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("TECHBALANCE_LOG", "warn");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TECHBALANCE_") && name != "TECHBALANCE_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tb-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+#[test]
+fn schema_prints_the_sdl() {
+    let output = techbalance(&std::env::temp_dir())
+        .arg("schema")
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        techbalance_api::sdl()
+    );
+}
+
+#[test]
+fn a_configuration_error_names_the_variable_and_exits_non_zero() {
+    let dir = scratch_dir("config");
+    for (variable, value) in [
+        ("TECHBALANCE_BIND", "not-an-address"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("TECHBALANCE_LOG_FORMAT", "xml"),
+    ] {
+        let output = techbalance(&dir)
+            .arg("migrate")
+            .env(variable, value)
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(variable),
+            "{variable} not named in: {stderr}"
+        );
+    }
+    assert!(
+        !dir.join("techbalance.db").exists(),
+        "nothing is created on a configuration error"
+    );
+}
+
+#[test]
+fn seed_is_idempotent_from_the_command_line() {
+    let dir = scratch_dir("seed");
+    let first = techbalance(&dir).arg("seed").output().expect("run");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "baseline loaded: 16 new, 0 revised, 0 withdrawn, 0 unchanged"
+    );
+    let second = techbalance(&dir).arg("seed").output().expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "baseline loaded: 0 new, 0 revised, 0 withdrawn, 16 unchanged"
+    );
+    assert!(
+        dir.join("techbalance.db").exists(),
+        "the embedded database lives in the working directory"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server process, killed when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn serve_and_query(mut command: Command) {
+    let port = free_port();
+    let child = command
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let _server = Server(child);
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let response = client
+            .post(&url)
+            .json(&serde_json::json!({ "query": r#"{ compare(metric: "rd_intensity") { entries { country { code } value yearUsed observation { source { id } } } } }"# }))
+            .send()
+            .await;
+        match response {
+            Ok(response) => break response.json::<serde_json::Value>().await.expect("json"),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("the server did not answer within 30 s: {err}"),
+        }
+    };
+    assert_eq!(
+        body["data"]["compare"]["entries"],
+        serde_json::json!([
+            { "country": { "code": "USA" }, "value": 3.5, "yearUsed": 2024, "observation": { "source": { "id": "baseline" } } },
+            { "country": { "code": "CHN" }, "value": 2.6, "yearUsed": 2024, "observation": { "source": { "id": "baseline" } } },
+        ])
+    );
+    let page = client
+        .get(&url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("graphiql");
+    assert!(page.text().await.expect("html").contains("graphiql"));
+}
+
+#[tokio::test]
+async fn a_fresh_start_with_nothing_configured_serves_the_baseline_from_an_embedded_database() {
+    let dir = scratch_dir("fresh");
+    serve_and_query(techbalance(&dir)).await;
+    assert!(dir.join("techbalance.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_same_binary_serves_from_postgresql() {
+    let db = TestDb::create(Backend::Postgres).await;
+    let dir = scratch_dir("postgres");
+    let mut command = techbalance(&dir);
+    command.env("DATABASE_URL", &db.url);
+    serve_and_query(command).await;
+    assert!(
+        !dir.join("techbalance.db").exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real HTTP server (and the real binary) on SQLite and on PostgreSQL.
+
+mod support;
+
+mod cli;
+mod dashboard;
+mod http;
+mod queries;
+mod schema;
+mod seed;

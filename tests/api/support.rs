@@ -1,0 +1,293 @@
+//! Test harness: a throwaway database per test (a fresh PostgreSQL database, or a fresh SQLite
+//! file), migrated and seeded, behind the real HTTP server on a free port.
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use techbalance::config::Config;
+use techbalance_store::Store;
+
+/// Where PostgreSQL tests create their databases: a URL whose role may `CREATE DATABASE`.
+pub const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `both_backends!(name, body_fn);` makes `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "tb_test_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A database that exists for one test and is removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    cleanup: Option<Cleanup>,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        let name = unique_name();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                TestDb {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+
+                    cleanup: Some(Cleanup::File(path)),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
+                    panic!(
+                        "this test needs PostgreSQL: set {POSTGRES_VARIABLE} to a URL whose role may \
+                         create databases (e.g. the one `bash .ci/postgres.sh` prints)"
+                    )
+                });
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!(
+                        "this test needs PostgreSQL, but {POSTGRES_VARIABLE} does not connect: {e}"
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                TestDb {
+                    url: replace_database(&admin_url, &name),
+
+                    cleanup: Some(Cleanup::Database { admin_url, name }),
+                }
+            }
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        self.config_with(&[])
+    }
+
+    pub fn config_with(&self, vars: &[(&str, &str)]) -> Config {
+        let url = self.url.clone();
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |name| {
+            if name == "DATABASE_URL" {
+                return Some(url.clone());
+            }
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .expect("test configuration")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.cleanup.take() {
+            Some(Cleanup::File(path)) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Some(Cleanup::Database { admin_url, name }) => {
+                // Drop runs inside the test's runtime: do the async work on a thread of its own.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async {
+                        if let Ok(admin) = Database::connect(&admin_url).await {
+                            let _ = admin
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
+                                .await;
+                        }
+                    });
+                    Ok::<_, std::io::Error>(())
+                })
+                .join();
+            }
+            None => {}
+        }
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.rfind('/') {
+        Some(slash) if slash > base.find("://").map_or(0, |i| i + 2) => &base[..slash],
+        _ => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The real HTTP server over a seeded throwaway database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub config: Config,
+    pub db: TestDb,
+    client: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let db = TestDb::create(backend).await;
+        let config = db.config();
+        let store = techbalance::open_store(&config).await.expect("open store");
+        Self::serve(db, config, store).await
+    }
+
+    /// Like `spawn`, counting every SQL statement the server issues from now on.
+    pub async fn spawn_counting_statements(backend: Backend) -> (Self, Arc<AtomicUsize>) {
+        let db = TestDb::create(backend).await;
+        let config = db.config();
+        techbalance::open_store(&config).await.expect("migrate");
+        let mut connection: DatabaseConnection = Database::connect(&db.url).await.expect("connect");
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        connection.set_metric_callback(move |info| {
+            if std::env::var_os("TB_PRINT_SQL").is_some() {
+                eprintln!(
+                    "SQL: {}",
+                    &info.statement.sql[..info.statement.sql.len().min(150)]
+                );
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let app = Self::serve(db, config, Store::from_connection(connection)).await;
+        statements.store(0, Ordering::SeqCst);
+        (app, statements)
+    }
+
+    pub async fn serve(db: TestDb, config: Config, store: Store) -> Self {
+        techbalance::seed_if_empty(&store, &config)
+            .await
+            .expect("seed");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let server = tokio::spawn({
+            let store = store.clone();
+            let config = config.clone();
+            async move {
+                techbalance::serve(store, &config, listener, std::future::pending())
+                    .await
+                    .expect("server");
+            }
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        TestApp {
+            addr,
+            store,
+            config,
+            db,
+            client,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// POSTs a query; returns the whole response body (`data` and `errors`).
+    pub async fn post(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "status of {query}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// POSTs a query that must succeed; returns `data`.
+    pub async fn data(&self, query: &str) -> Value {
+        let body = self.post(query, json!({})).await;
+        assert!(
+            body.get("errors").is_none(),
+            "unexpected errors for {query}: {body}"
+        );
+        body["data"].clone()
+    }
+
+    /// POSTs a query that must fail; returns its first error.
+    pub async fn error(&self, query: &str) -> Value {
+        let body = self.post(query, json!({})).await;
+        body["errors"][0].clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The `extensions.code` of a GraphQL error.
+pub fn code(error: &Value) -> &str {
+    error["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no extensions.code in {error}"))
+}
