@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use techbalance_api::{HttpSettings, SchemaLimits};
 use techbalance_store::ConnectionSettings;
+use techbalance_worker::fetch::FetchSettings;
+use techbalance_worker::sources::{oecd, worldbank};
 
 /// The embedded database used when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://techbalance.db?mode=rwc";
@@ -34,6 +36,20 @@ pub struct Config {
     pub baseline_path: Option<PathBuf>,
     pub http: HttpSettings,
     pub limits: SchemaLimits,
+    pub refresh: RefreshConfig,
+}
+
+/// Where and how the worker fetches public sources.
+#[derive(Clone, Debug)]
+pub struct RefreshConfig {
+    /// ISO3 codes of the countries refreshed.
+    pub countries: Vec<String>,
+    pub worldbank_url: String,
+    pub oecd_url: String,
+    /// First year fetched.
+    pub from_year: i32,
+    pub worldbank_per_page: u32,
+    pub fetch: FetchSettings,
 }
 
 impl Config {
@@ -107,12 +123,83 @@ impl Config {
                     |n| *n >= 1,
                 )?,
             },
+            refresh: refresh_config(&get)?,
         })
     }
 
     pub fn is_sqlite(&self) -> bool {
         self.database.url.starts_with("sqlite:")
     }
+}
+
+fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig, ConfigError> {
+    let countries = match get("TECHBALANCE_COUNTRIES") {
+        None => vec!["USA".to_owned(), "CHN".to_owned()],
+        Some(list) => {
+            let codes: Vec<String> = list
+                .split([',', ' ', ';'])
+                .filter(|c| !c.is_empty())
+                .map(|c| c.trim().to_ascii_uppercase())
+                .collect();
+            if codes.is_empty()
+                || codes
+                    .iter()
+                    .any(|c| c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+            {
+                return Err(ConfigError {
+                    variable: "TECHBALANCE_COUNTRIES",
+                    problem: format!(
+                        "\"{list}\" is not a list of ISO 3166-1 alpha-3 codes (e.g. USA,CHN,DEU)"
+                    ),
+                });
+            }
+            codes
+        }
+    };
+    let url = |variable: &'static str, default: &str| -> Result<String, ConfigError> {
+        let value = get(variable).unwrap_or_else(|| default.to_owned());
+        if value.starts_with("http://") || value.starts_with("https://") {
+            Ok(value.trim_end_matches('/').to_owned())
+        } else {
+            Err(ConfigError {
+                variable,
+                problem: format!("\"{value}\" is not an http(s) URL"),
+            })
+        }
+    };
+    let defaults = FetchSettings::default();
+    Ok(RefreshConfig {
+        countries,
+        worldbank_url: url("TECHBALANCE_WORLDBANK_URL", worldbank::DEFAULT_BASE_URL)?,
+        oecd_url: url("TECHBALANCE_OECD_URL", oecd::DEFAULT_BASE_URL)?,
+        from_year: parse(get, "TECHBALANCE_FROM_YEAR", 1990, |y: &i32| {
+            (1900..=2100).contains(y)
+        })?,
+        worldbank_per_page: parse(get, "TECHBALANCE_WORLDBANK_PER_PAGE", 1000, |n: &u32| {
+            (1..=32_500).contains(n)
+        })?,
+        fetch: FetchSettings {
+            max_attempts: parse(
+                get,
+                "TECHBALANCE_FETCH_ATTEMPTS",
+                defaults.max_attempts,
+                |n| *n >= 1,
+            )?,
+            request_timeout: Duration::from_secs(parse(
+                get,
+                "TECHBALANCE_FETCH_TIMEOUT_SECS",
+                defaults.request_timeout.as_secs(),
+                |n| *n >= 1,
+            )?),
+            concurrency: parse(
+                get,
+                "TECHBALANCE_FETCH_CONCURRENCY",
+                defaults.concurrency,
+                |n| *n >= 1,
+            )?,
+            ..defaults
+        },
+    })
 }
 
 fn parse<T>(
@@ -166,6 +253,36 @@ mod tests {
         assert_eq!(err.variable, "DATABASE_URL");
         let err = config(&[("TECHBALANCE_DB_MAX_CONNECTIONS", "0")]).expect_err("zero pool");
         assert_eq!(err.variable, "TECHBALANCE_DB_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn refreshed_countries_default_to_the_us_and_china_and_accept_any_iso3_list() {
+        assert_eq!(
+            config(&[]).expect("defaults").refresh.countries,
+            ["USA", "CHN"]
+        );
+        let config_list = config(&[("TECHBALANCE_COUNTRIES", "usa, chn,DEU")]).expect("list");
+        assert_eq!(config_list.refresh.countries, ["USA", "CHN", "DEU"]);
+        let err = config(&[("TECHBALANCE_COUNTRIES", "US,CN")]).expect_err("iso2");
+        assert_eq!(err.variable, "TECHBALANCE_COUNTRIES");
+    }
+
+    #[test]
+    fn source_urls_default_to_the_real_services_and_can_be_replaced() {
+        let defaults = config(&[]).expect("defaults");
+        assert_eq!(
+            defaults.refresh.worldbank_url,
+            "https://api.worldbank.org/v2"
+        );
+        assert_eq!(
+            defaults.refresh.oecd_url,
+            "https://sdmx.oecd.org/public/rest"
+        );
+        let local =
+            config(&[("TECHBALANCE_WORLDBANK_URL", "http://127.0.0.1:9/v2/")]).expect("local");
+        assert_eq!(local.refresh.worldbank_url, "http://127.0.0.1:9/v2");
+        let err = config(&[("TECHBALANCE_OECD_URL", "ftp://x")]).expect_err("scheme");
+        assert_eq!(err.variable, "TECHBALANCE_OECD_URL");
     }
 
     #[test]

@@ -7,8 +7,14 @@ use anyhow::Context as _;
 use config::Config;
 use std::future::Future;
 use techbalance_store::revisions::RecordSummary;
+use techbalance_store::runs::Trigger;
 use techbalance_store::Store;
-use techbalance_worker::sources::baseline::Baseline;
+use techbalance_worker::fetch::Fetcher;
+use techbalance_worker::pipeline::{self, RefreshFailure, RefreshOutcome};
+use techbalance_worker::sources::baseline::{self as baseline_source, Baseline, BaselineSource};
+use techbalance_worker::sources::oecd::{self, Oecd};
+use techbalance_worker::sources::worldbank::{self, WorldBank};
+use techbalance_worker::sources::{Progress, Source};
 use tokio::net::TcpListener;
 
 /// Connects and applies pending migrations.
@@ -35,9 +41,62 @@ pub fn baseline(config: &Config) -> anyhow::Result<Baseline> {
     })
 }
 
+/// Loads the configured baseline (see [`techbalance_worker::seed`]).
 pub async fn seed(store: &Store, config: &Config) -> anyhow::Result<RecordSummary> {
-    let baseline = baseline(config)?;
-    Ok(techbalance_worker::seed(store, &baseline, techbalance_store::now()).await?)
+    let outcome = techbalance_worker::seed(store, baseline(config)?).await?;
+    Ok(outcome.summary)
+}
+
+/// Every refreshable source, configured: the baseline, the World Bank and the OECD.
+pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
+    let refresh = &config.refresh;
+    let worldbank = WorldBank::new(
+        refresh.worldbank_url.clone(),
+        Fetcher::new(worldbank::SOURCE_ID, refresh.fetch.clone())?,
+        refresh.worldbank_per_page,
+        (refresh.from_year, current_year()),
+    );
+    let oecd = Oecd::new(
+        refresh.oecd_url.clone(),
+        Fetcher::new(oecd::SOURCE_ID, refresh.fetch.clone())?,
+        refresh.from_year,
+    );
+    Ok(vec![
+        Box::new(BaselineSource::new(baseline(config)?)),
+        Box::new(worldbank),
+        Box::new(oecd),
+    ])
+}
+
+/// The source ids `refresh` accepts.
+pub fn source_ids() -> [&'static str; 3] {
+    [
+        baseline_source::SOURCE_ID,
+        worldbank::SOURCE_ID,
+        oecd::SOURCE_ID,
+    ]
+}
+
+/// Refreshes one source now, recording a manual run.
+pub async fn refresh(
+    store: &Store,
+    config: &Config,
+    source: &dyn Source,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<RefreshOutcome, RefreshFailure> {
+    pipeline::refresh(
+        store,
+        source,
+        &config.refresh.countries,
+        Trigger::Manual,
+        progress,
+    )
+    .await
+}
+
+fn current_year() -> i32 {
+    use chrono::Datelike;
+    chrono::Utc::now().year()
 }
 
 /// Seeds a database that has no data yet; leaves any other alone.

@@ -29,6 +29,11 @@ enum Command {
     Migrate,
     /// Load the baseline dataset; idempotent, and an edited figure becomes a new version.
     Seed,
+    /// Refresh one source now (`baseline`, `worldbank`, `oecd-msti`) or `all` of them.
+    Refresh {
+        /// A source id, or `all`.
+        source: String,
+    },
     /// Print the GraphQL schema (SDL, fields sorted).
     Schema,
 }
@@ -100,7 +105,106 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Refresh { source } => refresh(&config, &source).await,
         Command::Schema => unreachable!("handled before configuration is read"),
+    }
+}
+
+async fn refresh(config: &Config, wanted: &str) -> anyhow::Result<()> {
+    let known = techbalance::source_ids();
+    if wanted != "all" && !known.contains(&wanted) {
+        anyhow::bail!(
+            "unknown source \"{wanted}\": use one of {} or all",
+            known.join(", ")
+        );
+    }
+    let store = techbalance::open_store(config).await?;
+    techbalance::seed_if_empty(&store, config).await?;
+    let mut failed = Vec::new();
+    for source in techbalance::sources(config)? {
+        if wanted != "all" && source.id() != wanted {
+            continue;
+        }
+        let bar = progress::Bar::new(source.id());
+        let outcome =
+            techbalance::refresh(&store, config, source.as_ref(), &|p| bar.update(p)).await;
+        bar.finish();
+        match outcome {
+            Ok(o) => {
+                let s = o.summary;
+                println!(
+                    "{}: run {} succeeded: {} fetched, {} new, {} revised, {} withdrawn, {} unchanged ({} pages{})",
+                    source.id(), o.run_id, s.fetched, s.inserted, s.revised, s.withdrawn, s.unchanged,
+                    o.pages_fetched,
+                    if o.retired.is_empty() { String::new() } else { format!("; retired upstream: {}", o.retired.join(", ")) }
+                );
+            }
+            Err(failure) => {
+                println!(
+                    "{}: run {} failed: {}",
+                    source.id(),
+                    failure.run_id,
+                    failure.error
+                );
+                failed.push(source.id());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("refresh failed for {}", failed.join(", "))
+    }
+}
+
+mod progress {
+    //! A progress bar on a terminal; plain log lines otherwise.
+    use indicatif::{ProgressBar, ProgressStyle};
+    use std::io::IsTerminal;
+    use techbalance_worker::sources::Progress;
+
+    pub struct Bar {
+        bar: Option<ProgressBar>,
+        source: &'static str,
+    }
+
+    impl Bar {
+        pub fn new(source: &'static str) -> Self {
+            let bar = std::io::stderr().is_terminal().then(|| {
+                let bar = ProgressBar::new(0);
+                if let Ok(style) =
+                    ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} pages {msg}")
+                {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar.set_prefix(source);
+                bar
+            });
+            Self { bar, source }
+        }
+
+        pub fn update(&self, progress: Progress) {
+            match &self.bar {
+                Some(bar) => {
+                    bar.set_length(u64::from(progress.pages_total.max(progress.pages_fetched)));
+                    bar.set_position(u64::from(progress.pages_fetched));
+                    bar.set_message(format!("{} observations", progress.observations));
+                }
+                None => tracing::info!(
+                    source = self.source,
+                    pages = progress.pages_fetched,
+                    of = progress.pages_total,
+                    observations = progress.observations,
+                    "fetched"
+                ),
+            }
+        }
+
+        pub fn finish(&self) {
+            if let Some(bar) = &self.bar {
+                bar.finish_and_clear();
+            }
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_reference_tables;
-mod m20261128_000002_create_observations;
+mod m20261128_000002_create_refresh_runs;
+mod m20261128_000003_create_observations;
 
 pub struct Migrator;
 
@@ -12,7 +13,8 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261128_000001_create_reference_tables::Migration),
-            Box::new(m20261128_000002_create_observations::Migration),
+            Box::new(m20261128_000002_create_refresh_runs::Migration),
+            Box::new(m20261128_000003_create_observations::Migration),
         ]
     }
 }

@@ -33,6 +33,7 @@ enum Metrics {
     Category,
     Description,
     HigherIsBetter,
+    PreferredSources,
 }
 
 #[derive(DeriveIden)]
@@ -130,6 +131,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Metrics::Category).string().not_null())
                     .col(ColumnDef::new(Metrics::Description).text().not_null())
                     .col(ColumnDef::new(Metrics::HigherIsBetter).boolean().not_null())
+                    // Comma-separated source ids, most preferred first; NULL: the default order.
+                    .col(ColumnDef::new(Metrics::PreferredSources).string())
                     .to_owned(),
             )
             .await?;

@@ -4,7 +4,8 @@
 //! It was the current knowledge during `[recorded_from, recorded_to)`; `recorded_to IS NULL` marks
 //! the current version. A NULL `value` records a withdrawal: the source stopped publishing the
 //! figure. Rows are never updated except to close them, and never deleted; the partial unique
-//! index keeps at most one current version per series point.
+//! index keeps at most one current version per series point. `supersedes` links a version to the
+//! one it replaced (a revision is such a pair), and `run_id` to the refresh run that recorded it.
 
 use sea_orm_migration::prelude::*;
 
@@ -25,6 +26,14 @@ enum Observations {
     Citation,
     RecordedFrom,
     RecordedTo,
+    Supersedes,
+    RunId,
+}
+
+#[derive(DeriveIden)]
+enum RefreshRuns {
+    Table,
+    Id,
 }
 
 #[derive(DeriveIden)]
@@ -77,6 +86,18 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(ColumnDef::new(Observations::RecordedTo).timestamp_with_time_zone())
+                    .col(ColumnDef::new(Observations::Supersedes).big_integer())
+                    .col(ColumnDef::new(Observations::RunId).big_integer())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Observations::Table, Observations::Supersedes)
+                            .to(Observations::Table, Observations::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Observations::Table, Observations::RunId)
+                            .to(RefreshRuns::Table, RefreshRuns::Id),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(Observations::Table, Observations::Metric)
@@ -106,6 +127,12 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(
             "CREATE INDEX observations_by_series \
              ON observations (metric, country, year, recorded_from)",
+        )
+        .await?;
+        // Revisions are listed by the version that superseded another.
+        db.execute_unprepared(
+            "CREATE INDEX observations_by_supersedes ON observations (supersedes) \
+             WHERE supersedes IS NOT NULL",
         )
         .await?;
         Ok(())

@@ -171,3 +171,61 @@ async fn the_same_binary_serves_from_postgresql() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn refresh_prints_a_summary_and_fails_loudly_when_the_source_does() {
+    use crate::fake_worldbank::{Failure, FakeWorldBank, Vintage};
+    let fake = FakeWorldBank::start(Vintage::new("2025-07-01").with(
+        "GB.XPD.RSDV.GD.ZS",
+        "USA",
+        2022,
+        Some(3.58),
+    ))
+    .await;
+    let dir = scratch_dir("refresh");
+    let (run_dir, url) = (dir.clone(), fake.url());
+    let run = move |source: &str| {
+        techbalance(&run_dir)
+            .args(["refresh", source])
+            .env("TECHBALANCE_WORLDBANK_URL", &url)
+            .env("TECHBALANCE_FETCH_ATTEMPTS", "1")
+            .output()
+            .expect("run")
+    };
+    let output = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run("worldbank")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("worldbank: run")
+            && stdout.contains("succeeded: 1 fetched, 1 new, 0 revised, 0 withdrawn, 0 unchanged"),
+        "{stdout}"
+    );
+
+    fake.fail(Failure::ServerError);
+    let output = tokio::task::spawn_blocking(move || run("worldbank"))
+        .await
+        .expect("join");
+    assert!(!output.status.success(), "a failed refresh exits non-zero");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("worldbank: run") && stdout.contains("failed"),
+        "{stdout}"
+    );
+
+    let output = techbalance(&dir)
+        .args(["refresh", "nonsense"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown source \"nonsense\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,10 +12,13 @@ use crate::error::OrGraphqlError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
 use std::future::Future;
+use techbalance_store::entities::refresh_run;
 use techbalance_store::entities::{
     company, company_sector, country, highlight, metric, observation, sector, source,
 };
-use techbalance_store::queries::DEFAULT_SOURCE_PREFERENCE;
+use techbalance_store::history::SeriesKey;
+use techbalance_store::queries::SourcePreference;
+use techbalance_store::runs::LastSuccess;
 use techbalance_store::{Store, StoreError};
 use tokio::sync::OnceCell;
 
@@ -48,6 +51,7 @@ struct Snapshot {
     highlights: OnceCell<Vec<highlight::Model>>,
     metric_sources: OnceCell<Vec<(String, source::Model)>>,
     latest_values: OnceCell<Vec<observation::Model>>,
+    last_successes: OnceCell<Vec<LastSuccess>>,
 }
 
 async fn once<T, F>(cell: &OnceCell<Vec<T>>, read: impl FnOnce() -> F) -> Result<&[T]>
@@ -91,8 +95,15 @@ impl StoreLoader {
         .await
     }
     async fn latest_values(&self) -> Result<&[observation::Model]> {
-        once(&self.snapshot.latest_values, || {
-            self.store.latest_values(None, DEFAULT_SOURCE_PREFERENCE)
+        let preference = SourcePreference::from_metrics(self.metrics().await?);
+        once(&self.snapshot.latest_values, || async move {
+            self.store.latest_values(None, &preference).await
+        })
+        .await
+    }
+    async fn last_successes(&self) -> Result<&[LastSuccess]> {
+        once(&self.snapshot.last_successes, || {
+            self.store.last_successes()
         })
         .await
     }
@@ -115,6 +126,18 @@ key!(
     SourcesOfMetric,
     LatestOfMetric
 );
+
+/// The versions of one series point of one source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HistoryOf(pub SeriesKey);
+
+/// A refresh run by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RunId(pub i64);
+
+/// The latest successful run of a source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LastSuccessOf(pub String);
 
 /// The latest value of one metric for one country.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -318,5 +341,54 @@ impl Loader<LatestValue> for StoreLoader {
                 Some((k.clone(), row.clone()))
             })
             .collect())
+    }
+}
+
+impl Loader<HistoryOf> for StoreLoader {
+    type Value = Vec<observation::Model>;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[HistoryOf]) -> Result<HashMap<HistoryOf, Self::Value>> {
+        let series: Vec<SeriesKey> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self.store.histories(&series).await.or_gql()?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let (metric, country, source, year) = &k.0;
+                let versions = rows
+                    .iter()
+                    .filter(|o| {
+                        &o.metric == metric
+                            && &o.country == country
+                            && &o.source == source
+                            && o.year == *year
+                    })
+                    .cloned()
+                    .collect();
+                (k.clone(), versions)
+            })
+            .collect())
+    }
+}
+
+impl Loader<RunId> for StoreLoader {
+    type Value = refresh_run::Model;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[RunId]) -> Result<HashMap<RunId, Self::Value>> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = self.store.runs_by_id(&ids).await.or_gql()?;
+        Ok(rows.into_iter().map(|r| (RunId(r.id), r)).collect())
+    }
+}
+
+impl Loader<LastSuccessOf> for StoreLoader {
+    type Value = LastSuccess;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[LastSuccessOf]) -> Result<HashMap<LastSuccessOf, Self::Value>> {
+        Ok(find(
+            keys,
+            |k| &k.0,
+            self.last_successes().await?,
+            |s| &s.source,
+        ))
     }
 }

@@ -4,12 +4,12 @@ mod catalog;
 mod companies;
 mod figures;
 pub(crate) mod resolve;
-
-pub use companies::MAX_PAGE_SIZE;
+mod runs;
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct QueryRoot(
     catalog::CatalogQuery,
     figures::FiguresQuery,
     companies::CompaniesQuery,
+    runs::RunsQuery,
 );

@@ -3,18 +3,19 @@
 
 use crate::error::{ApiError, OrGraphqlError};
 use crate::loaders::{
-    CompaniesOfCountry, CompaniesOfSector, CountryCode, HighlightsOfCountry, LatestOfMetric,
-    LatestValue, Loaders, MetricSlug, SectorsOfCompany, SourceId, SourcesOfMetric,
+    CompaniesOfCountry, CompaniesOfSector, CountryCode, HighlightsOfCountry, HistoryOf,
+    LastSuccessOf, LatestOfMetric, LatestValue, Loaders, MetricSlug, RunId, SectorsOfCompany,
+    SourceId, SourcesOfMetric,
 };
 use crate::query::resolve;
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use techbalance_store::entities::refresh_run;
 use techbalance_store::entities::{
     company, country, highlight, metric, observation, sector, source,
 };
-use techbalance_store::queries::{
-    preferred_per_year, ObservationFilter, DEFAULT_SOURCE_PREFERENCE,
-};
+use techbalance_store::history;
+use techbalance_store::queries::{preference_of, preferred_per_year, ObservationFilter};
 use techbalance_store::Store;
 
 fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
@@ -86,6 +87,15 @@ impl Country {
 
 pub struct Metric(pub metric::Model);
 
+impl Metric {
+    /// One observation per (country, year), by this metric's source preference.
+    pub fn pick(&self, rows: Vec<observation::Model>) -> Vec<observation::Model> {
+        let order = preference_of(&self.0);
+        let order: Vec<&str> = order.iter().map(String::as_str).collect();
+        preferred_per_year(rows, &order)
+    }
+}
+
 /// An indicator observed yearly per country.
 #[Object]
 impl Metric {
@@ -110,6 +120,10 @@ impl Metric {
     async fn higher_is_better(&self) -> bool {
         self.0.higher_is_better
     }
+    /// Source ids in the order used to pick one value per year, most preferred first.
+    async fn source_preference(&self) -> Vec<String> {
+        preference_of(&self.0)
+    }
     /// The sources that currently publish values of this metric.
     async fn sources(&self, ctx: &Context<'_>) -> Result<Vec<Source>> {
         let rows = loaders(ctx)
@@ -117,43 +131,65 @@ impl Metric {
             .await?;
         Ok(rows.unwrap_or_default().into_iter().map(Source).collect())
     }
-    /// One value per year for a country, oldest first, from the preferred source for each year.
+    /// One value per year for a country, oldest first, from the preferred source for each year
+    /// (see `sources`), or from the one source pinned; as known now, or at `asOf`.
+    #[allow(clippy::too_many_arguments)]
     async fn series(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "ISO3 or ISO2 code")] country: String,
         #[graphql(desc = "First year, inclusive")] from: Option<i32>,
         #[graphql(desc = "Last year, inclusive")] to: Option<i32>,
+        #[graphql(desc = "Only this source's values")] source: Option<String>,
+        #[graphql(desc = "The values as they were known at this instant")] as_of: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Vec<Observation>> {
         resolve::year_range(from, to).or_gql()?;
         let country = resolve::country(ctx, &country).await?;
+        let source = resolve::optional_source(ctx, source).await?;
         let rows = store(ctx)
             .observations(&ObservationFilter {
                 metric: self.0.slug.clone(),
                 countries: Some(vec![country.code]),
                 from_year: from,
                 to_year: to,
-                ..Default::default()
+                source,
+                as_of,
             })
             .await
             .or_gql()?;
-        Ok(preferred_per_year(rows, DEFAULT_SOURCE_PREFERENCE)
-            .into_iter()
-            .map(Observation)
-            .collect())
+        Ok(self.pick(rows).into_iter().map(Observation).collect())
     }
-    /// The most recent year's value for a country.
+    /// The most recent year's value for a country, from the preferred source or the one pinned.
     async fn latest(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "ISO3 or ISO2 code")] country: String,
+        #[graphql(desc = "Only this source's values")] source: Option<String>,
     ) -> Result<Option<Observation>> {
         let country = resolve::country(ctx, &country).await?;
-        let key = LatestValue {
-            metric: self.0.slug.clone(),
-            country: country.code,
-        };
-        Ok(loaders(ctx).load_one(key).await?.map(Observation))
+        match resolve::optional_source(ctx, source).await? {
+            None => {
+                let key = LatestValue {
+                    metric: self.0.slug.clone(),
+                    country: country.code,
+                };
+                Ok(loaders(ctx).load_one(key).await?.map(Observation))
+            }
+            Some(source) => {
+                let rows = store(ctx)
+                    .observations(&ObservationFilter {
+                        metric: self.0.slug.clone(),
+                        countries: Some(vec![country.code]),
+                        source: Some(source),
+                        ..Default::default()
+                    })
+                    .await
+                    .or_gql()?;
+                Ok(rows.into_iter().max_by_key(|o| o.year).map(Observation))
+            }
+        }
     }
     /// The most recent year's value for every country that has one, by country code.
     async fn latest_by_country(&self, ctx: &Context<'_>) -> Result<Vec<Observation>> {
@@ -168,21 +204,32 @@ impl Metric {
     }
 }
 
-/// How exact a figure is.
+/// How exact or final a figure is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum Qualifier {
-    /// About this much (`~` in the source).
+    /// About this much (`~`).
     Approximate,
-    /// At least this much (`+` in the source).
+    /// At least this much (`+`).
     LowerBound,
+    /// Provisional, likely to be revised (OECD `P`).
+    Provisional,
+    /// Estimated (OECD `E`).
+    Estimated,
+    /// A break in the series: not comparable with earlier years (OECD `B`).
+    BreakInSeries,
+    /// Another status code of the source; see `qualifierCode`.
+    Other,
 }
 
 impl Qualifier {
-    fn from_db(text: &str) -> Option<Self> {
+    fn from_db(text: &str) -> Self {
         match text {
-            "~" => Some(Qualifier::Approximate),
-            "+" => Some(Qualifier::LowerBound),
-            _ => None,
+            "~" => Qualifier::Approximate,
+            "+" => Qualifier::LowerBound,
+            "P" => Qualifier::Provisional,
+            "E" => Qualifier::Estimated,
+            "B" => Qualifier::BreakInSeries,
+            _ => Qualifier::Other,
         }
     }
 }
@@ -219,7 +266,11 @@ impl Observation {
         self.0.value
     }
     async fn qualifier(&self) -> Option<Qualifier> {
-        self.0.qualifier.as_deref().and_then(Qualifier::from_db)
+        self.0.qualifier.as_deref().map(Qualifier::from_db)
+    }
+    /// The qualifier as the source wrote it (`~`, `+`, or a status code such as `P`).
+    async fn qualifier_code(&self) -> Option<&str> {
+        self.0.qualifier.as_deref()
     }
     /// When this value became known here.
     async fn recorded_at(&self) -> DateTime<Utc> {
@@ -236,6 +287,29 @@ impl Observation {
     /// Where the figure comes from, as precisely as the source allows.
     async fn citation(&self) -> Option<&str> {
         self.0.citation.as_deref()
+    }
+    /// Every version of this figure from this source, oldest first (this one included).
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<Observation>> {
+        let o = &self.0;
+        let key = HistoryOf((
+            o.metric.clone(),
+            o.country.clone(),
+            o.source.clone(),
+            o.year,
+        ));
+        let rows = loaders(ctx).load_one(key).await?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(Observation)
+            .collect())
+    }
+    /// The refresh run that recorded this version.
+    async fn run(&self, ctx: &Context<'_>) -> Result<Option<RefreshRun>> {
+        match self.0.run_id {
+            Some(id) => Ok(loaders(ctx).load_one(RunId(id)).await?.map(RefreshRun)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -379,6 +453,206 @@ impl Source {
     /// Licence or terms of use.
     async fn terms(&self) -> &str {
         &self.0.terms
+    }
+    /// When the last successful refresh of this source finished.
+    async fn last_refreshed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        let last = loaders(ctx)
+            .load_one(LastSuccessOf(self.0.id.clone()))
+            .await?;
+        Ok(last.map(|l| l.finished_at))
+    }
+    /// The source's own release marker as of the last successful refresh (e.g. the World Bank's
+    /// last-updated date, `2025-12-16`).
+    async fn released_at(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let last = loaders(ctx)
+            .load_one(LastSuccessOf(self.0.id.clone()))
+            .await?;
+        Ok(last.and_then(|l| l.release))
+    }
+}
+
+/// What a revision did.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RevisionKind {
+    /// The value changed.
+    Revised,
+    /// The source stopped publishing the value.
+    Withdrawn,
+    /// A withdrawn value was published again.
+    Reinstated,
+}
+
+pub struct Revision(pub history::Revision);
+
+/// A version that replaced an earlier one of the same figure from the same source.
+#[Object]
+impl Revision {
+    /// The id of the new version.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> RevisionKind {
+        match (self.0.previous_value, self.0.value) {
+            (Some(_), None) => RevisionKind::Withdrawn,
+            (None, _) => RevisionKind::Reinstated,
+            _ => RevisionKind::Revised,
+        }
+    }
+    async fn metric(&self, ctx: &Context<'_>) -> Result<Metric> {
+        required(ctx, MetricSlug(self.0.metric.clone()))
+            .await
+            .map(Metric)
+    }
+    async fn country(&self, ctx: &Context<'_>) -> Result<Country> {
+        required(ctx, CountryCode(self.0.country.clone()))
+            .await
+            .map(Country)
+    }
+    async fn source(&self, ctx: &Context<'_>) -> Result<Source> {
+        required(ctx, SourceId(self.0.source.clone()))
+            .await
+            .map(Source)
+    }
+    async fn year(&self) -> i32 {
+        self.0.year
+    }
+    /// The value before; null when a withdrawn value came back.
+    async fn previous_value(&self) -> Option<f64> {
+        self.0.previous_value
+    }
+    /// The value after; null for a withdrawal.
+    async fn value(&self) -> Option<f64> {
+        self.0.value
+    }
+    async fn previous_qualifier(&self) -> Option<Qualifier> {
+        self.0.previous_qualifier.as_deref().map(Qualifier::from_db)
+    }
+    async fn qualifier(&self) -> Option<Qualifier> {
+        self.0.qualifier.as_deref().map(Qualifier::from_db)
+    }
+    /// When the change became known here.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+    /// The refresh run that recorded the change.
+    async fn run(&self, ctx: &Context<'_>) -> Result<Option<RefreshRun>> {
+        match self.0.run_id {
+            Some(id) => Ok(loaders(ctx).load_one(RunId(id)).await?.map(RefreshRun)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// What set a refresh run off.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RunTrigger {
+    Manual,
+    Schedule,
+}
+
+/// Where a refresh run stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+pub struct RefreshRun(pub refresh_run::Model);
+
+/// One attempt to bring a source's figures in.
+#[Object]
+impl RefreshRun {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn source(&self, ctx: &Context<'_>) -> Result<Source> {
+        required(ctx, SourceId(self.0.source.clone()))
+            .await
+            .map(Source)
+    }
+    async fn trigger(&self) -> RunTrigger {
+        match self.0.trigger.as_str() {
+            "schedule" => RunTrigger::Schedule,
+            _ => RunTrigger::Manual,
+        }
+    }
+    async fn status(&self) -> Result<RunStatus> {
+        [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_db() == self.0.status)
+        .ok_or_else(|| {
+            tracing::error!(status = %self.0.status, "unknown run status in database");
+            ApiError::Internal.into_graphql()
+        })
+    }
+    /// The schedule's fire time; null for a manual run.
+    async fn scheduled_for(&self) -> Option<DateTime<Utc>> {
+        self.0.scheduled_for
+    }
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    async fn pages_fetched(&self) -> i64 {
+        self.0.pages_fetched
+    }
+    /// Observations received from the source.
+    async fn fetched(&self) -> i64 {
+        self.0.fetched
+    }
+    /// First versions recorded (new years, or withdrawn values published again).
+    async fn inserted(&self) -> i64 {
+        self.0.inserted
+    }
+    async fn revised(&self) -> i64 {
+        self.0.revised
+    }
+    async fn withdrawn(&self) -> i64 {
+        self.0.withdrawn
+    }
+    async fn unchanged(&self) -> i64 {
+        self.0.unchanged
+    }
+    /// The source's release marker as of this run.
+    async fn release(&self) -> Option<&str> {
+        self.0.release.as_deref()
+    }
+    /// Why the run failed.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    /// Remarks, such as series the source retired.
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
     }
 }
 

@@ -7,5 +7,6 @@ pub mod country;
 pub mod highlight;
 pub mod metric;
 pub mod observation;
+pub mod refresh_run;
 pub mod sector;
 pub mod source;

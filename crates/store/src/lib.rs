@@ -5,15 +5,17 @@
 
 pub mod entities;
 mod error;
+pub mod history;
 pub mod queries;
 pub mod reference;
 pub mod revisions;
+pub mod runs;
 mod sql;
 
 pub use error::StoreError;
-pub use sea_orm::{DatabaseBackend, DatabaseConnection};
+pub use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction as Transaction};
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
 use std::time::Duration;
 use techbalance_migrations::{Migrator, MigratorTrait};
 
@@ -69,6 +71,16 @@ impl Store {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
+    }
+
+    /// Opens a transaction; the free functions of [`revisions`] and [`runs`] write inside it.
+    pub async fn begin(&self) -> Result<Transaction, StoreError> {
+        Ok(self.db.begin().await?)
+    }
+
+    /// Commits `txn`, mapping its failure like any other store error.
+    pub async fn commit(txn: Transaction) -> Result<(), StoreError> {
+        Ok(txn.commit().await?)
     }
 
     /// Applies every pending migration.

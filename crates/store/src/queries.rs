@@ -11,10 +11,61 @@ use sea_orm::{
     ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Value,
 };
+use std::collections::HashMap;
 
 /// Which sources to prefer when several published a figure for the same year: earlier wins.
-/// Official statistics come before the curated baseline.
+/// Official statistics come before the curated baseline. A metric may set its own order
+/// (`metrics.preferred_sources`, from the baseline file).
 pub const DEFAULT_SOURCE_PREFERENCE: &[&str] = &["oecd-msti", "worldbank", "baseline"];
+
+/// The source order of each metric: its own, or the default.
+#[derive(Clone, Debug, Default)]
+pub struct SourcePreference {
+    per_metric: HashMap<String, Vec<String>>,
+}
+
+impl SourcePreference {
+    pub fn from_metrics<'a>(metrics: impl IntoIterator<Item = &'a metric::Model>) -> Self {
+        let per_metric = metrics
+            .into_iter()
+            .filter_map(|m| {
+                Some((
+                    m.slug.clone(),
+                    parse_preference(m.preferred_sources.as_deref()?),
+                ))
+            })
+            .collect();
+        Self { per_metric }
+    }
+
+    /// The order for one metric, most preferred first.
+    pub fn order(&self, metric: &str) -> Vec<&str> {
+        match self.per_metric.get(metric) {
+            Some(order) => order.iter().map(String::as_str).collect(),
+            None => DEFAULT_SOURCE_PREFERENCE.to_vec(),
+        }
+    }
+}
+
+/// The order a metric row declares, most preferred first (empty entries ignored).
+pub fn parse_preference(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The order of `metric`: its own if it declares one, else the default.
+pub fn preference_of(metric: &metric::Model) -> Vec<String> {
+    match metric.preferred_sources.as_deref().map(parse_preference) {
+        Some(order) if !order.is_empty() => order,
+        _ => DEFAULT_SOURCE_PREFERENCE
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    }
+}
 
 /// Filters on observations. `as_of: None` reads current knowledge.
 #[derive(Clone, Debug, Default)]
@@ -220,7 +271,7 @@ impl Store {
     pub async fn latest_values(
         &self,
         metrics: Option<&[String]>,
-        preference: &[&str],
+        preference: &SourcePreference,
     ) -> Result<Vec<observation::Model>, StoreError> {
         let mut values: Vec<Value> = Vec::new();
         let rank = source_rank_sql(preference, &mut values);
@@ -235,7 +286,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT id, metric, country, source, year, value, qualifier, release, citation, \
-                    recorded_from, recorded_to \
+                    recorded_from, recorded_to, supersedes, run_id \
              FROM ( \
                  SELECT o.*, ROW_NUMBER() OVER ( \
                      PARTITION BY o.metric, o.country \
@@ -254,14 +305,33 @@ impl Store {
     }
 }
 
-/// `CASE o.source WHEN $1 THEN 0 WHEN $2 THEN 1 … ELSE n END`, binding the ids into `values`.
-fn source_rank_sql(preference: &[&str], values: &mut Vec<Value>) -> String {
-    let mut sql = String::from("CASE o.source");
-    for (rank, source) in preference.iter().enumerate() {
-        values.push(Value::from(source.to_string()));
-        sql.push_str(&format!(" WHEN ${} THEN {rank}", values.len()));
+/// `CASE WHEN o.metric = $1 AND o.source = $2 THEN 0 … WHEN o.source = $9 THEN 0 … ELSE n END`:
+/// each metric's own order first, then the default order; binds the ids into `values`.
+fn source_rank_sql(preference: &SourcePreference, values: &mut Vec<Value>) -> String {
+    let mut sql = String::from("CASE");
+    let mut metrics: Vec<(&String, &Vec<String>)> = preference.per_metric.iter().collect();
+    metrics.sort();
+    let bind = |value: &str, values: &mut Vec<Value>| {
+        values.push(Value::from(value.to_owned()));
+        format!("${}", values.len())
+    };
+    for (metric, order) in metrics {
+        for (rank, source) in order.iter().enumerate() {
+            let m = bind(metric, values);
+            let s = bind(source, values);
+            sql.push_str(&format!(
+                " WHEN o.metric = {m} AND o.source = {s} THEN {rank}"
+            ));
+        }
     }
-    sql.push_str(&format!(" ELSE {} END", preference.len()));
+    for (rank, source) in DEFAULT_SOURCE_PREFERENCE.iter().enumerate() {
+        let s = bind(source, values);
+        sql.push_str(&format!(" WHEN o.source = {s} THEN {rank}"));
+    }
+    sql.push_str(&format!(
+        " ELSE {} END",
+        DEFAULT_SOURCE_PREFERENCE.len().max(16)
+    ));
     sql
 }
 
@@ -346,6 +416,8 @@ mod tests {
             citation: None,
             recorded_from: chrono::DateTime::UNIX_EPOCH,
             recorded_to: None,
+            supersedes: None,
+            run_id: None,
         }
     }
 

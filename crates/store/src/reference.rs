@@ -83,6 +83,7 @@ impl Store {
                     metric::Column::Category,
                     metric::Column::Description,
                     metric::Column::HigherIsBetter,
+                    metric::Column::PreferredSources,
                 ])
                 .to_owned(),
         )

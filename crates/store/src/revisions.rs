@@ -80,7 +80,7 @@ impl Store {
     /// Records `batch` as known from `at`, in its own transaction.
     pub async fn record(&self, batch: &Batch, at: Timestamp) -> Result<RecordSummary, StoreError> {
         let txn = self.db.begin().await?;
-        let summary = record_batch(&txn, batch, at).await?;
+        let summary = record_batch(&txn, batch, at, None).await?;
         txn.commit().await?;
         Ok(summary)
     }
@@ -99,11 +99,12 @@ struct CurrentVersion {
 type SeriesPoint = (String, String, i32);
 
 /// Records `batch` inside the caller's transaction, so that the caller can commit it together with
-/// its own bookkeeping (or roll everything back).
+/// its own bookkeeping (or roll everything back). New versions point at `run`.
 pub async fn record_batch(
     db: &impl ConnectionTrait,
     batch: &Batch,
     at: Timestamp,
+    run: Option<i64>,
 ) -> Result<RecordSummary, StoreError> {
     validate(batch)?;
     let mut current: HashMap<SeriesPoint, CurrentVersion> = load_current(db, batch)
@@ -118,24 +119,21 @@ pub async fn record_batch(
     };
     let mut to_close: Vec<i64> = Vec::new();
     let mut to_open: Vec<observation::ActiveModel> = Vec::new();
-    let version = |metric: &str,
-                   country: &str,
-                   year: i32,
-                   value: Option<f64>,
-                   qualifier: Option<String>,
-                   citation: Option<String>| {
+    let new_version = |point: Option<&Point>, key: &SeriesPoint, supersedes: Option<i64>| {
         observation::ActiveModel {
             id: NotSet,
-            metric: Set(metric.to_owned()),
-            country: Set(country.to_owned()),
+            metric: Set(key.0.clone()),
+            country: Set(key.1.clone()),
             source: Set(batch.source.clone()),
-            year: Set(year),
-            value: Set(value),
-            qualifier: Set(qualifier),
+            year: Set(key.2),
+            value: Set(point.map(|p| p.value)),
+            qualifier: Set(point.and_then(|p| p.qualifier.clone())),
             release: Set(batch.release.clone()),
-            citation: Set(citation),
+            citation: Set(point.and_then(|p| p.citation.clone())),
             recorded_from: Set(at),
             recorded_to: Set(None),
+            supersedes: Set(supersedes),
+            run_id: Set(run),
         }
     };
 
@@ -148,41 +146,27 @@ pub async fn record_batch(
                 summary.unchanged += 1;
             }
             Some(existing) => {
-                // A changed value, or a withdrawn one that came back.
-                to_close.push(existing.id);
+                // A changed value (a revision), or a withdrawn one that came back.
                 if existing.value.is_some() {
                     summary.revised += 1;
                 } else {
                     summary.inserted += 1;
                 }
-                to_open.push(version(
-                    &point.metric,
-                    &point.country,
-                    point.year,
-                    Some(point.value),
-                    point.qualifier.clone(),
-                    point.citation.clone(),
-                ));
+                to_close.push(existing.id);
+                to_open.push(new_version(Some(point), &key, Some(existing.id)));
             }
             None => {
                 summary.inserted += 1;
-                to_open.push(version(
-                    &point.metric,
-                    &point.country,
-                    point.year,
-                    Some(point.value),
-                    point.qualifier.clone(),
-                    point.citation.clone(),
-                ));
+                to_open.push(new_version(Some(point), &key, None));
             }
         }
     }
     // Whatever is still current in scope but absent from the batch has been withdrawn upstream.
-    for ((metric, country, year), existing) in current {
+    for (key, existing) in current {
         if existing.value.is_some() {
             summary.withdrawn += 1;
             to_close.push(existing.id);
-            to_open.push(version(&metric, &country, year, None, None, None));
+            to_open.push(new_version(None, &key, Some(existing.id)));
         }
     }
 

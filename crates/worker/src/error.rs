@@ -6,5 +6,7 @@ pub enum WorkerError {
     #[error("baseline {origin}: {problem}")]
     Baseline { origin: String, problem: String },
     #[error(transparent)]
+    Source(#[from] crate::sources::SourceError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }

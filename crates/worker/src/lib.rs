@@ -4,30 +4,30 @@
 //! sources (World Bank, OECD) plug into the same path.
 
 mod error;
+pub mod fetch;
+pub mod pipeline;
 pub mod sources;
 
 pub use error::WorkerError;
 
-use techbalance_store::revisions::RecordSummary;
-use techbalance_store::{Store, Timestamp};
+use pipeline::{RefreshFailure, RefreshOutcome};
+use sources::baseline::{Baseline, BaselineSource};
+use techbalance_store::runs::Trigger;
+use techbalance_store::Store;
 
-/// Loads the baseline: reference data upserted, figures recorded as versions (an unchanged figure
-/// writes nothing, an edited one becomes a new version).
-pub async fn seed(
-    store: &Store,
-    baseline: &sources::baseline::Baseline,
-    at: Timestamp,
-) -> Result<RecordSummary, WorkerError> {
+/// Loads the baseline: reference data upserted, then its figures refreshed through the same
+/// pipeline as any source (an unchanged figure writes nothing, an edited one becomes a new
+/// version, a removed one is withdrawn).
+pub async fn seed(store: &Store, baseline: Baseline) -> Result<RefreshOutcome, RefreshFailure> {
     let mut reference = baseline.reference_data();
     reference.sources.extend(sources::public_sources());
-    store.upsert_reference_data(&reference).await?;
-    let summary = store.record(&baseline.batch(), at).await?;
-    tracing::info!(
-        inserted = summary.inserted,
-        revised = summary.revised,
-        withdrawn = summary.withdrawn,
-        unchanged = summary.unchanged,
-        "baseline loaded"
-    );
-    Ok(summary)
+    store
+        .upsert_reference_data(&reference)
+        .await
+        .map_err(|e| RefreshFailure {
+            run_id: 0,
+            error: e.into(),
+        })?;
+    let source = BaselineSource::new(baseline);
+    pipeline::refresh(store, &source, &[], Trigger::Manual, &|_| {}).await
 }

@@ -1,20 +1,101 @@
-//! One module per source of figures, and the catalogue of public sources the worker knows.
+//! One module per source of figures, behind one trait: fetch → parse → batches of normalised
+//! observations, each with the source's release marker.
 
 pub mod baseline;
+pub mod oecd;
+pub mod worldbank;
 
+use async_trait::async_trait;
 use techbalance_store::entities::source;
+use techbalance_store::revisions::Batch;
+
+/// A publisher of figures that the worker can refresh.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// `worldbank`, `oecd-msti`, `baseline`.
+    fn id(&self) -> &'static str;
+
+    /// Fetches and strictly parses everything the source publishes for `request.countries`.
+    /// Nothing is written here: the pipeline records the result, or nothing when this fails.
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError>;
+}
+
+/// What to fetch, and where to report progress.
+pub struct FetchRequest<'a> {
+    /// ISO 3166-1 alpha-3 codes.
+    pub countries: &'a [String],
+    pub progress: &'a (dyn Fn(Progress) + Send + Sync),
+}
+
+/// Reported after every page or file fetched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub pages_fetched: u32,
+    /// Pages known to exist so far (grows as the source reveals its paging).
+    pub pages_total: u32,
+    pub observations: u64,
+}
+
+/// A country as a source names it, for countries the store does not know yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountryInfo {
+    pub code: String,
+    pub iso2: String,
+    pub name: String,
+}
+
+/// Everything one fetch produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fetched {
+    /// One batch per series (e.g. per World Bank indicator), each with its scope and release.
+    pub batches: Vec<Batch>,
+    /// The newest release marker seen (e.g. World Bank `lastupdated`).
+    pub release: Option<String>,
+    /// Series the source no longer publishes (World Bank error 175): their stored values are
+    /// left as they are, and the run says so.
+    pub retired: Vec<String>,
+    /// Countries named by the source, with its names for them.
+    pub countries: Vec<CountryInfo>,
+    pub pages: u32,
+}
+
+/// Why a fetch failed. Every message names the source, the URL and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The request could not be completed (connection, timeout, 5xx, 429) within the attempts allowed.
+    #[error("{source_id}: GET {url}: {problem}")]
+    Unreachable {
+        source_id: &'static str,
+        url: String,
+        problem: String,
+    },
+    /// The source refused the request (a 4xx, or an error payload such as World Bank id 120).
+    #[error("{source_id}: GET {url}: refused: {problem}")]
+    Refused {
+        source_id: &'static str,
+        url: String,
+        problem: String,
+    },
+    /// The payload is malformed, truncated, re-shaped or inconsistent.
+    #[error("{source_id}: GET {url}: malformed payload: {problem}")]
+    Malformed {
+        source_id: &'static str,
+        url: String,
+        problem: String,
+    },
+}
 
 /// The public statistics sources, registered on seeding so that their figures can be recorded.
 pub fn public_sources() -> Vec<source::Model> {
     vec![
         source::Model {
-            id: "worldbank".into(),
+            id: worldbank::SOURCE_ID.into(),
             name: "World Bank World Development Indicators".into(),
             homepage: "https://data.worldbank.org/".into(),
             terms: "Creative Commons Attribution 4.0 (CC BY 4.0); https://www.worldbank.org/en/about/legal/terms-of-use-for-datasets".into(),
         },
         source::Model {
-            id: "oecd-msti".into(),
+            id: oecd::SOURCE_ID.into(),
             name: "OECD Main Science and Technology Indicators".into(),
             homepage: "https://www.oecd.org/en/data/datasets/main-science-and-technology-indicators.html".into(),
             terms: "OECD terms and conditions; https://www.oecd.org/en/about/terms-conditions.html".into(),

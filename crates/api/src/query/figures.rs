@@ -1,23 +1,26 @@
-//! Observations and comparisons.
+//! Observations, comparisons and revisions.
 
 use super::resolve;
+use crate::connection::{decode_id_cursor, id_cursor, page_size, Page, RevisionConnection};
 use crate::error::{ApiError, OrGraphqlError};
-use crate::types::{store, Comparison, ComparisonEntry, Observation};
+use crate::types::{store, Comparison, ComparisonEntry, Metric, Observation, Revision};
 use async_graphql::{Context, Object, Result};
+use chrono::{DateTime, Utc};
 use techbalance_store::entities::observation;
-use techbalance_store::queries::{
-    preferred_per_year, ObservationFilter, DEFAULT_SOURCE_PREFERENCE,
-};
+use techbalance_store::history::RevisionFilter;
+use techbalance_store::queries::ObservationFilter;
 
 /// Most countries one `compare` or `observations` call may name.
 const MAX_COUNTRIES: usize = 50;
+const REVISION_CURSOR: &str = "revision";
 
 #[derive(Default)]
 pub struct FiguresQuery;
 
 #[Object]
 impl FiguresQuery {
-    /// Every source's values of a metric, by country, year and source.
+    /// Every source's values of a metric, by country, year and source; as known now, or at `asOf`.
+    #[allow(clippy::too_many_arguments)]
     async fn observations(
         &self,
         ctx: &Context<'_>,
@@ -28,15 +31,14 @@ impl FiguresQuery {
         #[graphql(desc = "First year, inclusive")] from: Option<i32>,
         #[graphql(desc = "Last year, inclusive")] to: Option<i32>,
         #[graphql(desc = "Only this source's values")] source: Option<String>,
+        #[graphql(desc = "The values as they were known at this instant")] as_of: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Vec<Observation>> {
         resolve::year_range(from, to).or_gql()?;
         let metric = resolve::metric(ctx, &metric).await?;
         let countries = match countries {
             Some(codes) => Some(codes_of(ctx, &codes).await?),
-            None => None,
-        };
-        let source = match source {
-            Some(id) => Some(resolve::source(ctx, &id).await?),
             None => None,
         };
         let rows = store(ctx)
@@ -45,15 +47,16 @@ impl FiguresQuery {
                 countries,
                 from_year: from,
                 to_year: to,
-                source,
-                as_of: None,
+                source: resolve::optional_source(ctx, source).await?,
+                as_of,
             })
             .await
             .or_gql()?;
         Ok(rows.into_iter().map(Observation).collect())
     }
 
-    /// One metric's values for several countries side by side, with who leads.
+    /// One metric's values for several countries side by side, with who leads; from the
+    /// preferred source for each year (or the one pinned), as known now or at `asOf`.
     async fn compare(
         &self,
         ctx: &Context<'_>,
@@ -62,22 +65,28 @@ impl FiguresQuery {
             String,
         >,
         #[graphql(desc = "The year to compare; the latest values when omitted")] year: Option<i32>,
+        #[graphql(desc = "Only this source's values")] source: Option<String>,
+        #[graphql(desc = "The values as they were known at this instant")] as_of: Option<
+            DateTime<Utc>,
+        >,
     ) -> Result<Comparison> {
         resolve::year_range(year, year).or_gql()?;
         if countries.len() < 2 {
             return Err(ApiError::bad_input("compare needs at least two countries").into_graphql());
         }
-        let metric = resolve::metric(ctx, &metric).await?;
+        let metric = Metric(resolve::metric(ctx, &metric).await?);
         let codes = codes_of(ctx, &countries).await?;
         let rows = store(ctx)
             .observations(&ObservationFilter {
-                metric: metric.slug.clone(),
+                metric: metric.0.slug.clone(),
                 countries: Some(codes.clone()),
+                source: resolve::optional_source(ctx, source).await?,
+                as_of,
                 ..Default::default()
             })
             .await
             .or_gql()?;
-        let picked = preferred_per_year(rows, DEFAULT_SOURCE_PREFERENCE);
+        let picked = metric.pick(rows);
         let entries: Vec<ComparisonEntry> = codes
             .iter()
             .map(|code| {
@@ -96,16 +105,63 @@ impl FiguresQuery {
             (Some(a), Some(b)) if b != 0.0 => Some(a / b),
             _ => None,
         };
-        let leader_code = leader(&entries, metric.higher_is_better);
+        let leader_code = leader(&entries, metric.0.higher_is_better);
         let same_year = year.is_some() && entries.iter().all(|e| e.year_used == year);
         Ok(Comparison {
-            metric_slug: metric.slug,
+            metric_slug: metric.0.slug,
             year,
             entries,
             ratio,
             leader_code,
             same_year,
         })
+    }
+
+    /// Changes to a metric's figures, oldest first: revised values, withdrawals, and withdrawn
+    /// values published again. First publications of a year are not revisions.
+    #[allow(clippy::too_many_arguments)]
+    async fn revisions(
+        &self,
+        ctx: &Context<'_>,
+        metric: String,
+        #[graphql(desc = "ISO3 or ISO2 code")] country: Option<String>,
+        #[graphql(desc = "Only this source's revisions")] source: Option<String>,
+        #[graphql(desc = "Only revisions recorded at or after this instant")] since: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Page size, 0 to 100", default = 20)] first: i32,
+        after: Option<String>,
+    ) -> Result<RevisionConnection> {
+        let limit = page_size(first).or_gql()?;
+        let after = after
+            .as_deref()
+            .map(|c| decode_id_cursor(REVISION_CURSOR, c))
+            .transpose()
+            .or_gql()?;
+        let metric = resolve::metric(ctx, &metric).await?;
+        let country = match country {
+            Some(code) => Some(resolve::country(ctx, &code).await?.code),
+            None => None,
+        };
+        let filter = RevisionFilter {
+            metric: metric.slug,
+            country,
+            source: resolve::optional_source(ctx, source).await?,
+            since,
+        };
+        let rows = store(ctx)
+            .revisions(&filter, after, limit + 1)
+            .await
+            .or_gql()?;
+        let total = store(ctx).count_revisions(&filter).await.or_gql()?;
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            after.is_some(),
+            total,
+            |r| id_cursor(REVISION_CURSOR, r.id),
+            Revision,
+        ))
     }
 }
 

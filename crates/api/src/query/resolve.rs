@@ -45,6 +45,14 @@ pub async fn source(ctx: &Context<'_>, id: &str) -> Result<String> {
         .ok_or_else(|| ApiError::not_found("source", id).into_graphql())
 }
 
+/// A pinned source, checked to exist.
+pub async fn optional_source(ctx: &Context<'_>, id: Option<String>) -> Result<Option<String>> {
+    match id {
+        Some(id) => source(ctx, &id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Years must be plausible and `from <= to`.
 pub fn year_range(from: Option<i32>, to: Option<i32>) -> Result<(), ApiError> {
     for year in [from, to].into_iter().flatten() {

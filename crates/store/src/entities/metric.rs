@@ -10,6 +10,8 @@ pub struct Model {
     pub category: String,
     pub description: String,
     pub higher_is_better: bool,
+    /// Comma-separated source ids, most preferred first; `None`: the default order.
+    pub preferred_sources: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

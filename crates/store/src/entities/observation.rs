@@ -19,6 +19,10 @@ pub struct Model {
     pub citation: Option<String>,
     pub recorded_from: DateTimeUtc,
     pub recorded_to: Option<DateTimeUtc>,
+    /// The version this one replaced, if any.
+    pub supersedes: Option<i64>,
+    /// The refresh run that recorded this version.
+    pub run_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

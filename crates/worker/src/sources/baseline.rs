@@ -2,7 +2,9 @@
 //! The file is compiled into the binary, so a fresh machine needs nothing else; another file can
 //! be named at run time.
 
+use super::{FetchRequest, Fetched, Source, SourceError};
 use crate::WorkerError;
+use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::HashSet;
 use techbalance_store::entities::{company, country, metric, sector, source};
@@ -69,6 +71,8 @@ struct MetricEntry {
     category: String,
     description: String,
     higher_is_better: bool,
+    /// Source ids, most preferred first, when this metric departs from the default order.
+    preferred_sources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
@@ -241,6 +245,7 @@ impl Baseline {
                     category: m.category.clone(),
                     description: m.description.clone(),
                     higher_is_better: m.higher_is_better,
+                    preferred_sources: m.preferred_sources.as_ref().map(|s| s.join(",")),
                 })
                 .collect(),
             sectors: self
@@ -329,6 +334,40 @@ impl Baseline {
             text.push_str(note);
         }
         text
+    }
+}
+
+/// The baseline as a refreshable source: the same pipeline as the public sources, so that an
+/// edited file records revisions like any other release.
+pub struct BaselineSource {
+    baseline: Baseline,
+}
+
+impl BaselineSource {
+    pub fn new(baseline: Baseline) -> Self {
+        Self { baseline }
+    }
+}
+
+#[async_trait]
+impl Source for BaselineSource {
+    fn id(&self) -> &'static str {
+        SOURCE_ID
+    }
+
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
+        let batch = self.baseline.batch();
+        (request.progress)(super::Progress {
+            pages_fetched: 1,
+            pages_total: 1,
+            observations: batch.points.len() as u64,
+        });
+        Ok(Fetched {
+            release: batch.release.clone(),
+            batches: vec![batch],
+            pages: 1,
+            ..Fetched::default()
+        })
     }
 }
 

@@ -1,0 +1,36 @@
+use sea_orm::entity::prelude::*;
+
+/// One attempt to bring a source's figures in.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "refresh_runs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub source: String,
+    /// `manual` or `schedule`.
+    pub trigger: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// The schedule's fire time, for scheduled runs.
+    pub scheduled_for: Option<DateTimeUtc>,
+    pub attempt: i32,
+    pub created_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+    pub pages_fetched: i64,
+    pub fetched: i64,
+    pub inserted: i64,
+    pub revised: i64,
+    pub withdrawn: i64,
+    pub unchanged: i64,
+    /// The source's release marker as of this run.
+    pub release: Option<String>,
+    pub error: Option<String>,
+    /// Remarks such as series the source retired.
+    pub notes: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

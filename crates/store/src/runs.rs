@@ -1,0 +1,214 @@
+//! Refresh runs: started before a fetch, completed in the same transaction that records its
+//! figures, or marked failed with the error (and then nothing of it is recorded).
+
+use crate::entities::{country, refresh_run};
+use crate::revisions::RecordSummary;
+use crate::sql::statement;
+use crate::{Store, StoreError, Timestamp};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+/// What set a run off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Manual,
+    Schedule,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+        }
+    }
+}
+
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+
+/// How a run ended, when it succeeded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunResult {
+    pub summary: RecordSummary,
+    pub pages_fetched: u32,
+    pub release: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// Filters on the run list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub source: Option<String>,
+    pub status: Option<String>,
+}
+
+/// The latest successful run of a source.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct LastSuccess {
+    pub source: String,
+    pub finished_at: Timestamp,
+    pub release: Option<String>,
+}
+
+impl Store {
+    /// Opens a run in `running` state, committed at once so that it is visible while it works.
+    pub async fn start_run(
+        &self,
+        source: &str,
+        trigger: Trigger,
+    ) -> Result<refresh_run::Model, StoreError> {
+        let now = crate::now();
+        let run = refresh_run::ActiveModel {
+            id: NotSet,
+            source: Set(source.to_owned()),
+            trigger: Set(trigger.as_str().to_owned()),
+            status: Set(RUNNING.to_owned()),
+            scheduled_for: Set(None),
+            attempt: Set(1),
+            created_at: Set(now),
+            started_at: Set(Some(now)),
+            finished_at: Set(None),
+            pages_fetched: Set(0),
+            fetched: Set(0),
+            inserted: Set(0),
+            revised: Set(0),
+            withdrawn: Set(0),
+            unchanged: Set(0),
+            release: Set(None),
+            error: Set(None),
+            notes: Set(None),
+        };
+        Ok(refresh_run::Entity::insert(run)
+            .exec_with_returning(&self.db)
+            .await?)
+    }
+
+    /// Marks a run failed with its error; nothing it fetched has been recorded.
+    pub async fn fail_run(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        refresh_run::Entity::update_many()
+            .col_expr(refresh_run::Column::Status, FAILED.into())
+            .col_expr(refresh_run::Column::Error, error.into())
+            .col_expr(refresh_run::Column::FinishedAt, crate::now().into())
+            .filter(refresh_run::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn run(&self, id: i64) -> Result<Option<refresh_run::Model>, StoreError> {
+        Ok(refresh_run::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    pub async fn runs_by_id(&self, ids: &[i64]) -> Result<Vec<refresh_run::Model>, StoreError> {
+        Ok(refresh_run::Entity::find()
+            .filter(refresh_run::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// One page of runs, newest first, strictly older than the run `before` when given.
+    pub async fn runs(
+        &self,
+        filter: &RunFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<refresh_run::Model>, StoreError> {
+        let mut query = refresh_run::Entity::find()
+            .filter(run_condition(filter))
+            .order_by_desc(refresh_run::Column::Id)
+            .limit(limit);
+        if let Some(before) = before {
+            query = query.filter(refresh_run::Column::Id.lt(before));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
+    pub async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError> {
+        Ok(refresh_run::Entity::find()
+            .filter(run_condition(filter))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// The latest successful run of every source that has one.
+    pub async fn last_successes(&self) -> Result<Vec<LastSuccess>, StoreError> {
+        let sql = "SELECT source, finished_at, release FROM ( \
+                       SELECT source, finished_at, release, ROW_NUMBER() OVER ( \
+                           PARTITION BY source ORDER BY finished_at DESC, id DESC) AS pick \
+                       FROM refresh_runs WHERE status = 'succeeded' AND finished_at IS NOT NULL \
+                   ) latest WHERE pick = 1";
+        Ok(
+            LastSuccess::find_by_statement(statement(self.backend(), sql, Vec::new()))
+                .all(&self.db)
+                .await?,
+        )
+    }
+}
+
+fn run_condition(filter: &RunFilter) -> sea_orm::Condition {
+    let mut condition = sea_orm::Condition::all();
+    if let Some(source) = &filter.source {
+        condition = condition.add(refresh_run::Column::Source.eq(source.clone()));
+    }
+    if let Some(status) = &filter.status {
+        condition = condition.add(refresh_run::Column::Status.eq(status.clone()));
+    }
+    condition
+}
+
+/// Marks a run succeeded with what it did, inside the transaction that recorded its figures.
+pub async fn complete_run(
+    db: &impl ConnectionTrait,
+    id: i64,
+    result: &RunResult,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let s = result.summary;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    refresh_run::Entity::update_many()
+        .col_expr(refresh_run::Column::Status, SUCCEEDED.into())
+        .col_expr(refresh_run::Column::FinishedAt, at.into())
+        .col_expr(
+            refresh_run::Column::PagesFetched,
+            i64::from(result.pages_fetched).into(),
+        )
+        .col_expr(refresh_run::Column::Fetched, count(s.fetched).into())
+        .col_expr(refresh_run::Column::Inserted, count(s.inserted).into())
+        .col_expr(refresh_run::Column::Revised, count(s.revised).into())
+        .col_expr(refresh_run::Column::Withdrawn, count(s.withdrawn).into())
+        .col_expr(refresh_run::Column::Unchanged, count(s.unchanged).into())
+        .col_expr(refresh_run::Column::Release, result.release.clone().into())
+        .col_expr(refresh_run::Column::Notes, result.notes.clone().into())
+        .filter(refresh_run::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Adds countries the store does not know yet; known ones keep their curated names.
+pub async fn add_missing_countries(
+    db: &impl ConnectionTrait,
+    countries: &[country::Model],
+) -> Result<(), StoreError> {
+    if countries.is_empty() {
+        return Ok(());
+    }
+    let rows = countries.iter().cloned().map(|c| country::ActiveModel {
+        code: Set(c.code),
+        iso2: Set(c.iso2),
+        name: Set(c.name),
+        flag: Set(c.flag),
+    });
+    country::Entity::insert_many(rows)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .do_nothing()
+        .exec(db)
+        .await?;
+    Ok(())
+}
