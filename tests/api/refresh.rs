@@ -430,3 +430,112 @@ async fn world_bank_figures_are_preferred_over_the_baseline(backend: Backend) {
         json!([{ "value": 3.48, "observation": { "source": { "id": "worldbank" } } }, { "value": 2.6, "observation": { "source": { "id": "baseline" } } }])
     );
 }
+
+both_backends!(oecd_figures_keep_their_status_and_scale);
+
+/// The OECD's MSTI over SDMX REST, serving the worker's CSV fixtures.
+async fn fake_oecd(researchers_found: bool) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let csv = |body: &str| {
+        ResponseTemplate::new(200)
+            .insert_header(
+                "content-type",
+                "application/vnd.sdmx.data+csv; charset=utf-8; labels=both",
+            )
+            .set_body_string(body)
+    };
+    Mock::given(method("GET"))
+        .and(path_regex(
+            r"/data/OECD\.STI\.STP,DSD_MSTI@DF_MSTI,1\.3/USA\+CHN\.A\.G\.USD_PPP\.\.$",
+        ))
+        .respond_with(csv(include_str!(
+            "../../crates/worker/tests/fixtures/oecd_msti_gerd_usd_ppp.csv"
+        )))
+        .mount(&server)
+        .await;
+    let researchers = if researchers_found {
+        csv(include_str!(
+            "../../crates/worker/tests/fixtures/oecd_msti_researchers_fte.csv"
+        ))
+    } else {
+        ResponseTemplate::new(404).set_body_string("NoRecordsFound")
+    };
+    Mock::given(method("GET"))
+        .and(path_regex(
+            r"/data/OECD\.STI\.STP,DSD_MSTI@DF_MSTI,1\.3/USA\+CHN\.A\.T_RS\.FTE\.\.$",
+        ))
+        .respond_with(researchers)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn oecd_figures_keep_their_status_and_scale(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let refresh = |server: &wiremock::MockServer| {
+        let config = app
+            .db
+            .config_with(&[("TECHBALANCE_OECD_URL", &server.uri())]);
+        let store = app.store.clone();
+        async move {
+            let sources = techbalance::sources(&config).expect("sources");
+            let oecd = sources
+                .iter()
+                .find(|s| s.id() == "oecd-msti")
+                .expect("oecd source");
+            techbalance::refresh(&store, &config, oecd.as_ref(), &|_| {}).await
+        }
+    };
+    let server = fake_oecd(true).await;
+    let first = refresh(&server).await.expect("oecd refresh");
+    assert_eq!(first.summary.inserted, 5, "{first:?}");
+
+    let data = app
+        .data(
+            r#"{ gerd: observations(metric: "rd_spending_usd", source: "oecd-msti") { country { code } year value qualifier qualifierCode }
+                 researchers: observations(metric: "researchers_fte", source: "oecd-msti") { country { code } value qualifier }
+                 compare(metric: "rd_spending_usd", year: 2021) { entries { value observation { source { id } } } } }"#,
+        )
+        .await;
+    let gerd = data["gerd"].as_array().expect("gerd");
+    let usa_2022 = gerd
+        .iter()
+        .find(|o| o["country"]["code"] == "USA" && o["year"] == 2022)
+        .expect("USA 2022");
+    assert_eq!(
+        usa_2022["value"], 886_020.6e6,
+        "millions are scaled to dollars"
+    );
+    assert_eq!(usa_2022["qualifier"], "PROVISIONAL");
+    assert_eq!(usa_2022["qualifierCode"], "P");
+    assert!(
+        gerd.iter().all(|o| o["qualifierCode"] != "A"),
+        "a normal value has no qualifier"
+    );
+    assert_eq!(
+        data["researchers"],
+        json!([{ "country": { "code": "CHN" }, "value": 2405470.0, "qualifier": "BREAK_IN_SERIES" },
+               { "country": { "code": "USA" }, "value": 1638632.0, "qualifier": "ESTIMATED" }])
+    );
+    assert_eq!(
+        data["compare"]["entries"][1]["observation"]["source"]["id"],
+        "oecd-msti"
+    );
+
+    // The OECD stops publishing researchers: an empty result withdraws them, and is no failure.
+    let server = fake_oecd(false).await;
+    let second = refresh(&server)
+        .await
+        .expect("NoRecordsFound is not an error");
+    assert_eq!(
+        (second.summary.withdrawn, second.summary.unchanged),
+        (2, 3),
+        "{second:?}"
+    );
+    let data = app
+        .data(r#"{ observations(metric: "researchers_fte", source: "oecd-msti") { value } }"#)
+        .await;
+    assert_eq!(data["observations"], json!([]));
+}
