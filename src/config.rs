@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use techbalance_api::{HttpSettings, SchemaLimits};
+use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
 use techbalance_worker::sources::{oecd, worldbank};
@@ -37,6 +38,16 @@ pub struct Config {
     pub http: HttpSettings,
     pub limits: SchemaLimits,
     pub refresh: RefreshConfig,
+    pub worker: WorkerConfig,
+}
+
+/// How workers claim and retry runs, and how often schedules are re-read.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+    pub schedule_reload: Duration,
 }
 
 /// Where and how the worker fetches public sources.
@@ -124,6 +135,37 @@ impl Config {
                 )?,
             },
             refresh: refresh_config(&get)?,
+            worker: WorkerConfig {
+                lease: Duration::from_secs(parse(
+                    &get,
+                    "TECHBALANCE_WORKER_LEASE_SECS",
+                    60,
+                    |n: &u64| *n >= 1,
+                )?),
+                poll_interval: Duration::from_millis(parse(
+                    &get,
+                    "TECHBALANCE_WORKER_POLL_MS",
+                    1000,
+                    |n: &u64| *n >= 10,
+                )?),
+                retry: RetryPolicy {
+                    max_attempts: parse(&get, "TECHBALANCE_RUN_MAX_ATTEMPTS", 5, |n: &i32| {
+                        *n >= 1
+                    })?,
+                    base: Duration::from_secs(parse(
+                        &get,
+                        "TECHBALANCE_RUN_RETRY_SECS",
+                        60,
+                        |_: &u64| true,
+                    )?),
+                },
+                schedule_reload: Duration::from_millis(parse(
+                    &get,
+                    "TECHBALANCE_SCHEDULE_RELOAD_MS",
+                    5000,
+                    |n: &u64| *n >= 10,
+                )?),
+            },
         })
     }
 

@@ -7,15 +7,17 @@ use anyhow::Context as _;
 use config::Config;
 use std::future::Future;
 use techbalance_store::revisions::RecordSummary;
-use techbalance_store::runs::Trigger;
 use techbalance_store::Store;
 use techbalance_worker::fetch::Fetcher;
-use techbalance_worker::pipeline::{self, RefreshFailure, RefreshOutcome};
+use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
+use techbalance_worker::runner::{Runner, RunnerSettings};
+use techbalance_worker::scheduler;
 use techbalance_worker::sources::baseline::{self as baseline_source, Baseline, BaselineSource};
 use techbalance_worker::sources::oecd::{self, Oecd};
 use techbalance_worker::sources::worldbank::{self, WorldBank};
 use techbalance_worker::sources::{Progress, Source};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Connects and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -77,21 +79,60 @@ pub fn source_ids() -> [&'static str; 3] {
     ]
 }
 
-/// Refreshes one source now, recording a manual run.
+/// Refreshes one source now, outside the queue, recording a manual run.
 pub async fn refresh(
     store: &Store,
     config: &Config,
     source: &dyn Source,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<RefreshOutcome, RefreshFailure> {
-    pipeline::refresh(
-        store,
-        source,
-        &config.refresh.countries,
-        Trigger::Manual,
-        progress,
-    )
-    .await
+    Executor::new(config.worker.lease)
+        .refresh_now(store, source, &config.refresh.countries, progress)
+        .await
+}
+
+/// The worker's background tasks (scheduler and run queue); stopped by [`Background::stop`].
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub worker_id: String,
+}
+
+impl Background {
+    /// Starts the scheduler and a worker claiming queued runs.
+    pub fn start(store: Store, config: &Config) -> anyhow::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let settings = RunnerSettings {
+            lease: config.worker.lease,
+            poll_interval: config.worker.poll_interval,
+            retry: config.worker.retry,
+            countries: config.refresh.countries.clone(),
+        };
+        let runner = Runner::new(store.clone(), sources(config)?, settings);
+        let worker_id = runner.worker_id().to_owned();
+        let wake = runner.waker();
+        let reload = config.worker.schedule_reload;
+        let scheduler_stop = stopped.clone();
+        let scheduler = tokio::spawn(async move {
+            if let Err(e) = scheduler::run(store, reload, wake, scheduler_stop).await {
+                tracing::error!(error = %e, "scheduler stopped");
+            }
+        });
+        let worker = tokio::spawn(runner.run(stopped));
+        Ok(Self {
+            stop,
+            tasks: vec![scheduler, worker],
+            worker_id,
+        })
+    }
+
+    /// Stops taking new runs, lets a run in progress finish, and waits for both tasks.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 fn current_year() -> i32 {
@@ -99,11 +140,13 @@ fn current_year() -> i32 {
     chrono::Utc::now().year()
 }
 
-/// Seeds a database that has no data yet; leaves any other alone.
+/// Seeds a database that has no data yet, and gives it the default schedules; leaves any other
+/// alone.
 pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()> {
     if store.is_empty().await? {
         tracing::info!("empty database: loading the baseline");
         seed(store, config).await?;
+        store.create_default_schedules().await?;
     }
     Ok(())
 }

@@ -24,6 +24,21 @@ enum Command {
         /// Address to listen on [env: TECHBALANCE_BIND] [default: 127.0.0.1:8080]
         #[arg(long)]
         bind: Option<SocketAddr>,
+        /// Serve the API only; run `techbalance worker` processes for the refreshes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run schedules and claim queued refreshes, without the API (for scaling out).
+    Worker,
+    /// Create or revoke operator tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// List and change refresh schedules.
+    Schedule {
+        #[command(subcommand)]
+        action: ScheduleAction,
     },
     /// Apply pending database migrations.
     Migrate,
@@ -36,6 +51,33 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL, fields sorted).
     Schema,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it (it is shown only this once).
+    Create { name: String },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum ScheduleAction {
+    /// List the schedules.
+    List,
+    /// Add a schedule: a six-field cron expression, seconds first ("0 0 3 * * *").
+    Add {
+        source: String,
+        cron: String,
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+    /// Stop a schedule from firing.
+    Pause { id: i64 },
+    /// Let a paused schedule fire again.
+    Resume { id: i64 },
+    /// Delete a schedule.
+    Remove { id: i64 },
 }
 
 fn main() -> ExitCode {
@@ -60,7 +102,10 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(
-        cli.command.unwrap_or(Command::Serve { bind: None }),
+        cli.command.unwrap_or(Command::Serve {
+            bind: None,
+            no_worker: false,
+        }),
         config,
     )) {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,12 +119,17 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { bind } => {
+        Command::Serve { bind, no_worker } => {
             if let Some(bind) = bind {
                 config.bind = bind;
             }
             let store = techbalance::open_store(&config).await?;
             techbalance::seed_if_empty(&store, &config).await?;
+            let background = if no_worker {
+                None
+            } else {
+                Some(techbalance::Background::start(store.clone(), &config)?)
+            };
             let listener = tokio::net::TcpListener::bind(config.bind)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
@@ -89,8 +139,39 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 "serving GraphQL at http://{}/graphql",
                 config.bind
             );
-            techbalance::serve(store, &config, listener, shutdown_signal()).await
+            let served = techbalance::serve(store, &config, listener, shutdown_signal()).await;
+            if let Some(background) = background {
+                background.stop().await;
+            }
+            served
         }
+        Command::Worker => {
+            let store = techbalance::open_store(&config).await?;
+            techbalance::seed_if_empty(&store, &config).await?;
+            let background = techbalance::Background::start(store, &config)?;
+            tracing::info!(worker = %background.worker_id, "worker running");
+            shutdown_signal().await;
+            background.stop().await;
+            Ok(())
+        }
+        Command::Token { action } => {
+            let store = techbalance::open_store(&config).await?;
+            match action {
+                TokenAction::Create { name } => {
+                    let token = techbalance_api::auth::create_token(&store, &name).await?;
+                    println!("{token}");
+                    eprintln!("token \"{name}\" created; it is shown only this once");
+                }
+                TokenAction::Revoke { name } => {
+                    if !store.revoke_token(&name).await? {
+                        anyhow::bail!("no active token named \"{name}\"");
+                    }
+                    println!("token \"{name}\" revoked");
+                }
+            }
+            Ok(())
+        }
+        Command::Schedule { action } => schedule(&config, action).await,
         Command::Migrate => {
             techbalance::open_store(&config).await?;
             println!("migrations applied");
@@ -108,6 +189,90 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Refresh { source } => refresh(&config, &source).await,
         Command::Schema => unreachable!("handled before configuration is read"),
     }
+}
+
+async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()> {
+    use techbalance_store::schedules::{NewSchedule, ScheduleChange};
+    let store = techbalance::open_store(config).await?;
+    techbalance::seed_if_empty(&store, config).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let (action_name, arguments, outcome) = match action {
+        ScheduleAction::List => {
+            println!(
+                "{:>4}  {:<10} {:<20} {:<14} {:<8} last fired",
+                "id", "source", "cron", "timezone", "enabled"
+            );
+            for s in store.schedules().await? {
+                let last = s
+                    .last_fired_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:>4}  {:<10} {:<20} {:<14} {:<8} {last}",
+                    s.id, s.source, s.cron, s.timezone, s.enabled
+                );
+            }
+            return Ok(());
+        }
+        ScheduleAction::Add {
+            source,
+            cron,
+            timezone,
+        } => {
+            if store.find_source(&source).await?.is_none() {
+                anyhow::bail!(
+                    "unknown source \"{source}\": use one of {}",
+                    techbalance::source_ids().join(", ")
+                );
+            }
+            let arguments =
+                format!(r#"{{"source":"{source}","cron":"{cron}","timezone":"{timezone}"}}"#);
+            let created = store
+                .create_schedule(NewSchedule {
+                    source,
+                    cron,
+                    timezone,
+                    enabled: true,
+                    created_by: actor.clone(),
+                })
+                .await?;
+            println!("schedule {} added", created.id);
+            ("createSchedule", arguments, "ok")
+        }
+        ScheduleAction::Pause { id } | ScheduleAction::Resume { id } => {
+            let enabled = matches!(action, ScheduleAction::Resume { .. });
+            let change = ScheduleChange {
+                enabled: Some(enabled),
+                ..Default::default()
+            };
+            if store.update_schedule(id, change).await?.is_none() {
+                anyhow::bail!("no schedule {id}");
+            }
+            println!(
+                "schedule {id} {}",
+                if enabled { "resumed" } else { "paused" }
+            );
+            (
+                "updateSchedule",
+                format!(r#"{{"id":"{id}","enabled":{enabled}}}"#),
+                "ok",
+            )
+        }
+        ScheduleAction::Remove { id } => {
+            if !store.delete_schedule(id).await? {
+                anyhow::bail!("no schedule {id}");
+            }
+            println!("schedule {id} removed");
+            ("deleteSchedule", format!(r#"{{"id":"{id}"}}"#), "ok")
+        }
+    };
+    store
+        .record_audit(&actor, action_name, &arguments, outcome)
+        .await?;
+    Ok(())
 }
 
 async fn refresh(config: &Config, wanted: &str) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_reference_tables;
 mod m20261128_000002_create_refresh_runs;
 mod m20261128_000003_create_observations;
+mod m20261129_000004_create_schedules_tokens_audit;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_reference_tables::Migration),
             Box::new(m20261128_000002_create_refresh_runs::Migration),
             Box::new(m20261128_000003_create_observations::Migration),
+            Box::new(m20261129_000004_create_schedules_tokens_audit::Migration),
         ]
     }
 }

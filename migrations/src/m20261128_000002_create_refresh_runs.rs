@@ -1,5 +1,7 @@
-//! Refresh runs: one row per attempt to bring a source's figures in, with what it did or why it
-//! failed. Observations point at the run that recorded them.
+//! Refresh runs, which are also the work queue: a schedule firing or an operator's trigger
+//! enqueues a run, workers claim queued runs (PostgreSQL: `FOR UPDATE SKIP LOCKED`) under a lease
+//! they keep renewing, and a run whose lease expires is claimed again. Observations point at the
+//! run that recorded them.
 
 use sea_orm_migration::prelude::*;
 
@@ -27,6 +29,12 @@ enum RefreshRuns {
     Release,
     Error,
     Notes,
+    DedupeKey,
+    ScheduleId,
+    NotBefore,
+    LeaseUntil,
+    Worker,
+    Claims,
 }
 
 #[derive(DeriveIden)]
@@ -84,6 +92,21 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(RefreshRuns::Release).string())
                     .col(ColumnDef::new(RefreshRuns::Error).text())
                     .col(ColumnDef::new(RefreshRuns::Notes).text())
+                    // Schedule id + fire time: N schedulers firing enqueue the run once.
+                    .col(ColumnDef::new(RefreshRuns::DedupeKey).string().unique_key())
+                    .col(ColumnDef::new(RefreshRuns::ScheduleId).big_integer())
+                    // A failed run waits until then before it is retried.
+                    .col(ColumnDef::new(RefreshRuns::NotBefore).timestamp_with_time_zone())
+                    // The claiming worker renews this; once past, another worker may claim the run.
+                    .col(ColumnDef::new(RefreshRuns::LeaseUntil).timestamp_with_time_zone())
+                    .col(ColumnDef::new(RefreshRuns::Worker).string())
+                    // How many times the run was claimed (a re-claim after a crash counts).
+                    .col(
+                        ColumnDef::new(RefreshRuns::Claims)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(RefreshRuns::Table, RefreshRuns::Source)
@@ -101,7 +124,25 @@ impl MigrationTrait for Migration {
                     .col(RefreshRuns::Status)
                     .to_owned(),
             )
-            .await
+            .await?;
+        let db = manager.get_connection();
+        // At most one run per source executes at a time.
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX refresh_runs_one_running_per_source \
+             ON refresh_runs (source) WHERE status = 'running'",
+        )
+        .await?;
+        // A manual trigger while one is queued returns that one instead of queuing a duplicate.
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX refresh_runs_one_queued_manual_per_source \
+             ON refresh_runs (source) WHERE status = 'queued' AND \"trigger\" = 'manual'",
+        )
+        .await?;
+        db.execute_unprepared(
+            "CREATE INDEX refresh_runs_queued ON refresh_runs (id) WHERE status IN ('queued', 'running')",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -2,7 +2,7 @@
 //! against [`MAX_PAGE_SIZE`], `hasNextPage` from one extra row.
 
 use crate::error::ApiError;
-use crate::types::{Company, RefreshRun, Revision};
+use crate::types::{AuditEntry, Company, RefreshRun, Revision};
 use async_graphql::SimpleObject;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -77,6 +77,7 @@ connection! {
     CompanyConnection, CompanyEdge, Company;
     RevisionConnection, RevisionEdge, Revision;
     RefreshRunConnection, RefreshRunEdge, RefreshRun;
+    AuditEntryConnection, AuditEntryEdge, AuditEntry;
 }
 
 /// Checks `first`; the page size to return (fetch one more to learn `hasNextPage`).

@@ -10,6 +10,10 @@ pub enum ApiError {
     NotFound { what: &'static str, value: String },
     /// An argument is out of range or malformed.
     BadInput(String),
+    /// No valid operator token was presented.
+    Unauthenticated(String),
+    /// The token presented may not do this (it was revoked).
+    Forbidden(String),
     /// The database cannot be reached right now.
     Unavailable,
     /// A bug or broken invariant; details are in the server log only.
@@ -32,6 +36,8 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => "NOT_FOUND",
             ApiError::BadInput(_) => "BAD_USER_INPUT",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::Unavailable => "SERVICE_UNAVAILABLE",
             ApiError::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -40,7 +46,9 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::NotFound { what, value } => format!("unknown {what} \"{value}\""),
-            ApiError::BadInput(message) => message.clone(),
+            ApiError::BadInput(message)
+            | ApiError::Unauthenticated(message)
+            | ApiError::Forbidden(message) => message.clone(),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
             ApiError::Internal => "internal error".into(),
         }

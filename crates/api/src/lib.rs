@@ -1,10 +1,12 @@
 //! The GraphQL API of techbalance: the schema (queries over the store) and its HTTP transport.
 //! It reads the store only; it never calls upstream sources.
 
+pub mod auth;
 mod connection;
 mod error;
 mod http;
 mod loaders;
+mod mutation;
 mod query;
 mod schema;
 mod types;

@@ -1,8 +1,9 @@
+use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
-use async_graphql::{EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
 use techbalance_store::Store;
 
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Static limits on what one operation may ask for.
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +22,7 @@ impl Default for SchemaLimits {
 }
 
 pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
         .data(store)
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
@@ -30,7 +31,7 @@ pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
 
 /// The schema in SDL, fields sorted, as committed in `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields())
 }

@@ -718,3 +718,81 @@ impl Comparison {
         }
     }
 }
+
+pub struct Schedule(pub techbalance_store::entities::schedule::Model);
+
+/// When a source is refreshed.
+#[Object]
+impl Schedule {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn source(&self, ctx: &Context<'_>) -> Result<Source> {
+        required(ctx, SourceId(self.0.source.clone()))
+            .await
+            .map(Source)
+    }
+    /// Six fields, seconds first (`0 0 3 * * *`: every day at 03:00:00).
+    async fn cron(&self) -> &str {
+        &self.0.cron
+    }
+    async fn timezone(&self) -> &str {
+        &self.0.timezone
+    }
+    async fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+    /// The operator (token name) who created it, or `system`.
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn last_fired_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_fired_at
+    }
+    /// The next fire time; null while disabled.
+    async fn next_fire_at(&self) -> Option<DateTime<Utc>> {
+        if !self.0.enabled {
+            return None;
+        }
+        techbalance_store::schedules::CronSchedule::parse(&self.0.cron, &self.0.timezone)
+            .ok()
+            .and_then(|c| c.next_after(techbalance_store::now()))
+    }
+}
+
+pub struct AuditEntry(pub techbalance_store::entities::audit_entry::Model);
+
+/// One mutation an operator made.
+#[Object]
+impl AuditEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The operator's token name.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// The mutation, e.g. `triggerRefresh`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// Its arguments.
+    async fn arguments(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(
+            serde_json::from_str(&self.0.arguments).unwrap_or(serde_json::Value::Null),
+        )
+    }
+    /// `ok`, or the error code the mutation answered with.
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}

@@ -12,6 +12,17 @@ pub enum StoreError {
     /// A write refers to something the store does not know (e.g. an unknown metric slug).
     #[error("{0}")]
     Invalid(String),
+    /// A write conflicts with the current state (e.g. that source is already being refreshed).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Whether `err` is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 impl From<DbErr> for StoreError {

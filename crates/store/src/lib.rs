@@ -3,14 +3,18 @@
 //! Observations are stored as versions in knowledge time (see [`revisions`]); everything else is
 //! reference data that the baseline describes (see [`reference`]).
 
+pub mod audit;
 pub mod entities;
 mod error;
 pub mod history;
 pub mod queries;
+pub mod queue;
 pub mod reference;
 pub mod revisions;
 pub mod runs;
+pub mod schedules;
 mod sql;
+pub mod tokens;
 
 pub use error::StoreError;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction as Transaction};

@@ -107,12 +107,15 @@ pub async fn record_batch(
     run: Option<i64>,
 ) -> Result<RecordSummary, StoreError> {
     validate(batch)?;
+    let started = std::time::Instant::now();
     let mut current: HashMap<SeriesPoint, CurrentVersion> = load_current(db, batch)
         .await?
         .into_iter()
         .map(|v| ((v.metric.clone(), v.country.clone(), v.year), v))
         .collect();
 
+    let loaded = std::time::Instant::now();
+    let current_rows = current.len();
     let mut summary = RecordSummary {
         fetched: batch.points.len() as u64,
         ..RecordSummary::default()
@@ -170,12 +173,25 @@ pub async fn record_batch(
         }
     }
 
+    let diffed = std::time::Instant::now();
     close_versions(db, &to_close, at).await?;
+    let closed = std::time::Instant::now();
     for chunk in to_open.chunks(CHUNK) {
         observation::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(db)
             .await?;
     }
+    let inserted = std::time::Instant::now();
+    tracing::debug!(
+        source = %batch.source,
+        points = batch.points.len() as u64,
+        current = current_rows as u64,
+        load_us = (loaded - started).as_micros() as u64,
+        diff_us = (diffed - loaded).as_micros() as u64,
+        close_us = (closed - diffed).as_micros() as u64,
+        insert_us = (inserted - closed).as_micros() as u64,
+        "batch recorded"
+    );
     Ok(summary)
 }
 

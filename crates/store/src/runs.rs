@@ -1,5 +1,5 @@
-//! Refresh runs: started before a fetch, completed in the same transaction that records its
-//! figures, or marked failed with the error (and then nothing of it is recorded).
+//! Refresh runs as records: reading them, and completing one in the transaction that records its
+//! figures. How runs are queued, claimed and retried is in [`crate::queue`].
 
 use crate::entities::{country, refresh_run};
 use crate::revisions::RecordSummary;
@@ -7,9 +7,8 @@ use crate::sql::statement;
 use crate::{Store, StoreError, Timestamp};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// What set a run off.
@@ -28,9 +27,11 @@ impl Trigger {
     }
 }
 
+pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
+pub const CANCELLED: &str = "cancelled";
 
 /// How a run ended, when it succeeded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,50 +58,6 @@ pub struct LastSuccess {
 }
 
 impl Store {
-    /// Opens a run in `running` state, committed at once so that it is visible while it works.
-    pub async fn start_run(
-        &self,
-        source: &str,
-        trigger: Trigger,
-    ) -> Result<refresh_run::Model, StoreError> {
-        let now = crate::now();
-        let run = refresh_run::ActiveModel {
-            id: NotSet,
-            source: Set(source.to_owned()),
-            trigger: Set(trigger.as_str().to_owned()),
-            status: Set(RUNNING.to_owned()),
-            scheduled_for: Set(None),
-            attempt: Set(1),
-            created_at: Set(now),
-            started_at: Set(Some(now)),
-            finished_at: Set(None),
-            pages_fetched: Set(0),
-            fetched: Set(0),
-            inserted: Set(0),
-            revised: Set(0),
-            withdrawn: Set(0),
-            unchanged: Set(0),
-            release: Set(None),
-            error: Set(None),
-            notes: Set(None),
-        };
-        Ok(refresh_run::Entity::insert(run)
-            .exec_with_returning(&self.db)
-            .await?)
-    }
-
-    /// Marks a run failed with its error; nothing it fetched has been recorded.
-    pub async fn fail_run(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        refresh_run::Entity::update_many()
-            .col_expr(refresh_run::Column::Status, FAILED.into())
-            .col_expr(refresh_run::Column::Error, error.into())
-            .col_expr(refresh_run::Column::FinishedAt, crate::now().into())
-            .filter(refresh_run::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
     pub async fn run(&self, id: i64) -> Result<Option<refresh_run::Model>, StoreError> {
         Ok(refresh_run::Entity::find_by_id(id).one(&self.db).await?)
     }
@@ -163,15 +120,18 @@ fn run_condition(filter: &RunFilter) -> sea_orm::Condition {
 }
 
 /// Marks a run succeeded with what it did, inside the transaction that recorded its figures.
+/// Fails when `worker` no longer holds the run (its lease expired and another worker claimed
+/// it), so that the caller rolls its figures back: a run completes once.
 pub async fn complete_run(
     db: &impl ConnectionTrait,
     id: i64,
+    worker: &str,
     result: &RunResult,
     at: Timestamp,
 ) -> Result<(), StoreError> {
     let s = result.summary;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    refresh_run::Entity::update_many()
+    let done = refresh_run::Entity::update_many()
         .col_expr(refresh_run::Column::Status, SUCCEEDED.into())
         .col_expr(refresh_run::Column::FinishedAt, at.into())
         .col_expr(
@@ -185,10 +145,23 @@ pub async fn complete_run(
         .col_expr(refresh_run::Column::Unchanged, count(s.unchanged).into())
         .col_expr(refresh_run::Column::Release, result.release.clone().into())
         .col_expr(refresh_run::Column::Notes, result.notes.clone().into())
+        .col_expr(refresh_run::Column::Error, Option::<String>::None.into())
+        .col_expr(
+            refresh_run::Column::LeaseUntil,
+            Option::<Timestamp>::None.into(),
+        )
         .filter(refresh_run::Column::Id.eq(id))
+        .filter(refresh_run::Column::Status.eq(RUNNING))
+        .filter(refresh_run::Column::Worker.eq(worker))
         .exec(db)
         .await?;
-    Ok(())
+    if done.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "run {id} is no longer held by this worker; its figures were not recorded"
+        )))
+    }
 }
 
 /// Adds countries the store does not know yet; known ones keep their curated names.

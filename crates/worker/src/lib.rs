@@ -6,13 +6,14 @@
 mod error;
 pub mod fetch;
 pub mod pipeline;
+pub mod runner;
+pub mod scheduler;
 pub mod sources;
 
 pub use error::WorkerError;
 
-use pipeline::{RefreshFailure, RefreshOutcome};
+use pipeline::{Executor, RefreshFailure, RefreshOutcome};
 use sources::baseline::{Baseline, BaselineSource};
-use techbalance_store::runs::Trigger;
 use techbalance_store::Store;
 
 /// Loads the baseline: reference data upserted, then its figures refreshed through the same
@@ -29,5 +30,7 @@ pub async fn seed(store: &Store, baseline: Baseline) -> Result<RefreshOutcome, R
             error: e.into(),
         })?;
     let source = BaselineSource::new(baseline);
-    pipeline::refresh(store, &source, &[], Trigger::Manual, &|_| {}).await
+    Executor::new(std::time::Duration::from_secs(60))
+        .refresh_now(store, &source, &[], &|_| {})
+        .await
 }

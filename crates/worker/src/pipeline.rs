@@ -1,13 +1,16 @@
-//! One refresh: open a run → fetch and parse (no transaction held) → in one transaction, add
+//! One refresh of one run: fetch and parse (no transaction held) → in one transaction, add
 //! countries the source named, record every batch against the current versions, and mark the run
-//! succeeded. Any failure marks the run failed and records nothing.
+//! succeeded. While it works, the run's lease is renewed. Any failure records nothing.
 
 use crate::sources::{CountryInfo, FetchRequest, Progress, Source};
 use crate::WorkerError;
-use techbalance_store::entities::country;
+use std::time::Duration;
+use techbalance_store::entities::{country, refresh_run};
+use techbalance_store::queue::{AfterFailure, RetryPolicy};
 use techbalance_store::revisions::{record_batch, RecordSummary};
 use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, Trigger};
 use techbalance_store::Store;
+use tracing::Instrument;
 
 /// What a successful refresh did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,42 +32,132 @@ pub struct RefreshFailure {
     pub error: WorkerError,
 }
 
-pub async fn refresh(
-    store: &Store,
-    source: &dyn Source,
-    countries: &[String],
-    trigger: Trigger,
-    progress: &(dyn Fn(Progress) + Send + Sync),
-) -> Result<RefreshOutcome, RefreshFailure> {
-    let run = store
-        .start_run(source.id(), trigger)
-        .await
-        .map_err(|e| RefreshFailure {
-            run_id: 0,
-            error: e.into(),
-        })?;
-    let span = tracing::info_span!("refresh", source = source.id(), run = run.id);
-    let _entered = span.enter();
-    match fetch_and_record(store, source, countries, run.id, progress).await {
-        Ok(outcome) => {
-            tracing::info!(
-                inserted = outcome.summary.inserted,
-                revised = outcome.summary.revised,
-                withdrawn = outcome.summary.withdrawn,
-                unchanged = outcome.summary.unchanged,
+/// Who executes a run, and for how long a claim holds without renewal.
+#[derive(Clone, Debug)]
+pub struct Executor {
+    /// Unique per process: `host:pid:random`.
+    pub worker_id: String,
+    pub lease: Duration,
+}
+
+impl Executor {
+    pub fn new(lease: Duration) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+        let worker_id = format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..));
+        Self { worker_id, lease }
+    }
+
+    /// Executes a run this worker holds. The caller decides what a failure means (retry or not).
+    pub async fn execute(
+        &self,
+        store: &Store,
+        source: &dyn Source,
+        countries: &[String],
+        run: &refresh_run::Model,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<RefreshOutcome, WorkerError> {
+        let span = tracing::info_span!(
+            "refresh",
+            source = source.id(),
+            run = run.id,
+            attempt = run.attempt
+        );
+        let heartbeat = tokio::spawn(renew_lease(
+            store.clone(),
+            run.id,
+            self.worker_id.clone(),
+            self.lease,
+        ));
+        let outcome = fetch_and_record(store, source, countries, run.id, &self.worker_id, progress)
+            .instrument(span.clone())
+            .await;
+        heartbeat.abort();
+        let _entered = span.enter();
+        match &outcome {
+            Ok(o) => tracing::info!(
+                inserted = o.summary.inserted,
+                revised = o.summary.revised,
+                withdrawn = o.summary.withdrawn,
+                unchanged = o.summary.unchanged,
                 "refresh succeeded"
-            );
-            Ok(outcome)
+            ),
+            Err(error) => tracing::warn!(%error, "refresh failed; nothing recorded"),
         }
-        Err(error) => {
-            tracing::warn!(%error, "refresh failed; nothing recorded");
-            if let Err(e) = store.fail_run(run.id, &error.to_string()).await {
-                tracing::error!(error = %e, "could not mark the run failed");
+        outcome
+    }
+
+    /// Refreshes `source` now, outside the queue (the command line, seeding): opens a run held by
+    /// this process and executes it; a failure is final (no retry).
+    pub async fn refresh_now(
+        &self,
+        store: &Store,
+        source: &dyn Source,
+        countries: &[String],
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<RefreshOutcome, RefreshFailure> {
+        let run = store
+            .start_run(source.id(), Trigger::Manual, &self.worker_id, self.lease)
+            .await
+            .map_err(|e| RefreshFailure {
+                run_id: 0,
+                error: e.into(),
+            })?;
+        match self.execute(store, source, countries, &run, progress).await {
+            Ok(outcome) => Ok(outcome),
+            Err(error) => {
+                let once = RetryPolicy {
+                    max_attempts: 1,
+                    base: Duration::ZERO,
+                };
+                if let Err(e) = store
+                    .fail_run(run.id, &self.worker_id, &error.to_string(), once)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not mark the run failed");
+                }
+                Err(RefreshFailure {
+                    run_id: run.id,
+                    error,
+                })
             }
-            Err(RefreshFailure {
-                run_id: run.id,
-                error,
-            })
+        }
+    }
+
+    /// Records a failure of a run this worker holds, with the retry policy.
+    pub async fn fail(
+        &self,
+        store: &Store,
+        run: &refresh_run::Model,
+        error: &WorkerError,
+        retry: RetryPolicy,
+    ) -> AfterFailure {
+        match store
+            .fail_run(run.id, &self.worker_id, &error.to_string(), retry)
+            .await
+        {
+            Ok(after) => after,
+            Err(e) => {
+                // The lease will expire and another worker will take the run again.
+                tracing::error!(error = %e, run = run.id, "could not record the failure");
+                AfterFailure::NotHeld
+            }
+        }
+    }
+}
+
+/// Renews the lease every third of its length until aborted.
+async fn renew_lease(store: Store, run: i64, worker: String, lease: Duration) {
+    let mut every = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match store.renew_lease(run, &worker, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(run, "lease lost: another worker holds this run now");
+                return;
+            }
+            Err(e) => tracing::warn!(run, error = %e, "could not renew the lease"),
         }
     }
 }
@@ -74,6 +167,7 @@ async fn fetch_and_record(
     source: &dyn Source,
     countries: &[String],
     run_id: i64,
+    worker: &str,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<RefreshOutcome, WorkerError> {
     let fetched = source
@@ -103,7 +197,7 @@ async fn fetch_and_record(
         release: fetched.release.clone(),
         notes,
     };
-    complete_run(&txn, run_id, &result, at).await?;
+    complete_run(&txn, run_id, worker, &result, at).await?;
     Store::commit(txn).await?;
     Ok(RefreshOutcome {
         run_id,

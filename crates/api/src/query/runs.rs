@@ -1,13 +1,16 @@
-//! Refresh runs: what the worker did, newest first.
+//! Operations: refresh runs (what the worker did, newest first), schedules, the audit log.
 
 use super::resolve;
-use crate::connection::{decode_id_cursor, id_cursor, page_size, Page, RefreshRunConnection};
+use crate::connection::{
+    decode_id_cursor, id_cursor, page_size, AuditEntryConnection, Page, RefreshRunConnection,
+};
 use crate::error::{ApiError, OrGraphqlError};
-use crate::types::{store, RefreshRun, RunStatus};
+use crate::types::{store, AuditEntry, RefreshRun, RunStatus, Schedule};
 use async_graphql::{Context, Object, Result, ID};
 use techbalance_store::runs::RunFilter;
 
 const CURSOR: &str = "run";
+const AUDIT_CURSOR: &str = "audit";
 
 #[derive(Default)]
 pub struct RunsQuery;
@@ -55,5 +58,42 @@ impl RunsQuery {
             .or_gql()?
             .map(RefreshRun)
             .ok_or_else(not_found)
+    }
+
+    /// Every refresh schedule.
+    async fn schedules(&self, ctx: &Context<'_>) -> Result<Vec<Schedule>> {
+        Ok(store(ctx)
+            .schedules()
+            .await
+            .or_gql()?
+            .into_iter()
+            .map(Schedule)
+            .collect())
+    }
+
+    /// The mutations operators made, newest first. Operators only.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100", default = 20)] first: i32,
+        after: Option<String>,
+    ) -> Result<AuditEntryConnection> {
+        crate::mutation::operator_name(ctx)?;
+        let limit = page_size(first).or_gql()?;
+        let after = after
+            .as_deref()
+            .map(|c| decode_id_cursor(AUDIT_CURSOR, c))
+            .transpose()
+            .or_gql()?;
+        let rows = store(ctx).audit_log(after, limit + 1).await.or_gql()?;
+        let total = store(ctx).count_audit_log().await.or_gql()?;
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            after.is_some(),
+            total,
+            |e| id_cursor(AUDIT_CURSOR, e.id),
+            AuditEntry,
+        ))
     }
 }

@@ -28,6 +28,16 @@ pub struct Model {
     pub error: Option<String>,
     /// Remarks such as series the source retired.
     pub notes: Option<String>,
+    /// Schedule id + fire time, for scheduled runs.
+    pub dedupe_key: Option<String>,
+    pub schedule_id: Option<i64>,
+    /// A failed run waits until then before it is retried.
+    pub not_before: Option<DateTimeUtc>,
+    /// Until when the claiming worker holds the run.
+    pub lease_until: Option<DateTimeUtc>,
+    pub worker: Option<String>,
+    /// How many times the run was claimed.
+    pub claims: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,102 @@
+//! Operator tokens. Reads are public; every mutation needs `Authorization: Bearer <token>`.
+//! A token is shown once when created; only its SHA-256 is stored, and a presented token is
+//! compared with every stored hash in constant time.
+
+use sha2::{Digest, Sha256};
+use techbalance_store::{Store, StoreError};
+
+const PREFIX: &str = "tb_";
+
+/// Who is asking, as far as the request's Authorization header says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// No token presented.
+    Anonymous,
+    /// A token that matches no stored token, or a malformed header.
+    Invalid,
+    /// A token that was revoked.
+    Revoked(String),
+    /// An operator, by token name.
+    Operator(String),
+    /// The tokens could not be checked (database unavailable).
+    Unknown,
+}
+
+/// Creates a token named `name` and returns it: the only time it is ever shown.
+pub async fn create_token(store: &Store, name: &str) -> Result<String, StoreError> {
+    if name.trim().is_empty() || name.len() > 100 {
+        return Err(StoreError::Invalid(
+            "a token name must have 1 to 100 characters".into(),
+        ));
+    }
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut secret)
+        .map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
+    let token = format!("{PREFIX}{}", hex(&secret));
+    store.add_token(name, &hash(&token)).await?;
+    Ok(token)
+}
+
+/// Identifies the caller from an `Authorization` header value.
+pub async fn identify(store: &Store, authorization: Option<&str>) -> Caller {
+    let Some(header) = authorization else {
+        return Caller::Anonymous;
+    };
+    let Some(token) = header.strip_prefix("Bearer ").map(str::trim) else {
+        return Caller::Invalid;
+    };
+    let presented = hash(token);
+    let tokens = match store.tokens().await {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read tokens");
+            return Caller::Unknown;
+        }
+    };
+    // Compare against every token, without stopping at the first match.
+    let mut found = None;
+    for row in &tokens {
+        if constant_time_eq(presented.as_bytes(), row.token_hash.as_bytes()) {
+            found = Some(row);
+        }
+    }
+    match found {
+        Some(row) if row.revoked_at.is_some() => Caller::Revoked(row.name.clone()),
+        Some(row) => Caller::Operator(row.name.clone()),
+        None => Caller::Invalid,
+    }
+}
+
+fn hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equality whose time depends only on the lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_hashes_match_and_others_do_not() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn hashes_are_sha256_hex() {
+        assert_eq!(hash("tb_x").len(), 64);
+        assert_ne!(hash("tb_x"), hash("tb_y"));
+    }
+}
