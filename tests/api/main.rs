@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod dashboard;
 mod http;
+mod operators;
 mod queries;
 mod refresh;
 mod schema;

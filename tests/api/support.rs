@@ -262,6 +262,27 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// POSTs a query with `Authorization: Bearer <token>`; returns the whole response body.
+    pub async fn post_as(&self, token: &str, query: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "status of {query}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Creates an operator token.
+    pub async fn token(&self, name: &str) -> String {
+        techbalance_api::auth::create_token(&self.store, name)
+            .await
+            .expect("token")
+    }
+
     /// POSTs a query that must succeed; returns `data`.
     pub async fn data(&self, query: &str) -> Value {
         let body = self.post(query, json!({})).await;

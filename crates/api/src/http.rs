@@ -115,7 +115,13 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
-    let request = request.data(loaders::per_request(state.store.clone()));
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = crate::auth::identify(&state.store, authorization).await;
+    let request = request
+        .data(loaders::per_request(state.store.clone()))
+        .data(caller);
     let response = state.schema.execute(request).await;
     let graphql_response = wants_graphql_response(headers);
     // With application/graphql-response+json, a request that never executed (parse or validation
