@@ -82,6 +82,8 @@ pub enum Failure {
     ReleaseChangesWhilePaging,
     /// HTTP 200 with error id 120 (invalid value).
     InvalidValue,
+    /// Serves normally, each response after 400 ms.
+    Slow,
 }
 
 #[derive(Clone)]
@@ -204,7 +206,12 @@ impl Respond for FakeWorldBank {
                 .insert_header("content-type", "application/json;charset=utf-8")
                 .set_body_string(text[..text.len() / 2].to_owned());
         }
-        ResponseTemplate::new(200).set_body_json(body)
+        let response = ResponseTemplate::new(200).set_body_json(body);
+        if failure == Failure::Slow {
+            response.set_delay(Duration::from_millis(400))
+        } else {
+            response
+        }
     }
 }
 

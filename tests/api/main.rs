@@ -11,3 +11,4 @@ mod queries;
 mod refresh;
 mod schema;
 mod seed;
+mod workers;
