@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use techbalance_api::{HttpSettings, SchemaLimits};
+use techbalance_api::{CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings};
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
@@ -39,6 +39,9 @@ pub struct Config {
     pub limits: SchemaLimits,
     pub refresh: RefreshConfig,
     pub worker: WorkerConfig,
+    /// On SIGTERM/SIGINT, how long in-flight requests and the current refresh may take to
+    /// finish before the server closes what is left and the run is released to the queue.
+    pub shutdown_grace: Duration,
 }
 
 /// How workers claim and retry runs, and how often schedules are re-read.
@@ -82,8 +85,6 @@ impl Config {
                 problem: format!("unsupported database \"{scheme}\": use postgres://… or sqlite:…"),
             });
         }
-        let defaults_http = HttpSettings::default();
-        let defaults_limits = SchemaLimits::default();
         Ok(Self {
             database: ConnectionSettings {
                 url,
@@ -93,8 +94,8 @@ impl Config {
                 acquire_timeout: Duration::from_secs(parse(
                     &get,
                     "TECHBALANCE_DB_TIMEOUT_SECS",
-                    5,
-                    |n: &u64| *n >= 1,
+                    3,
+                    |n: &u64| (1..=600).contains(n),
                 )?),
             },
             bind: parse(
@@ -115,26 +116,15 @@ impl Config {
                 }
             },
             baseline_path: get("TECHBALANCE_BASELINE").map(PathBuf::from),
-            http: HttpSettings {
-                max_body_bytes: parse(
-                    &get,
-                    "TECHBALANCE_MAX_BODY_BYTES",
-                    defaults_http.max_body_bytes,
-                    |n| *n >= 1024,
-                )?,
-            },
-            limits: SchemaLimits {
-                depth: parse(&get, "TECHBALANCE_MAX_DEPTH", defaults_limits.depth, |n| {
-                    *n >= 1
-                })?,
-                complexity: parse(
-                    &get,
-                    "TECHBALANCE_MAX_COMPLEXITY",
-                    defaults_limits.complexity,
-                    |n| *n >= 1,
-                )?,
-            },
+            http: http_settings(&get)?,
+            limits: schema_limits(&get)?,
             refresh: refresh_config(&get)?,
+            shutdown_grace: Duration::from_secs(parse(
+                &get,
+                "TECHBALANCE_SHUTDOWN_GRACE_SECS",
+                10,
+                |n: &u64| *n <= 3600,
+            )?),
             worker: WorkerConfig {
                 lease: Duration::from_secs(parse(
                     &get,
@@ -172,6 +162,117 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database.url.starts_with("sqlite:")
     }
+}
+
+/// The HTTP transport: body size, batches, rate limiting, CORS and CSRF.
+fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, ConfigError> {
+    let d = HttpSettings::default();
+    let cors_origins = match get("TECHBALANCE_CORS_ORIGINS") {
+        None => d.cors_origins,
+        Some(text) => CorsOrigins::parse(&text).map_err(|problem| ConfigError {
+            variable: "TECHBALANCE_CORS_ORIGINS",
+            problem,
+        })?,
+    };
+    Ok(HttpSettings {
+        max_body_bytes: parse(get, "TECHBALANCE_MAX_BODY_BYTES", d.max_body_bytes, |n| {
+            *n >= 1024
+        })?,
+        ws: ws_settings(get)?,
+        max_batch: parse(get, "TECHBALANCE_MAX_BATCH", d.max_batch, |n| *n <= 1000)?,
+        rate_limit: RateLimitSettings {
+            per_second: parse(
+                get,
+                "TECHBALANCE_RATE_LIMIT_PER_SECOND",
+                d.rate_limit.per_second,
+                |n: &f64| n.is_finite() && *n >= 0.0,
+            )?,
+            burst: parse(
+                get,
+                "TECHBALANCE_RATE_LIMIT_BURST",
+                d.rate_limit.burst,
+                |n| *n >= 1,
+            )?,
+            trust_forwarded_for: parse(
+                get,
+                "TECHBALANCE_TRUST_FORWARDED_FOR",
+                d.rate_limit.trust_forwarded_for,
+                |_| true,
+            )?,
+        },
+        cors_origins,
+        csrf_prevention: parse(
+            get,
+            "TECHBALANCE_CSRF_PREVENTION",
+            d.csrf_prevention,
+            |_| true,
+        )?,
+    })
+}
+
+/// What one operation may ask for.
+fn schema_limits(get: &impl Fn(&str) -> Option<String>) -> Result<SchemaLimits, ConfigError> {
+    let d = SchemaLimits::default();
+    let at_least_one = |n: &usize| *n >= 1;
+    let timeout_ms = d.timeout.map_or(0, |t| t.as_millis() as u64);
+    Ok(SchemaLimits {
+        depth: parse(get, "TECHBALANCE_MAX_DEPTH", d.depth, at_least_one)?,
+        complexity: parse(
+            get,
+            "TECHBALANCE_MAX_COMPLEXITY",
+            d.complexity,
+            at_least_one,
+        )?,
+        recursion: parse(get, "TECHBALANCE_MAX_RECURSION", d.recursion, |n| {
+            (1..=256).contains(n)
+        })?,
+        aliases: parse(get, "TECHBALANCE_MAX_ALIASES", d.aliases, |_| true)?,
+        directives: parse(get, "TECHBALANCE_MAX_DIRECTIVES", d.directives, |_| true)?,
+        tokens: parse(get, "TECHBALANCE_MAX_TOKENS", d.tokens, at_least_one)?,
+        timeout: match parse(get, "TECHBALANCE_REQUEST_TIMEOUT_MS", timeout_ms, |_| true)? {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        },
+        introspection: parse(get, "TECHBALANCE_INTROSPECTION", d.introspection, |_| true)?,
+        suggestions: parse(get, "TECHBALANCE_FIELD_SUGGESTIONS", d.suggestions, |_| {
+            true
+        })?,
+        persisted_queries: parse(
+            get,
+            "TECHBALANCE_PERSISTED_QUERIES",
+            d.persisted_queries,
+            |n| *n <= 100_000,
+        )?,
+    })
+}
+
+/// WebSocket limits and timings.
+fn ws_settings(get: &impl Fn(&str) -> Option<String>) -> Result<WsSettings, ConfigError> {
+    let d = WsSettings::default();
+    let millis = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        let ms = parse(get, variable, default.as_millis() as u64, |n: &u64| {
+            *n >= 10
+        })?;
+        Ok(Duration::from_millis(ms))
+    };
+    Ok(WsSettings {
+        init_timeout: millis("TECHBALANCE_WS_INIT_TIMEOUT_MS", d.init_timeout)?,
+        keepalive: millis("TECHBALANCE_WS_KEEPALIVE_MS", d.keepalive)?,
+        max_subscriptions_per_connection: parse(
+            get,
+            "TECHBALANCE_WS_MAX_SUBSCRIPTIONS",
+            d.max_subscriptions_per_connection,
+            |n| *n >= 1,
+        )?,
+        max_connections: parse(
+            get,
+            "TECHBALANCE_WS_MAX_CONNECTIONS",
+            d.max_connections,
+            |n| *n >= 1,
+        )?,
+        outbox: parse(get, "TECHBALANCE_WS_OUTBOX", d.outbox, |n| *n >= 1)?,
+        write_timeout: millis("TECHBALANCE_WS_WRITE_TIMEOUT_MS", d.write_timeout)?,
+    })
 }
 
 fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig, ConfigError> {
@@ -295,6 +396,10 @@ mod tests {
         assert_eq!(err.variable, "DATABASE_URL");
         let err = config(&[("TECHBALANCE_DB_MAX_CONNECTIONS", "0")]).expect_err("zero pool");
         assert_eq!(err.variable, "TECHBALANCE_DB_MAX_CONNECTIONS");
+        let err = config(&[("TECHBALANCE_DB_TIMEOUT_SECS", "0")]).expect_err("no timeout");
+        assert_eq!(err.variable, "TECHBALANCE_DB_TIMEOUT_SECS");
+        let err = config(&[("TECHBALANCE_SHUTDOWN_GRACE_SECS", "-1")]).expect_err("negative");
+        assert_eq!(err.variable, "TECHBALANCE_SHUTDOWN_GRACE_SECS");
     }
 
     #[test]
@@ -325,6 +430,20 @@ mod tests {
         assert_eq!(local.refresh.worldbank_url, "http://127.0.0.1:9/v2");
         let err = config(&[("TECHBALANCE_OECD_URL", "ftp://x")]).expect_err("scheme");
         assert_eq!(err.variable, "TECHBALANCE_OECD_URL");
+    }
+
+    #[test]
+    fn outages_fail_fast_and_shutdown_is_bounded_by_default() {
+        let defaults = config(&[]).expect("defaults");
+        assert_eq!(defaults.database.acquire_timeout, Duration::from_secs(3));
+        assert_eq!(defaults.shutdown_grace, Duration::from_secs(10));
+        let set = config(&[
+            ("TECHBALANCE_DB_TIMEOUT_SECS", "1"),
+            ("TECHBALANCE_SHUTDOWN_GRACE_SECS", "0"),
+        ])
+        .expect("set");
+        assert_eq!(set.database.acquire_timeout, Duration::from_secs(1));
+        assert_eq!(set.shutdown_grace, Duration::ZERO);
     }
 
     #[test]

@@ -5,8 +5,12 @@ pub mod config;
 
 use anyhow::Context as _;
 use config::Config;
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
+use std::time::Duration;
+use techbalance_api::Live;
+use techbalance_store::queue::RetryPolicy;
 use techbalance_store::revisions::RecordSummary;
+use techbalance_store::runs::{RunFilter, RUNNING};
 use techbalance_store::Store;
 use techbalance_worker::fetch::Fetcher;
 use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
@@ -95,6 +99,7 @@ pub async fn refresh(
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    store: Store,
     pub worker_id: String,
 }
 
@@ -113,8 +118,9 @@ impl Background {
         let wake = runner.waker();
         let reload = config.worker.schedule_reload;
         let scheduler_stop = stopped.clone();
+        let scheduler_store = store.clone();
         let scheduler = tokio::spawn(async move {
-            if let Err(e) = scheduler::run(store, reload, wake, scheduler_stop).await {
+            if let Err(e) = scheduler::run(scheduler_store, reload, wake, scheduler_stop).await {
                 tracing::error!(error = %e, "scheduler stopped");
             }
         });
@@ -122,15 +128,66 @@ impl Background {
         Ok(Self {
             stop,
             tasks: vec![scheduler, worker],
+            store,
             worker_id,
         })
     }
 
-    /// Stops taking new runs, lets a run in progress finish, and waits for both tasks.
-    pub async fn stop(self) {
+    /// Stops taking new runs and lets a run in progress finish, for at most `grace`. A run still
+    /// going then is abandoned (nothing it fetched is recorded) and put back in the queue, to be
+    /// claimed again at once by any worker.
+    pub async fn stop(self, grace: Duration) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut tasks = self.tasks;
+        while let Some(task) = tasks.last_mut() {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                break;
+            }
+            tasks.pop();
+        }
+        if tasks.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "the current refresh did not finish within the shutdown grace period; releasing it"
+        );
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
             let _ = task.await;
+        }
+        release_runs(&self.store, &self.worker_id).await;
+    }
+}
+
+/// Puts the runs `worker` holds back in the queue, due now, without using up their attempts'
+/// budget: an interrupted run is not a failed one.
+async fn release_runs(store: &Store, worker: &str) {
+    let filter = RunFilter {
+        source: None,
+        status: Some(RUNNING.to_owned()),
+    };
+    let held = match store.runs(&filter, None, 100).await {
+        Ok(runs) => runs,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot release the current run; its lease will expire");
+            return;
+        }
+    };
+    for run in held.iter().filter(|r| r.worker.as_deref() == Some(worker)) {
+        let requeue = RetryPolicy {
+            max_attempts: run.attempt.saturating_add(1),
+            base: Duration::ZERO,
+        };
+        let reason = "interrupted: the worker shut down before the run finished";
+        match store.fail_run(run.id, worker, reason, requeue).await {
+            Ok(after) => tracing::info!(run = run.id, ?after, "run released to the queue"),
+            Err(e) => {
+                tracing::error!(run = run.id, error = %e, "cannot release the run; its lease will expire");
+            }
         }
     }
 }
@@ -151,24 +208,72 @@ pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The HTTP application for `store`.
-pub fn app(store: Store, config: &Config) -> axum::Router {
+/// The HTTP application for `store`; `live` tracks (and on shutdown closes) its WebSockets.
+pub fn app(store: Store, config: &Config, live: Live) -> axum::Router {
     let schema = techbalance_api::build_schema(store.clone(), config.limits);
-    techbalance_api::router(schema, store, config.http)
+    techbalance_api::router_with(schema, store, config.http, live)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves the API on `listener` until `shutdown` resolves, then closes WebSockets with 1001 and
+/// lets in-flight requests finish. The process holds one change listener for its subscribers.
 pub async fn serve(
     store: Store,
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = app(store, config);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    serve_live(store, config, listener, shutdown, Live::new(config.http.ws)).await
+}
+
+/// [`serve`], with the caller keeping a handle on the live connections.
+pub async fn serve_live(
+    store: Store,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    live: Live,
+) -> anyhow::Result<()> {
+    let listening = tokio::spawn(store.clone().listen_for_changes());
+    let app = app(store, config, live.clone());
+    let (began, shutdown_began) = tokio::sync::oneshot::channel();
+    let listener = techbalance_api::observability::count_connections(listener);
+    let app = app.into_make_service_with_connect_info::<techbalance_api::ClientAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        live.close_all();
+        let _ = began.send(());
+    });
+    let result = within_grace(server.into_future(), shutdown_began, config.shutdown_grace)
         .await
-        .context("HTTP server failed")
+        .context("HTTP server failed");
+    listening.abort();
+    result
+}
+
+/// Runs `server` to its end, but for no longer than `grace` once shutdown has `began`: the
+/// connections still open then are dropped with their requests.
+async fn within_grace(
+    server: impl Future<Output = std::io::Result<()>>,
+    began: tokio::sync::oneshot::Receiver<()>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let grace_over = async {
+        match began.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace_over => {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                open_connections = techbalance_api::observability::open_connections(),
+                "shutdown grace period over; dropping the connections still open"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The URL without its password, for messages.

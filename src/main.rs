@@ -139,10 +139,29 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 "serving GraphQL at http://{}/graphql",
                 config.bind
             );
-            let served = techbalance::serve(store, &config, listener, shutdown_signal()).await;
-            if let Some(background) = background {
-                background.stop().await;
-            }
+            // On SIGTERM/SIGINT the server and the worker stop side by side, each within the
+            // grace period; if the server ends on its own, the worker is stopped too.
+            let grace = config.shutdown_grace;
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = on_signal.send(true);
+            });
+            let serving = async {
+                let served =
+                    techbalance::serve(store, &config, listener, stopped(stopping.clone())).await;
+                let _ = stop.send(true);
+                served
+            };
+            let worker = async {
+                stopped(stopping.clone()).await;
+                if let Some(background) = background {
+                    background.stop(grace).await;
+                }
+            };
+            let (served, ()) = tokio::join!(serving, worker);
+            tracing::info!("stopped");
             served
         }
         Command::Worker => {
@@ -151,7 +170,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let background = techbalance::Background::start(store, &config)?;
             tracing::info!(worker = %background.worker_id, "worker running");
             shutdown_signal().await;
-            background.stop().await;
+            background.stop(config.shutdown_grace).await;
+            tracing::info!("stopped");
             Ok(())
         }
         Command::Token { action } => {
@@ -382,6 +402,11 @@ fn init_logging(config: &Config) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 async fn shutdown_signal() {

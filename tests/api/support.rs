@@ -176,6 +176,8 @@ pub struct TestApp {
     pub store: Store,
     pub config: Config,
     pub db: TestDb,
+    /// The server's WebSocket connections and subscriptions.
+    pub live: techbalance_api::Live,
     client: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
@@ -184,6 +186,14 @@ impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         let db = TestDb::create(backend).await;
         let config = db.config();
+        let store = techbalance::open_store(&config).await.expect("open store");
+        Self::serve(db, config, store).await
+    }
+
+    /// Like `spawn`, with configuration variables set.
+    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Self {
+        let db = TestDb::create(backend).await;
+        let config = db.config_with(vars);
         let store = techbalance::open_store(&config).await.expect("open store");
         Self::serve(db, config, store).await
     }
@@ -218,11 +228,13 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let live = techbalance_api::Live::new(config.http.ws);
         let server = tokio::spawn({
             let store = store.clone();
             let config = config.clone();
+            let live = live.clone();
             async move {
-                techbalance::serve(store, &config, listener, std::future::pending())
+                techbalance::serve_live(store, &config, listener, std::future::pending(), live)
                     .await
                     .expect("server");
             }
@@ -236,6 +248,7 @@ impl TestApp {
             store,
             config,
             db,
+            live,
             client,
             server,
         }

@@ -14,6 +14,10 @@ pub enum ApiError {
     Unauthenticated(String),
     /// The token presented may not do this (it was revoked).
     Forbidden(String),
+    /// A subscriber fell too far behind the changes and was dropped.
+    SlowConsumer(String),
+    /// Refused before it ran, by a limit or by the transport; `code` says which.
+    Refused { code: &'static str, message: String },
     /// The database cannot be reached right now.
     Unavailable,
     /// A bug or broken invariant; details are in the server log only.
@@ -32,12 +36,21 @@ impl ApiError {
         ApiError::BadInput(message.into())
     }
 
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound { .. } => "NOT_FOUND",
             ApiError::BadInput(_) => "BAD_USER_INPUT",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::SlowConsumer(_) => "SLOW_CONSUMER",
+            ApiError::Refused { code, .. } => code,
             ApiError::Unavailable => "SERVICE_UNAVAILABLE",
             ApiError::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -48,7 +61,9 @@ impl ApiError {
             ApiError::NotFound { what, value } => format!("unknown {what} \"{value}\""),
             ApiError::BadInput(message)
             | ApiError::Unauthenticated(message)
-            | ApiError::Forbidden(message) => message.clone(),
+            | ApiError::Forbidden(message)
+            | ApiError::SlowConsumer(message)
+            | ApiError::Refused { message, .. } => message.clone(),
             ApiError::Unavailable => "the database is unavailable; try again shortly".into(),
             ApiError::Internal => "internal error".into(),
         }

@@ -9,9 +9,13 @@ mod loaders;
 mod mutation;
 mod query;
 mod schema;
+mod subscription;
 mod types;
 
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
-pub use http::{router, HttpSettings};
-pub use schema::{build_schema, sdl, AppSchema, SchemaLimits};
+pub use http::{
+    observability, router, router_with, ClientAddr, CorsOrigins, HttpSettings, Live,
+    RateLimitSettings, WsSettings,
+};
+pub use schema::{build_schema, sdl, AppSchema, QueriesOnly, SchemaLimits};

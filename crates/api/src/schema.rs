@@ -1,15 +1,45 @@
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
-use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use crate::subscription::SubscriptionRoot;
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
+use async_graphql::{SDLExportOptions, Schema};
+use std::num::NonZeroUsize;
+use std::time::Duration;
 use techbalance_store::Store;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Static limits on what one operation may ask for.
+mod document;
+mod guard;
+
+pub use guard::QueriesOnly;
+pub(crate) use guard::{code, refused};
+
+/// Limits on what one operation may ask for, checked before it runs (see [`guard`]).
 #[derive(Clone, Copy, Debug)]
 pub struct SchemaLimits {
+    /// Deepest field nesting.
     pub depth: usize,
+    /// Highest complexity (about one per field selected, fragments expanded).
     pub complexity: usize,
+    /// Deepest nesting of brackets in the text, and of selections and fragment spreads.
+    pub recursion: usize,
+    /// Most aliases in a document.
+    pub aliases: usize,
+    /// Most directives in a document.
+    pub directives: usize,
+    /// Most lexical tokens in a document.
+    pub tokens: usize,
+    /// Longest an operation may run; `None` for no limit.
+    pub timeout: Option<Duration>,
+    /// Whether `__schema` and `__type` may be queried.
+    pub introspection: bool,
+    /// Whether validation errors suggest similar field names.
+    pub suggestions: bool,
+    /// Automatic persisted queries kept (least recently used first out); 0 turns them off.
+    pub persisted_queries: usize,
 }
 
 impl Default for SchemaLimits {
@@ -17,21 +47,44 @@ impl Default for SchemaLimits {
         Self {
             depth: 12,
             complexity: 5_000,
+            recursion: 32,
+            aliases: 50,
+            directives: 50,
+            tokens: 5_000,
+            timeout: Some(Duration::from_secs(10)),
+            introspection: true,
+            suggestions: true,
+            persisted_queries: 256,
         }
     }
 }
 
 pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
+    // The guard comes first: it sees the text before persisted queries parse it.
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(store)
+        .extension(guard::Guard { limits })
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
-        .finish()
+        .limit_recursive_depth(limits.recursion)
+        .limit_directives(limits.directives);
+    if let Some(capacity) = NonZeroUsize::new(limits.persisted_queries) {
+        builder = builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(
+            capacity.get(),
+        )));
+    }
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !limits.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, fields sorted, as committed in `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields())
 }

@@ -222,7 +222,7 @@ pub enum Qualifier {
 }
 
 impl Qualifier {
-    fn from_db(text: &str) -> Self {
+    pub(crate) fn from_db(text: &str) -> Self {
         match text {
             "~" => Qualifier::Approximate,
             "+" => Qualifier::LowerBound,

@@ -4,6 +4,7 @@
 //! reference data that the baseline describes (see [`reference`]).
 
 pub mod audit;
+pub mod changes;
 pub mod entities;
 mod error;
 pub mod history;
@@ -44,6 +45,7 @@ pub struct ConnectionSettings {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    hub: changes::ChangeHub,
 }
 
 impl Store {
@@ -61,12 +63,18 @@ impl Store {
             // Persistent in the file: readers no longer wait for the writer.
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            hub: changes::ChangeHub::default(),
+        })
     }
 
     /// Wraps an existing connection (tests use this to observe the statements issued).
     pub fn from_connection(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            hub: changes::ChangeHub::default(),
+        }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -78,8 +86,18 @@ impl Store {
     }
 
     /// Opens a transaction; the free functions of [`revisions`] and [`runs`] write inside it.
+    ///
+    /// On SQLite the transaction takes the write lock at once (as `BEGIN IMMEDIATE` would): a
+    /// deferred transaction that reads first cannot upgrade once another connection has written
+    /// meanwhile (a lease renewal, a progress update) and fails with SQLITE_BUSY_SNAPSHOT instead
+    /// of waiting its turn.
     pub async fn begin(&self) -> Result<Transaction, StoreError> {
-        Ok(self.db.begin().await?)
+        let txn = self.db.begin().await?;
+        if self.backend() == DatabaseBackend::Sqlite {
+            txn.execute_unprepared("UPDATE refresh_runs SET id = id WHERE 0 = 1")
+                .await?;
+        }
+        Ok(txn)
     }
 
     /// Commits `txn`, mapping its failure like any other store error.

@@ -12,6 +12,7 @@
 //!
 //! On SQLite (one process) the same statements run without row locks: SQLite serialises writers.
 
+use crate::changes::Notice;
 use crate::entities::refresh_run;
 use crate::error::is_unique_violation;
 use crate::runs::{Trigger, CANCELLED, FAILED, QUEUED, RUNNING};
@@ -97,7 +98,10 @@ impl Store {
             .exec_with_returning(&self.db)
             .await
         {
-            Ok(run) => Ok((run, true)),
+            Ok(run) => {
+                self.announce(Notice::Run { run: run.id }).await;
+                Ok((run, true))
+            }
             // Another process queued one between our read and our insert: return that one.
             Err(err) if is_unique_violation(&err) => match self.queued_run(source).await? {
                 Some(queued) => Ok((queued, false)),
@@ -148,6 +152,7 @@ impl Store {
             _ => return Ok(None),
         };
         self.record_fire(schedule_id, fire_time).await?;
+        self.announce(Notice::Run { run: id }).await;
         self.run(id).await
     }
 
@@ -185,7 +190,12 @@ impl Store {
             .one(&self.db)
             .await;
         match claimed {
-            Ok(run) => Ok(run),
+            Ok(run) => {
+                if let Some(run) = &run {
+                    self.announce(Notice::Run { run: run.id }).await;
+                }
+                Ok(run)
+            }
             // Another worker started a run of the same source meanwhile: nothing to claim now.
             Err(err) if is_unique_violation(&err) => Ok(None),
             Err(err) => Err(err.into()),
@@ -212,7 +222,10 @@ impl Store {
             .exec_with_returning(&self.db)
             .await
         {
-            Ok(run) => Ok(run),
+            Ok(run) => {
+                self.announce(Notice::Run { run: run.id }).await;
+                Ok(run)
+            }
             Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
                 "a refresh of {source} is already running"
             ))),
@@ -277,7 +290,10 @@ impl Store {
                 .exec(&self.db)
                 .await;
             match requeued {
-                Ok(r) if r.rows_affected == 1 => return Ok(AfterFailure::Retry { at, attempt }),
+                Ok(r) if r.rows_affected == 1 => {
+                    self.announce(Notice::Run { run: id }).await;
+                    return Ok(AfterFailure::Retry { at, attempt });
+                }
                 Ok(_) => return Ok(AfterFailure::NotHeld),
                 // An operator queued another manual run meanwhile: that one will do; fail this.
                 Err(err) if is_unique_violation(&err) => {}
@@ -289,6 +305,7 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(if failed.rows_affected == 1 {
+            self.announce(Notice::Run { run: id }).await;
             AfterFailure::Failed
         } else {
             AfterFailure::NotHeld
@@ -305,10 +322,35 @@ impl Store {
             .exec(&self.db)
             .await?;
         if result.rows_affected == 1 {
+            self.announce(Notice::Run { run: id }).await;
             self.run(id).await
         } else {
             Ok(None)
         }
+    }
+
+    /// Records how far a run has got, and announces it.
+    pub async fn record_progress(
+        &self,
+        id: i64,
+        pages_fetched: u32,
+        fetched: u64,
+    ) -> Result<(), StoreError> {
+        refresh_run::Entity::update_many()
+            .col_expr(
+                refresh_run::Column::PagesFetched,
+                i64::from(pages_fetched).into(),
+            )
+            .col_expr(
+                refresh_run::Column::Fetched,
+                i64::try_from(fetched).unwrap_or(i64::MAX).into(),
+            )
+            .filter(refresh_run::Column::Id.eq(id))
+            .filter(refresh_run::Column::Status.eq(RUNNING))
+            .exec(&self.db)
+            .await?;
+        self.announce(Notice::Run { run: id }).await;
+        Ok(())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::sql::{placeholders, statement};
 use crate::{Store, StoreError, Timestamp};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, EntityTrait, FromQueryResult, TransactionTrait, Value,
+    ConnectionTrait, EntityTrait, FromQueryResult, Value,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -79,7 +79,7 @@ impl RecordSummary {
 impl Store {
     /// Records `batch` as known from `at`, in its own transaction.
     pub async fn record(&self, batch: &Batch, at: Timestamp) -> Result<RecordSummary, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin().await?;
         let summary = record_batch(&txn, batch, at, None).await?;
         txn.commit().await?;
         Ok(summary)

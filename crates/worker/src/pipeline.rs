@@ -5,6 +5,7 @@
 use crate::sources::{CountryInfo, FetchRequest, Progress, Source};
 use crate::WorkerError;
 use std::time::Duration;
+use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
 use techbalance_store::revisions::{record_batch, RecordSummary};
@@ -68,10 +69,25 @@ impl Executor {
             self.worker_id.clone(),
             self.lease,
         ));
-        let outcome = fetch_and_record(store, source, countries, run.id, &self.worker_id, progress)
-            .instrument(span.clone())
-            .await;
+        let (report, reports) = tokio::sync::watch::channel(Progress::default());
+        let reporter = tokio::spawn(report_progress(store.clone(), run.id, reports));
+        let tracked = |p: Progress| {
+            progress(p);
+            let _ = report.send(p);
+        };
+        let outcome = fetch_and_record(
+            store,
+            source,
+            countries,
+            run.id,
+            &self.worker_id,
+            &tracked,
+            &reporter,
+        )
+        .instrument(span.clone())
+        .await;
         heartbeat.abort();
+        reporter.abort();
         let _entered = span.enter();
         match &outcome {
             Ok(o) => tracing::info!(
@@ -145,6 +161,24 @@ impl Executor {
     }
 }
 
+/// Writes and announces a run's progress, at most twice a second, until aborted.
+async fn report_progress(
+    store: Store,
+    run: i64,
+    mut reports: tokio::sync::watch::Receiver<Progress>,
+) {
+    while reports.changed().await.is_ok() {
+        let latest = *reports.borrow_and_update();
+        if let Err(e) = store
+            .record_progress(run, latest.pages_fetched, latest.observations)
+            .await
+        {
+            tracing::debug!(run, error = %e, "could not record progress");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Renews the lease every third of its length until aborted.
 async fn renew_lease(store: Store, run: i64, worker: String, lease: Duration) {
     let mut every = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
@@ -169,6 +203,7 @@ async fn fetch_and_record(
     run_id: i64,
     worker: &str,
     progress: &(dyn Fn(Progress) + Send + Sync),
+    reporter: &tokio::task::JoinHandle<()>,
 ) -> Result<RefreshOutcome, WorkerError> {
     let fetched = source
         .fetch(&FetchRequest {
@@ -176,6 +211,8 @@ async fn fetch_and_record(
             progress,
         })
         .await?;
+    // Progress is about fetching; nothing else writes the run while its figures are recorded.
+    reporter.abort();
 
     let at = techbalance_store::now();
     let txn = store.begin().await?;
@@ -198,7 +235,11 @@ async fn fetch_and_record(
         notes,
     };
     complete_run(&txn, run_id, worker, &result, at).await?;
-    Store::commit(txn).await?;
+    let mut notices = vec![Notice::Run { run: run_id }];
+    if summary.versions_written() > 0 {
+        notices.push(Notice::Recorded { run: run_id });
+    }
+    store.commit_and_announce(txn, &notices).await?;
     Ok(RefreshOutcome {
         run_id,
         summary,

@@ -1,24 +1,30 @@
-//! GraphQL over HTTP: POST (JSON) and GET (query string) at `/graphql`, GraphiQL for browsers.
+//! GraphQL over HTTP at `/graphql`: POST (JSON, or a JSON array when batching is on) and GET
+//! (query string, queries only), following the GraphQL-over-HTTP specification; GraphiQL for a
+//! browser's GET without a query. Status codes and bodies are in `reply`; the limits every
+//! operation meets are the schema's guard.
 
-use super::AppState;
+use super::params::{self, BadParams};
+use super::reply::{self, Media, JSON};
+use super::{csrf, AppState};
+use crate::auth::{self, Caller};
 use crate::loaders;
+use crate::schema::{code, QueriesOnly};
 use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
-
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
-const JSON: &str = "application/json";
+use axum::Extension;
 
 pub(super) async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    caller: Option<Extension<Caller>>,
+    uri: Uri,
 ) -> Response {
-    let query = query.unwrap_or_default();
-    if query.is_empty() && accepts(&headers, "text/html") {
+    let media = Media::negotiate(&headers);
+    if uri.query().unwrap_or_default().is_empty() && reply::accepts(&headers, "text/html") {
         return Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")
@@ -27,134 +33,166 @@ pub(super) async fn graphql_get(
         )
         .into_response();
     }
-    match async_graphql::http::parse_query_string(&query) {
-        Ok(request) => execute(&state, &headers, request).await,
-        Err(err) => request_error(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            &format!("invalid query string: {err}"),
-        ),
+    if state.http.csrf_prevention {
+        if let Err(message) = csrf::check_get(&headers, state.http.cors_origins) {
+            return reply::refusal(media, StatusCode::FORBIDDEN, csrf::CODE, message);
+        }
+    }
+    let pairs = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
+        Ok(Query(pairs)) => pairs,
+        Err(_) => {
+            return bad_request(media, "the query string is not valid URL-encoded UTF-8");
+        }
+    };
+    match params::from_query_pairs(pairs) {
+        Ok(request) => {
+            let caller = identify(&state, &headers, caller).await;
+            let response = execute(&state, &headers, caller, request.data(QueriesOnly)).await;
+            reply::graphql(media, &response)
+        }
+        Err(BadParams(message)) => bad_request(media, message),
     }
 }
 
 pub(super) async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    caller: Option<Extension<Caller>>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let media = Media::negotiate(&headers);
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case(JSON) {
-        return request_error(
-            &headers,
+        // Also what keeps a cross-site form or text/plain POST from running (see `csrf`).
+        return reply::refusal(
+            media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
             "a POST must have Content-Type: application/json",
         );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reply::payload_too_large(media);
+        }
+        Err(_) => return bad_request(media, "the request body could not be read"),
+    };
+    if body.is_empty() {
+        return bad_request(media, "the request body is empty");
+    }
+    if std::str::from_utf8(&body).is_err() {
+        return bad_request(media, "the request body is not valid UTF-8");
     }
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(err) => {
-            return request_error(
-                &headers,
-                StatusCode::BAD_REQUEST,
-                &format!("malformed JSON body: {err}"),
+            return bad_request(
+                media,
+                format!(
+                    "the request body is not valid JSON (line {}, column {})",
+                    err.line(),
+                    err.column()
+                ),
             )
         }
     };
-    if value.is_array() {
-        return request_error(
-            &headers,
+    let caller = identify(&state, &headers, caller).await;
+    match value {
+        serde_json::Value::Array(items) => batch(&state, &headers, media, caller, items).await,
+        value => match params::from_json(value) {
+            Ok(request) => {
+                let response = execute(&state, &headers, caller, request).await;
+                reply::graphql(media, &response)
+            }
+            Err(BadParams(message)) => bad_request(media, message),
+        },
+    }
+}
+
+/// A JSON array of operations, run one after the other, when batching is on.
+async fn batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: Media,
+    caller: Caller,
+    items: Vec<serde_json::Value>,
+) -> Response {
+    let most = state.http.max_batch;
+    if most == 0 {
+        return reply::refusal(
+            media,
             StatusCode::BAD_REQUEST,
-            "batched requests are not accepted",
+            BATCHING_DISABLED,
+            "batched requests are not accepted: send one operation per request",
         );
     }
-    match serde_json::from_value::<async_graphql::Request>(value) {
-        Ok(request) => execute(&state, &headers, request).await,
-        Err(err) => request_error(
-            &headers,
+    if items.len() > most {
+        return reply::refusal(
+            media,
             StatusCode::BAD_REQUEST,
-            &format!("invalid GraphQL request: {err}"),
-        ),
+            BATCH_TOO_LARGE,
+            format!(
+                "the batch has {} operations; at most {most} are accepted",
+                items.len()
+            ),
+        );
+    }
+    if items.is_empty() {
+        return bad_request(media, "the batch is empty");
+    }
+    let mut requests = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        match params::from_json(item) {
+            Ok(request) => requests.push(request),
+            Err(BadParams(message)) => {
+                return bad_request(media, format!("operation {index} of the batch: {message}"))
+            }
+        }
+    }
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        responses.push(execute(state, headers, caller.clone(), request).await);
+    }
+    reply::batch(media, &responses)
+}
+
+const BATCHING_DISABLED: &str = "BATCHING_DISABLED";
+const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
+
+/// The caller the rate limiter identified, or the one the Authorization header names.
+async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    known: Option<Extension<Caller>>,
+) -> Caller {
+    match known {
+        Some(Extension(caller)) => caller,
+        None => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            auth::identify(&state.store, authorization).await
+        }
     }
 }
 
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
+    caller: Caller,
     request: async_graphql::Request,
-) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = crate::auth::identify(&state.store, authorization).await;
+) -> async_graphql::Response {
     let request = request
         .data(loaders::per_request(state.store.clone()))
         .data(caller);
-    let response = state.schema.execute(request).await;
-    let graphql_response = wants_graphql_response(headers);
-    // With application/graphql-response+json, a request that never executed (parse or validation
-    // error: no data at all) is a 400; application/json clients always get 200.
-    let status =
-        if graphql_response && response.is_err() && response.data == async_graphql::Value::Null {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        };
-    json_response(status, graphql_response, &response)
+    super::observability::execute(&state.schema, headers, request).await
 }
 
-fn json_response(
-    status: StatusCode,
-    graphql_response: bool,
-    body: &impl serde::Serialize,
-) -> Response {
-    let content_type = if graphql_response {
-        GRAPHQL_RESPONSE
-    } else {
-        JSON
-    };
-    match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-            bytes,
-        )
-            .into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "response serialisation failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-fn request_error(headers: &HeaderMap, status: StatusCode, message: &str) -> Response {
-    json_response(
-        status,
-        wants_graphql_response(headers),
-        &json!({ "errors": [{ "message": message }] }),
-    )
-}
-
-fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            part.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case(media_type)
-        })
-}
-
-/// Whether to answer `application/graphql-response+json` (when the client accepts it) rather
-/// than `application/json` (legacy clients, and clients that send no Accept header).
-fn wants_graphql_response(headers: &HeaderMap) -> bool {
-    accepts(headers, GRAPHQL_RESPONSE)
+fn bad_request(media: Media, message: impl Into<String>) -> Response {
+    reply::refusal(media, StatusCode::BAD_REQUEST, code::BAD_REQUEST, message)
 }

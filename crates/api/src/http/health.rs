@@ -1,22 +1,85 @@
 //! Liveness and readiness.
+//!
+//! `/healthz` answers 200 while the process serves HTTP at all: it touches nothing else, so an
+//! orchestrator does not restart a server whose database is down (restarting would not help).
+//! `/readyz` answers 200 when every [`Check`] passes and 503 otherwise, with a JSON body that
+//! names each check's state, e.g. `{"ready":false,"database":"unreachable","migrations":"unknown"}`.
+//!
+//! Extension point: a new readiness condition (e.g. "change listener connected", once the server
+//! runs the listener) is one more [`Check`] pushed in [`checks`]; it then gates readiness and
+//! appears in the body under its name.
 
 use super::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Longest a readiness probe waits for the database (the pool's acquire timeout usually answers
+/// first).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One readiness condition: its name in the body, whether it holds, and its state in words.
+struct Check {
+    name: &'static str,
+    ok: bool,
+    state: String,
+}
+
+impl Check {
+    fn new(name: &'static str, ok: bool, state: impl Into<String>) -> Self {
+        Self {
+            name,
+            ok,
+            state: state.into(),
+        }
+    }
+}
+
+/// Every readiness condition, evaluated now.
+async fn checks(state: &AppState) -> Vec<Check> {
+    let pending = tokio::time::timeout(PROBE_TIMEOUT, state.store.pending_migrations()).await;
+    let (database, migrations) = match pending {
+        Ok(Ok(pending)) if pending.is_empty() => (
+            Check::new("database", true, "reachable"),
+            Check::new("migrations", true, "current"),
+        ),
+        Ok(Ok(pending)) => (
+            Check::new("database", true, "reachable"),
+            Check::new("migrations", false, format!("{} pending", pending.len())),
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database did not answer");
+            unreachable_database()
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?PROBE_TIMEOUT, "readiness: the database did not answer in time");
+            unreachable_database()
+        }
+    };
+    vec![database, migrations]
+}
+
+fn unreachable_database() -> (Check, Check) {
+    (
+        Check::new("database", false, "unreachable"),
+        Check::new("migrations", false, "unknown"),
+    )
+}
 
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
-    let (ready, database, migrations) = match state.store.pending_migrations().await {
-        Ok(pending) if pending.is_empty() => (true, "reachable", "current".to_owned()),
-        Ok(pending) => (false, "reachable", format!("{} pending", pending.len())),
-        Err(_) => (false, "unreachable", "unknown".to_owned()),
-    };
+    let checks = checks(&state).await;
+    let ready = checks.iter().all(|c| c.ok);
+    let mut body = Map::new();
+    body.insert("ready".into(), Value::Bool(ready));
+    for check in checks {
+        body.insert(check.name.into(), Value::String(check.state));
+    }
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({ "ready": ready, "database": database, "migrations": migrations });
-    (status, axum::Json(body)).into_response()
+    (status, axum::Json(Value::Object(body))).into_response()
 }

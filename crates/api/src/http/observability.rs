@@ -1,0 +1,168 @@
+//! Observability: a request id per request, a tracing span around it, and Prometheus metrics.
+//!
+//! - Every request gets an id: the incoming `x-request-id` when it is sane (1–128 characters of
+//!   `A-Z a-z 0-9 - _ . :`), else a fresh random one. It is returned in the `x-request-id`
+//!   response header, recorded on the request's tracing span (so every log line of the request
+//!   carries it), and added to GraphQL errors as `extensions.requestId`.
+//! - `GET /metrics` answers in the Prometheus text format (see [`metrics`]).
+//! - [`count_connections`] wraps the listener so that open connections are counted.
+
+mod connections;
+mod metrics;
+
+pub use connections::{count_connections, open_connections, CountedIo, CountedListener};
+pub(super) use metrics::metrics;
+
+use crate::schema::AppSchema;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The header that carries the request id, both ways.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest incoming request id accepted; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+/// What a client is told to wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// The id of the request being served (in request extensions and in GraphQL request data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The middleware around every route: request id, tracing span, request metrics, access log.
+pub(super) async fn track(mut request: Request, next: Next) -> Response {
+    let id = sane_id(request.headers()).map_or_else(new_request_id, str::to_owned);
+    let id_header = HeaderValue::from_str(&id).ok();
+    if let Some(value) = &id_header {
+        // Handlers read the normalised id from the headers (see [`execute`]).
+        request
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, value.clone());
+    }
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let observed = metrics::HttpRequest::start(&route, request.method());
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    observed.finish(status, elapsed);
+    if let Some(value) = id_header {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    span.in_scope(|| {
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        if matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics") {
+            tracing::debug!(status = status.as_u16(), latency_ms, "served");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "served");
+        }
+    });
+    response
+}
+
+/// Executes a GraphQL request: adds the request id to its data and to every error's
+/// `extensions.requestId`, and counts it by operation name and outcome.
+pub(crate) async fn execute(
+    schema: &AppSchema,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let id = sane_id(headers).map(str::to_owned);
+    let operation = metrics::GraphqlRequest::start(&request);
+    let request = match &id {
+        Some(id) => request.data(RequestId(id.clone())),
+        None => request,
+    };
+    let mut response = schema.execute(request).await;
+    operation.finish(&response);
+    if let Some(id) = id {
+        for error in &mut response.errors {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", id.as_str());
+        }
+    }
+    response
+}
+
+/// The request's `x-request-id` when it is sane.
+fn sane_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane_id(v))
+}
+
+fn is_sane_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// 32 hexadecimal digits from the system's randomness (time and a counter if there is none).
+fn new_request_id() -> String {
+    static FALLBACK: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = u128::from(FALLBACK.fetch_add(1, Ordering::Relaxed));
+        bytes = (nanos ^ (n << 64)).to_be_bytes();
+    }
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_request_ids_are_kept() {
+        assert!(is_sane_id("abc-123_X.y:z"));
+        assert!(!is_sane_id(""));
+        assert!(!is_sane_id("has space"));
+        assert!(!is_sane_id("line\nbreak"));
+        assert!(!is_sane_id(&"a".repeat(MAX_REQUEST_ID + 1)));
+        let id = new_request_id();
+        assert_eq!(id.len(), 32);
+        assert!(is_sane_id(&id));
+        assert_ne!(id, new_request_id());
+    }
+}

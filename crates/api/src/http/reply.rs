@@ -1,0 +1,234 @@
+//! What a GraphQL-over-HTTP request gets back: the media type the client accepts, and the
+//! status and body for an executed response, a refused request or a batch.
+//!
+//! With `application/graphql-response+json`, a request that never executed (parse, validation or
+//! variable errors, a limit) is a 400 without `data`; legacy `application/json` clients get 200
+//! for those, as the GraphQL-over-HTTP specification asks. A GET mutation is a 405 and a timeout
+//! a 504 for both; a database outage with nothing else to say is a 503.
+
+use super::status::outage_status;
+use crate::schema::{code, refused};
+use async_graphql::{Response as GraphqlResponse, ServerError, Value};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub(super) const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+pub(super) const JSON: &str = "application/json";
+
+/// The media type of the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Media {
+    GraphqlResponse,
+    Json,
+}
+
+impl Media {
+    /// `application/graphql-response+json` when the client names it, with a quality no lower
+    /// than `application/json`'s; otherwise `application/json` (legacy clients, `*/*`, no Accept).
+    pub(super) fn negotiate(headers: &HeaderMap) -> Media {
+        let mut graphql_response = 0.0f32;
+        let mut json = 0.0f32;
+        for range in headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let mut parts = range.split(';');
+            let media_type = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media_type.as_str() {
+                GRAPHQL_RESPONSE => graphql_response = graphql_response.max(quality),
+                JSON | "application/*" | "*/*" => json = json.max(quality),
+                _ => {}
+            }
+        }
+        if graphql_response > 0.0 && graphql_response >= json {
+            Media::GraphqlResponse
+        } else {
+            Media::Json
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Media::GraphqlResponse => GRAPHQL_RESPONSE,
+            Media::Json => JSON,
+        })
+    }
+}
+
+/// Whether the Accept header lists `media_type` (ignoring parameters and quality).
+pub(super) fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            part.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(media_type)
+        })
+}
+
+/// A request refused before it reached the schema, with `extensions.code`.
+pub(super) fn refusal(
+    media: Media,
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
+    body(
+        status,
+        media,
+        &json!({ "errors": [refused(code, message)] }),
+    )
+}
+
+/// An executed (or refused by the schema) GraphQL response.
+pub(super) fn graphql(media: Media, response: &GraphqlResponse) -> Response {
+    let (status, value) = shape(media, response);
+    let mut reply = body(status, media, &value);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        reply
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    reply
+}
+
+/// The answers of a batch, in order; each item is shaped as a single answer would be.
+pub(super) fn batch(media: Media, responses: &[GraphqlResponse]) -> Response {
+    let items: Vec<serde_json::Value> = responses.iter().map(|r| shape(media, r).1).collect();
+    body(StatusCode::OK, media, &items)
+}
+
+/// The status and body of one response: no `data` when it never executed.
+fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, serde_json::Value) {
+    let refusal = (response.data == Value::Null)
+        .then(|| response.errors.iter().find_map(refusal_code))
+        .flatten();
+    let Some(refusal) = refusal else {
+        let status = outage_status(response).unwrap_or(StatusCode::OK);
+        return (status, to_json(response));
+    };
+    let status = match refusal {
+        code::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
+        code::TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
+        _ if media == Media::GraphqlResponse => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let mut value = to_json(response);
+    if let Some(object) = value.as_object_mut() {
+        object.remove("data");
+    }
+    (status, value)
+}
+
+/// The code of an error that means the operation did not run (to completion).
+fn refusal_code(error: &ServerError) -> Option<&'static str> {
+    let Some(Value::String(code)) = error.extensions.as_ref().and_then(|e| e.get("code")) else {
+        return None;
+    };
+    code::REQUEST_ERRORS
+        .into_iter()
+        .chain([code::TIMEOUT])
+        .find(|known| known == code)
+}
+
+fn to_json(response: &GraphqlResponse) -> serde_json::Value {
+    serde_json::to_value(response).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "response serialisation failed");
+        json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
+    })
+}
+
+fn body(status: StatusCode, media: Media, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, media.content_type())],
+            bytes,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "response serialisation failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// For `tower_http`'s body limit, which answers a declared oversized body with a plain-text 413:
+/// the same JSON error as a streamed one gets.
+pub(super) async fn payload_too_large_as_json(response: Response) -> Response {
+    let plain = response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("json"));
+    if plain {
+        payload_too_large(Media::Json)
+    } else {
+        response
+    }
+}
+
+pub(super) fn payload_too_large(media: Media) -> Response {
+    refusal(
+        media,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        PAYLOAD_TOO_LARGE,
+        "the request body is larger than this server accepts",
+    )
+}
+
+pub(super) const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_str(value).expect("header"),
+        );
+        headers
+    }
+
+    #[test]
+    fn graphql_response_json_is_chosen_only_when_named_and_preferred() {
+        assert_eq!(Media::negotiate(&HeaderMap::new()), Media::Json);
+        assert_eq!(Media::negotiate(&accept("*/*")), Media::Json);
+        assert_eq!(Media::negotiate(&accept(JSON)), Media::Json);
+        assert_eq!(
+            Media::negotiate(&accept(GRAPHQL_RESPONSE)),
+            Media::GraphqlResponse
+        );
+        assert_eq!(
+            Media::negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Media::GraphqlResponse
+        );
+        assert_eq!(
+            Media::negotiate(&accept(
+                "application/graphql-response+json;q=0.5, application/json"
+            )),
+            Media::Json
+        );
+        assert_eq!(
+            Media::negotiate(&accept("application/graphql-response+json;q=0")),
+            Media::Json
+        );
+    }
+}

@@ -1,0 +1,466 @@
+//! GraphQL over WebSocket at `/graphql`, in both protocols a client may ask for:
+//!
+//! - `graphql-transport-ws` (the graphql-ws library): `connection_init` → `connection_ack`,
+//!   `subscribe` → `next`… `complete`, `ping`/`pong`, and the close codes of its specification:
+//!   4400 invalid message, 4401 subscribe before ack, 4408 no init in time, 4409 duplicate
+//!   subscription id, 4429 a second init;
+//! - `graphql-ws` (the legacy subscriptions-transport-ws): `connection_init` → `connection_ack`
+//!   and `ka` keep-alives, `start` → `data`… `complete`, `stop`, `connection_terminate`.
+//!
+//! Written here rather than taken from async-graphql, whose close codes differ from the protocol.
+//! Each connection has a bounded outbox: a subscriber that cannot keep up is told and closed
+//! instead of delaying anyone else. Per-connection subscriptions and total connections are
+//! capped, each with its own close reason. Closing on shutdown uses 1001.
+
+use super::AppState;
+use crate::auth::Caller;
+use crate::loaders;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub const TRANSPORT_WS: &str = "graphql-transport-ws";
+pub const LEGACY_WS: &str = "graphql-ws";
+/// How long a close frame may wait behind a backlog before the connection is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Limits and timings of WebSocket connections.
+#[derive(Clone, Copy, Debug)]
+pub struct WsSettings {
+    /// How long a client has to send `connection_init` (then 4408).
+    pub init_timeout: Duration,
+    /// How often the server pings (`ka` in the legacy protocol).
+    pub keepalive: Duration,
+    pub max_subscriptions_per_connection: usize,
+    pub max_connections: usize,
+    /// Messages a connection may have waiting to be written before its client counts as too slow.
+    pub outbox: usize,
+    /// How long one write may take before the client counts as too slow.
+    pub write_timeout: Duration,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            init_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(15),
+            max_subscriptions_per_connection: 100,
+            max_connections: 20_000,
+            outbox: 256,
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Live connections of one server: their counts, and the signal that closes them all.
+#[derive(Clone, Debug)]
+pub struct Live {
+    settings: WsSettings,
+    connections: Arc<AtomicUsize>,
+    subscriptions: Arc<AtomicUsize>,
+    closing: watch::Sender<bool>,
+}
+
+impl Live {
+    pub fn new(settings: WsSettings) -> Self {
+        Self {
+            settings,
+            connections: Arc::new(AtomicUsize::new(0)),
+            subscriptions: Arc::new(AtomicUsize::new(0)),
+            closing: watch::channel(false).0,
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn open_subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::SeqCst)
+    }
+
+    /// Closes every WebSocket with 1001 (going away), for shutdown.
+    pub fn close_all(&self) {
+        let _ = self.closing.send(true);
+    }
+
+    /// Counts one open subscription while the guard lives (SSE streams).
+    pub(super) fn subscription_guard(&self) -> impl Send + 'static {
+        Held::new(&self.subscriptions)
+    }
+}
+
+/// Counts one open thing while alive.
+struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Transport,
+    Legacy,
+}
+
+/// Upgrades a GET to a WebSocket speaking whichever protocol the client asked for.
+pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade.protocols([TRANSPORT_WS, LEGACY_WS]),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let protocol = match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(TRANSPORT_WS) => Protocol::Transport,
+        Some(LEGACY_WS) => Protocol::Legacy,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "ask for the graphql-transport-ws or the graphql-ws subprotocol",
+            )
+                .into_response()
+        }
+    };
+    upgrade.on_upgrade(move |socket| async move {
+        Connection::new(state, protocol).run(socket).await;
+    })
+}
+
+/// What a subscription task sends back to its connection.
+enum Outgoing {
+    Message(Message),
+    /// The subscription ended on its own (its stream finished).
+    Finished(String),
+}
+
+struct Connection {
+    state: AppState,
+    protocol: Protocol,
+    settings: WsSettings,
+    initialised: bool,
+    caller: Caller,
+    subscriptions: HashMap<String, JoinHandle<()>>,
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+/// The close frame for a client that cannot keep up.
+fn slow() -> Message {
+    close(4000, "Slow consumer: fell too far behind")
+}
+
+fn text(value: Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+impl Connection {
+    fn new(state: AppState, protocol: Protocol) -> Self {
+        let settings = state.live.settings;
+        Self {
+            state,
+            protocol,
+            settings,
+            initialised: false,
+            caller: Caller::Anonymous,
+            subscriptions: HashMap::new(),
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let live = self.state.live.clone();
+        let _connection = Held::new(&live.connections);
+        let (mut sink, mut incoming) = socket.split();
+        let timeout = self.settings.write_timeout;
+        if live.open_connections() > self.settings.max_connections {
+            let _ = write(
+                timeout,
+                &mut sink,
+                close(
+                    1013,
+                    "Try again later: the server is at its connection limit",
+                ),
+            )
+            .await;
+            return;
+        }
+        let (outbox, mut outgoing) = mpsc::channel::<Outgoing>(self.settings.outbox);
+        let mut closing = live.closing.subscribe();
+        let init_deadline = tokio::time::sleep(self.settings.init_timeout);
+        tokio::pin!(init_deadline);
+        let mut keepalive = tokio::time::interval(self.settings.keepalive);
+        keepalive.tick().await;
+
+        let ending: Option<Message> = loop {
+            tokio::select! {
+                () = &mut init_deadline, if !self.initialised => {
+                    break Some(close(4408, "Connection initialisation timeout"));
+                }
+                _ = closing.changed() => break Some(close(1001, "The server is shutting down")),
+                _ = keepalive.tick(), if self.initialised => {
+                    let ping = match self.protocol {
+                        Protocol::Transport => json!({ "type": "ping" }),
+                        Protocol::Legacy => json!({ "type": "ka" }),
+                    };
+                    if !write(timeout, &mut sink, text(ping)).await {
+                        break Some(slow());
+                    }
+                }
+                out = outgoing.recv() => match out {
+                    Some(Outgoing::Message(message)) => {
+                        let closes = matches!(message, Message::Close(_));
+                        if !write(timeout, &mut sink, message).await {
+                            break Some(slow());
+                        }
+                        if closes {
+                            break None;
+                        }
+                    }
+                    Some(Outgoing::Finished(id)) => {
+                        self.subscriptions.remove(&id);
+                    }
+                    None => break None,
+                },
+                message = incoming.next() => match message {
+                    Some(Ok(Message::Text(body))) => match self.handle(&body, &outbox).await {
+                        Step::Continue => {}
+                        Step::Reply(reply) => {
+                            if !write(timeout, &mut sink, reply).await {
+                                break Some(slow());
+                            }
+                        }
+                        Step::Close(message) => break Some(message),
+                    },
+                    Some(Ok(Message::Binary(_))) => break Some(close(4400, "Binary frames are not part of the protocol")),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                },
+            }
+        };
+        for (_, task) in self.subscriptions.drain() {
+            task.abort();
+        }
+        if let Some(message) = ending {
+            // Behind a backlog, the close frame gets a longer grace to reach a slow reader.
+            let _ = write(timeout.max(CLOSE_GRACE), &mut sink, message).await;
+        }
+        let _ = sink.close().await;
+    }
+
+    async fn handle(&mut self, body: &str, outbox: &mpsc::Sender<Outgoing>) -> Step {
+        let Ok(message) = serde_json::from_str::<Value>(body) else {
+            return self.invalid("the message is not JSON");
+        };
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let id = message.get("id").and_then(Value::as_str).map(str::to_owned);
+        match (self.protocol, kind) {
+            (_, "connection_init") => {
+                if self.initialised {
+                    return match self.protocol {
+                        Protocol::Transport => {
+                            Step::Close(close(4429, "Too many initialisation requests"))
+                        }
+                        Protocol::Legacy => Step::Continue,
+                    };
+                }
+                self.initialised = true;
+                self.caller = self.identify(message.get("payload")).await;
+                Step::Reply(text(json!({ "type": "connection_ack" })))
+            }
+            (Protocol::Transport, "ping") => Step::Reply(text(json!({ "type": "pong" }))),
+            (Protocol::Transport, "pong") => Step::Continue,
+            (Protocol::Transport, "subscribe") | (Protocol::Legacy, "start") => {
+                let Some(id) = id.filter(|id| !id.is_empty()) else {
+                    return self.invalid("a subscription needs an id");
+                };
+                if !self.initialised {
+                    return match self.protocol {
+                        Protocol::Transport => Step::Close(close(4401, "Unauthorized")),
+                        Protocol::Legacy => {
+                            self.operation_error(&id, "the connection is not initialised")
+                        }
+                    };
+                }
+                if self.subscriptions.contains_key(&id) {
+                    return match self.protocol {
+                        Protocol::Transport => {
+                            Step::Close(close(4409, &format!("Subscriber for {id} already exists")))
+                        }
+                        Protocol::Legacy => self
+                            .operation_error(&id, "a subscription with this id is already running"),
+                    };
+                }
+                if self.subscriptions.len() >= self.settings.max_subscriptions_per_connection {
+                    return Step::Close(close(
+                        1008,
+                        &format!(
+                            "Too many subscriptions on this connection (limit {})",
+                            self.settings.max_subscriptions_per_connection
+                        ),
+                    ));
+                }
+                let request = match message
+                    .get("payload")
+                    .cloned()
+                    .map(serde_json::from_value::<async_graphql::Request>)
+                {
+                    Some(Ok(request)) => request,
+                    _ => return self.invalid("the payload is not a GraphQL request"),
+                };
+                let task = self.start(id.clone(), request, outbox.clone());
+                self.subscriptions.insert(id, task);
+                Step::Continue
+            }
+            (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
+                let Some(id) = id else {
+                    return self.invalid("complete needs an id");
+                };
+                if let Some(task) = self.subscriptions.remove(&id) {
+                    task.abort();
+                    if self.protocol == Protocol::Legacy {
+                        return Step::Reply(text(json!({ "type": "complete", "id": id })));
+                    }
+                }
+                Step::Continue
+            }
+            (Protocol::Legacy, "connection_terminate") => {
+                Step::Close(close(1000, "Terminated by the client"))
+            }
+            _ => self.invalid(&format!("unknown message type \"{kind}\"")),
+        }
+    }
+
+    fn invalid(&self, problem: &str) -> Step {
+        match self.protocol {
+            Protocol::Transport => {
+                Step::Close(close(4400, &format!("Invalid message received: {problem}")))
+            }
+            Protocol::Legacy => Step::Reply(text(
+                json!({ "type": "error", "payload": { "message": problem } }),
+            )),
+        }
+    }
+
+    fn operation_error(&self, id: &str, problem: &str) -> Step {
+        Step::Reply(text(
+            json!({ "type": "error", "id": id, "payload": { "message": problem } }),
+        ))
+    }
+
+    async fn identify(&self, payload: Option<&Value>) -> Caller {
+        let header = payload
+            .and_then(|p| p.get("Authorization").or_else(|| p.get("authorization")))
+            .and_then(Value::as_str);
+        match header {
+            Some(header) => crate::auth::identify(&self.state.store, Some(header)).await,
+            None => Caller::Anonymous,
+        }
+    }
+
+    /// Runs one operation, forwarding its results to the connection's outbox.
+    fn start(
+        &self,
+        id: String,
+        request: async_graphql::Request,
+        outbox: mpsc::Sender<Outgoing>,
+    ) -> JoinHandle<()> {
+        let request = request
+            .data(loaders::per_request(self.state.store.clone()))
+            .data(self.caller.clone());
+        let schema = self.state.schema.clone();
+        let protocol = self.protocol;
+        let counter = self.state.live.subscriptions.clone();
+        let write_timeout = self.settings.write_timeout;
+        tokio::spawn(async move {
+            let _open = Held::new(&counter);
+            let mut stream = schema.execute_stream(request);
+            let mut first = true;
+            while let Some(response) = stream.next().await {
+                let rejected =
+                    first && response.data == async_graphql::Value::Null && response.is_err();
+                first = false;
+                let message = match (protocol, rejected) {
+                    (Protocol::Transport, true) => {
+                        json!({ "type": "error", "id": id, "payload": response.errors })
+                    }
+                    (Protocol::Transport, false) => {
+                        json!({ "type": "next", "id": id, "payload": response })
+                    }
+                    (Protocol::Legacy, true) => {
+                        json!({ "type": "error", "id": id, "payload": response.errors })
+                    }
+                    (Protocol::Legacy, false) => {
+                        json!({ "type": "data", "id": id, "payload": response })
+                    }
+                };
+                // A full outbox means the client is not reading: it must not hold anyone up.
+                let sent = tokio::time::timeout(
+                    write_timeout,
+                    outbox.send(Outgoing::Message(text(message))),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    let _ = outbox.try_send(Outgoing::Message(close(
+                        4000,
+                        "Slow consumer: fell too far behind",
+                    )));
+                    return;
+                }
+                if rejected {
+                    let _ = outbox.send(Outgoing::Finished(id)).await;
+                    return;
+                }
+            }
+            let _ = outbox
+                .send(Outgoing::Message(text(
+                    json!({ "type": "complete", "id": id }),
+                )))
+                .await;
+            let _ = outbox.send(Outgoing::Finished(id)).await;
+        })
+    }
+}
+
+/// Writes one message; false when the client is gone or too slow to take it.
+async fn write(
+    timeout: Duration,
+    sink: &mut SplitSink<WebSocket, Message>,
+    message: Message,
+) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+enum Step {
+    Continue,
+    Reply(Message),
+    Close(Message),
+}

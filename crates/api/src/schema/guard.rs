@@ -1,0 +1,339 @@
+//! The guard every operation passes before it runs, on every transport (HTTP, WebSocket, SSE):
+//! the limits of [`SchemaLimits`], and a stable `extensions.code` on each error raised before
+//! execution, so that transports can tell a refused request from a failed one.
+//!
+//! It is the first extension of the schema, so it sees the query text before persisted queries
+//! or async-graphql parse it: a document is scanned ([`document::scan`]), then parsed once,
+//! then measured with its fragments expanded ([`document::expanded_size`]); only then do
+//! async-graphql's own checks (recursion, directives per field, depth, complexity) run.
+
+use super::document::{self, Expansion};
+use super::SchemaLimits;
+use crate::error::ApiError;
+use async_graphql::async_trait::async_trait;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextValidation,
+};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql::{
+    Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
+use std::any::TypeId;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The `extensions.code` of errors raised before execution.
+pub(crate) mod code {
+    pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const OPERATION_RESOLUTION_FAILURE: &str = "OPERATION_RESOLUTION_FAILURE";
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+    pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
+    pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
+    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    /// A mutation or subscription sent where only queries may run (HTTP GET).
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const TIMEOUT: &str = "TIMEOUT";
+
+    /// Codes of errors that mean the request never executed (no `data` at all).
+    pub const REQUEST_ERRORS: [&str; 12] = [
+        PARSE_FAILED,
+        VALIDATION_FAILED,
+        OPERATION_RESOLUTION_FAILURE,
+        BAD_REQUEST,
+        PERSISTED_QUERY_NOT_FOUND,
+        QUERY_TOO_DEEP,
+        QUERY_TOO_COMPLEX,
+        TOO_MANY_ALIASES,
+        TOO_MANY_DIRECTIVES,
+        TOO_MANY_TOKENS,
+        INTROSPECTION_DISABLED,
+        METHOD_NOT_ALLOWED,
+    ];
+}
+
+/// Put in a request's data by a transport that may only run queries (HTTP GET).
+#[derive(Clone, Copy, Debug)]
+pub struct QueriesOnly;
+
+/// The extension factory; see the module documentation.
+pub(crate) struct Guard {
+    pub(crate) limits: SchemaLimits,
+}
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(GuardExtension {
+            limits: self.limits,
+        })
+    }
+}
+
+struct GuardExtension {
+    limits: SchemaLimits,
+}
+
+/// A refusal, through [`ApiError`], without a source location.
+pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ServerError {
+    let error = ApiError::refused(code, message).into_graphql();
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    server_error
+}
+
+/// Gives `error` the `extensions.code` `code` unless it has one.
+fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
+#[async_trait]
+impl Extension for GuardExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let Some(limit) = self.limits.timeout else {
+            return next.run(ctx).await;
+        };
+        match tokio::time::timeout(limit, next.run(ctx)).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(limit_ms = limit.as_millis(), "operation timed out");
+                Response::from_errors(vec![refused(
+                    code::TIMEOUT,
+                    format!(
+                        "the operation did not finish within {} ms",
+                        limit.as_millis()
+                    ),
+                )])
+            }
+        }
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let limits = &self.limits;
+        if !request.query.is_empty() {
+            check_shape(limits, document::scan(&request.query))?;
+            request
+                .parsed_query()
+                .map_err(|e| with_code(e, code::PARSE_FAILED))?;
+        }
+        let queries_only = request.data.contains_key(&TypeId::of::<QueriesOnly>());
+        // Persisted queries come next: they may fill in the document.
+        let mut request = next.run(ctx, request).await.map_err(|e| {
+            let code = if e.message == "PersistedQueryNotFound" {
+                code::PERSISTED_QUERY_NOT_FOUND
+            } else {
+                code::BAD_REQUEST
+            };
+            with_code(e, code)
+        })?;
+        let operation_name = request.operation_name.clone();
+        let doc = request
+            .parsed_query()
+            .map_err(|e| with_code(e, code::PARSE_FAILED))?;
+        check_document(limits, doc)?;
+        let operation = selected_operation(doc, operation_name.as_deref())?;
+        if queries_only && operation.node.ty != OperationType::Query {
+            return Err(refused(
+                code::METHOD_NOT_ALLOWED,
+                format!("a {} cannot be sent with GET; use POST", operation.node.ty),
+            ));
+        }
+        if !limits.introspection && selects_introspection(doc, &operation.node.selection_set) {
+            return Err(refused(
+                code::INTROSPECTION_DISABLED,
+                "introspection is disabled on this server",
+            ));
+        }
+        Ok(request)
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|e| {
+            if e.message.starts_with("The recursion depth") {
+                refused(
+                    code::QUERY_TOO_DEEP,
+                    format!(
+                        "the query nests selections and fragments more than {} deep",
+                        self.limits.recursion
+                    ),
+                )
+            } else if e.message.starts_with("The number of directives") {
+                with_code(e, code::TOO_MANY_DIRECTIVES)
+            } else {
+                with_code(e, code::PARSE_FAILED)
+            }
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| match e.message.as_str() {
+                    "Query is nested too deep." => refused(
+                        code::QUERY_TOO_DEEP,
+                        format!(
+                            "the query is nested deeper than {} levels",
+                            self.limits.depth
+                        ),
+                    ),
+                    "Query is too complex." => refused(
+                        code::QUERY_TOO_COMPLEX,
+                        format!(
+                            "the query is more complex than the limit of {}",
+                            self.limits.complexity
+                        ),
+                    ),
+                    _ => with_code(e, code::VALIDATION_FAILED),
+                })
+                .collect()
+        })
+    }
+}
+
+/// The limits [`document::scan`] can tell from the text alone.
+fn check_shape(limits: &SchemaLimits, shape: document::Shape) -> ServerResult<()> {
+    if shape.nesting > limits.recursion {
+        return Err(refused(
+            code::QUERY_TOO_DEEP,
+            format!(
+                "the query nests brackets {} deep; at most {} are allowed",
+                shape.nesting, limits.recursion
+            ),
+        ));
+    }
+    if shape.aliases > limits.aliases {
+        return Err(refused(
+            code::TOO_MANY_ALIASES,
+            format!(
+                "the query has {} aliases; at most {} are allowed",
+                shape.aliases, limits.aliases
+            ),
+        ));
+    }
+    if shape.directives > limits.directives {
+        return Err(refused(
+            code::TOO_MANY_DIRECTIVES,
+            format!(
+                "the query has {} directives; at most {} are allowed",
+                shape.directives, limits.directives
+            ),
+        ));
+    }
+    if shape.tokens > limits.tokens {
+        return Err(refused(
+            code::TOO_MANY_TOKENS,
+            format!(
+                "the query has {} tokens; at most {} are allowed",
+                shape.tokens, limits.tokens
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Fragment cycles, and the size of the document with its fragments expanded.
+fn check_document(limits: &SchemaLimits, doc: &ExecutableDocument) -> ServerResult<()> {
+    match document::expanded_size(doc, limits.complexity) {
+        Ok(_) => Ok(()),
+        Err(Expansion::Cycle(names)) => Err(refused(
+            code::VALIDATION_FAILED,
+            format!(
+                "fragment cycle: {}; a fragment cannot spread itself",
+                names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(" spreads ")
+            ),
+        )),
+        Err(Expansion::TooLarge) => Err(refused(
+            code::QUERY_TOO_COMPLEX,
+            format!(
+                "the query selects more than {} fields once its fragments are expanded",
+                limits.complexity
+            ),
+        )),
+    }
+}
+
+/// The operation the request runs, as GraphQL selects it.
+fn selected_operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> ServerResult<&'d Positioned<OperationDefinition>> {
+    let found = match (&doc.operations, name) {
+        (DocumentOperations::Single(operation), None) => Some(operation),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => {
+            return Err(refused(
+                code::OPERATION_RESOLUTION_FAILURE,
+                "the document has several operations: name one with operationName",
+            ))
+        }
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+    };
+    found.ok_or_else(|| {
+        refused(
+            code::OPERATION_RESOLUTION_FAILURE,
+            format!(
+                "no operation named \"{}\" in the document",
+                name.unwrap_or_default()
+            ),
+        )
+    })
+}
+
+/// Whether the root selection (fragments included) asks for `__schema` or `__type`.
+fn selects_introspection(doc: &ExecutableDocument, root: &Positioned<SelectionSet>) -> bool {
+    fn walk<'d>(
+        doc: &'d ExecutableDocument,
+        set: &'d SelectionSet,
+        seen: &mut HashSet<&'d str>,
+    ) -> bool {
+        set.items.iter().any(|selection| match &selection.node {
+            Selection::Field(field) => {
+                matches!(field.node.name.node.as_str(), "__schema" | "__type")
+            }
+            Selection::InlineFragment(inline) => walk(doc, &inline.node.selection_set.node, seen),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                seen.insert(name)
+                    && doc
+                        .fragments
+                        .get(name)
+                        .is_some_and(|f| walk(doc, &f.node.selection_set.node, seen))
+            }
+        })
+    }
+    walk(doc, &root.node, &mut HashSet::new())
+}

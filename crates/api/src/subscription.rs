@@ -1,0 +1,201 @@
+//! Live updates. Every subscription reads the process's change hub (see
+//! `techbalance_store::changes`) and filters on the server.
+
+use crate::error::ApiError;
+use crate::query::resolve;
+use crate::types::{
+    store, Country, Metric, Observation, Qualifier, RefreshRun, RevisionKind, Source,
+};
+use async_graphql::{Context, Object, Result, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use techbalance_store::changes::{Change, RevisionEvent};
+use tokio::sync::broadcast::error::RecvError;
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+/// The data version moved: refetch what you show.
+#[derive(SimpleObject, Clone)]
+pub struct DataChange {
+    /// Grows with every version recorded.
+    pub version: i64,
+    /// Metrics whose figures changed; empty on a resync.
+    pub metrics: Vec<String>,
+    /// The refresh run that recorded the change; null on a resync.
+    pub run_id: Option<i64>,
+    /// True when this process may have missed changes (its change listener reconnected):
+    /// refetch everything.
+    pub resync: bool,
+}
+
+/// A revised figure, as pushed to subscribers.
+pub struct ObservationRevision(RevisionEvent);
+
+#[Object]
+impl ObservationRevision {
+    async fn kind(&self) -> RevisionKind {
+        match (self.0.previous.value, self.0.current.value) {
+            (Some(_), None) => RevisionKind::Withdrawn,
+            (None, _) => RevisionKind::Reinstated,
+            _ => RevisionKind::Revised,
+        }
+    }
+    async fn year(&self) -> i32 {
+        self.0.current.year
+    }
+    async fn previous_value(&self) -> Option<f64> {
+        self.0.previous.value
+    }
+    async fn value(&self) -> Option<f64> {
+        self.0.current.value
+    }
+    async fn previous_qualifier(&self) -> Option<Qualifier> {
+        self.0.previous.qualifier.as_deref().map(Qualifier::from_db)
+    }
+    async fn qualifier(&self) -> Option<Qualifier> {
+        self.0.current.qualifier.as_deref().map(Qualifier::from_db)
+    }
+    /// When the change became known here.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.current.recorded_from
+    }
+    async fn metric(&self) -> Metric {
+        Metric(self.0.metric.clone())
+    }
+    async fn country(&self) -> Country {
+        Country(self.0.country.clone())
+    }
+    async fn source(&self) -> Source {
+        Source(self.0.source.clone())
+    }
+    /// The new version.
+    async fn observation(&self) -> Observation {
+        Observation(self.0.current.clone())
+    }
+    /// The run that recorded it.
+    async fn run(&self) -> Option<RefreshRun> {
+        self.0.run.clone().map(RefreshRun)
+    }
+}
+
+fn lagged(skipped: u64) -> async_graphql::Error {
+    ApiError::SlowConsumer(format!(
+        "this subscription fell {skipped} changes behind and was closed; resubscribe and refetch"
+    ))
+    .into_graphql()
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Revised, withdrawn and reinstated figures as refreshes record them, optionally of one
+    /// metric and some countries.
+    async fn observation_revised(
+        &self,
+        ctx: &Context<'_>,
+        metric: Option<String>,
+        #[graphql(desc = "ISO3 or ISO2 codes")] countries: Option<Vec<String>>,
+    ) -> Result<impl Stream<Item = Result<ObservationRevision>>> {
+        let metric = match metric {
+            Some(slug) => Some(resolve::metric(ctx, &slug).await?.slug),
+            None => None,
+        };
+        let countries = match countries {
+            Some(codes) => Some(
+                resolve::countries(ctx, &codes)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.code)
+                    .collect::<Vec<_>>(),
+            ),
+            None => None,
+        };
+        let mut changes = store(ctx).subscribe_changes();
+        Ok(async_stream::stream! {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => {
+                        if let Change::Recorded { revisions, .. } = &*change {
+                            for event in revisions {
+                                let wanted = metric.as_ref().is_none_or(|m| *m == event.current.metric)
+                                    && countries.as_ref().is_none_or(|c| c.contains(&event.current.country));
+                                if wanted {
+                                    yield Ok(ObservationRevision(event.clone()));
+                                }
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(skipped)) => {
+                        yield Err(lagged(skipped));
+                        break;
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// A refresh run's status and progress (pages fetched, counts), optionally of one source.
+    async fn refresh_run_updated(
+        &self,
+        ctx: &Context<'_>,
+        source: Option<String>,
+    ) -> Result<impl Stream<Item = Result<RefreshRun>>> {
+        let source = resolve::optional_source(ctx, source).await?;
+        let mut changes = store(ctx).subscribe_changes();
+        Ok(async_stream::stream! {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => {
+                        if let Change::Run(run) = &*change {
+                            if source.as_ref().is_none_or(|s| *s == run.source) {
+                                yield Ok(RefreshRun(run.clone()));
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(skipped)) => {
+                        yield Err(lagged(skipped));
+                        break;
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// The data version, each time figures change (and on a resync), for clients that refetch.
+    async fn data_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<DataChange>>> {
+        let store = store(ctx).clone();
+        let mut changes = store.subscribe_changes();
+        Ok(async_stream::stream! {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => match &*change {
+                        Change::Recorded { run, metrics, data_version, .. } => yield Ok(DataChange {
+                            version: *data_version,
+                            metrics: metrics.clone(),
+                            run_id: Some(*run),
+                            resync: false,
+                        }),
+                        Change::Resync { data_version } => yield Ok(DataChange {
+                            version: *data_version,
+                            metrics: Vec::new(),
+                            run_id: None,
+                            resync: true,
+                        }),
+                        Change::Run(_) => {}
+                    },
+                    Err(RecvError::Lagged(_)) => {
+                        // A refetching client loses nothing by skipping ahead: send a resync.
+                        let version = store.data_version().await.unwrap_or(0);
+                        yield Ok(DataChange { version, metrics: Vec::new(), run_id: None, resync: true });
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+}

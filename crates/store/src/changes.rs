@@ -1,0 +1,288 @@
+//! Change notifications, fanned out to every process.
+//!
+//! Writers announce what changed with ids only ([`Notice`]): on PostgreSQL as `pg_notify` inside
+//! the transaction that made the change, so nothing is announced that was not committed; on
+//! SQLite (one process) straight to the local hub after the commit. Each process holds one
+//! `LISTEN` connection; its hub resolves every notice once (a few statements per notice, not per
+//! subscriber) into a [`Change`] and broadcasts it to local subscribers. When the listener loses
+//! its connection it reconnects and broadcasts [`Change::Resync`], so that subscribers learn they
+//! may have missed something instead of going silent.
+
+use crate::entities::{country, metric, observation, refresh_run, source};
+use crate::sql::statement;
+use crate::{DatabaseBackend, Store, StoreError, Transaction};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The PostgreSQL channel.
+pub const CHANNEL: &str = "techbalance_changes";
+/// Changes a slow subscriber may fall behind by before it is told it lagged.
+const CAPACITY: usize = 1024;
+
+/// What is announced: ids only, always far below NOTIFY's 8,000-byte limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// A run committed new versions.
+    Recorded { run: i64 },
+    /// A run changed status or progress.
+    Run { run: i64 },
+}
+
+/// One revision as subscribers see it: the new version, the one it replaced, and what they
+/// refer to, resolved once for every subscriber of the process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RevisionEvent {
+    pub current: observation::Model,
+    pub previous: observation::Model,
+    pub metric: metric::Model,
+    pub country: country::Model,
+    pub source: source::Model,
+    pub run: Option<refresh_run::Model>,
+}
+
+/// What subscribers receive.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A run recorded versions: its revisions, and every metric it touched.
+    Recorded {
+        run: i64,
+        revisions: Vec<RevisionEvent>,
+        metrics: Vec<String>,
+        data_version: i64,
+    },
+    /// A run's status or progress changed.
+    Run(refresh_run::Model),
+    /// Changes may have been missed (the listener reconnected): refetch.
+    Resync { data_version: i64 },
+}
+
+/// The process-wide fan-out of resolved changes.
+#[derive(Clone, Debug)]
+pub struct ChangeHub {
+    sender: broadcast::Sender<Arc<Change>>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Default for ChangeHub {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(CAPACITY).0,
+            connected: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+struct Version {
+    version: i64,
+}
+
+impl Store {
+    /// A receiver of every change from now on.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.hub.sender.subscribe()
+    }
+
+    /// Whether changes reach this process: always on SQLite; on PostgreSQL while the listener
+    /// is connected.
+    pub fn change_listener_connected(&self) -> bool {
+        self.backend() != DatabaseBackend::Postgres || self.hub.connected.load(Ordering::SeqCst)
+    }
+
+    /// The data version: grows with every version recorded.
+    pub async fn data_version(&self) -> Result<i64, StoreError> {
+        let stmt = statement(
+            self.backend(),
+            "SELECT COALESCE(MAX(id), 0) AS version FROM observations",
+            Vec::new(),
+        );
+        Ok(Version::find_by_statement(stmt)
+            .one(&self.db)
+            .await?
+            .map_or(0, |v| v.version))
+    }
+
+    /// Commits `txn` and announces `notices`: on PostgreSQL inside the transaction (delivered on
+    /// commit), on SQLite to the local hub once committed.
+    pub async fn commit_and_announce(
+        &self,
+        txn: Transaction,
+        notices: &[Notice],
+    ) -> Result<(), StoreError> {
+        if self.backend() == DatabaseBackend::Postgres {
+            for notice in notices {
+                notify(&txn, notice).await?;
+            }
+            Store::commit(txn).await
+        } else {
+            Store::commit(txn).await?;
+            for notice in notices {
+                self.dispatch(notice).await;
+            }
+            Ok(())
+        }
+    }
+
+    /// Announces `notice` on its own (outside any transaction).
+    pub async fn announce(&self, notice: Notice) {
+        if self.backend() == DatabaseBackend::Postgres {
+            if let Err(e) = notify(&self.db, &notice).await {
+                tracing::warn!(error = %e, ?notice, "could not announce a change");
+            }
+        } else {
+            self.dispatch(&notice).await;
+        }
+    }
+
+    /// Resolves a notice and broadcasts it to this process's subscribers.
+    async fn dispatch(&self, notice: &Notice) {
+        if self.hub.sender.receiver_count() == 0 {
+            return;
+        }
+        match self.resolve(notice).await {
+            Ok(Some(change)) => {
+                let _ = self.hub.sender.send(Arc::new(change));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, ?notice, "could not resolve a change"),
+        }
+    }
+
+    async fn resolve(&self, notice: &Notice) -> Result<Option<Change>, StoreError> {
+        use observation::Column as C;
+        match *notice {
+            Notice::Run { run } => Ok(self.run(run).await?.map(Change::Run)),
+            Notice::Recorded { run } => {
+                let written = observation::Entity::find()
+                    .filter(C::RunId.eq(run))
+                    .order_by_asc(C::Id)
+                    .all(&self.db)
+                    .await?;
+                let previous_ids: Vec<i64> = written.iter().filter_map(|o| o.supersedes).collect();
+                let previous = if previous_ids.is_empty() {
+                    Vec::new()
+                } else {
+                    observation::Entity::find()
+                        .filter(C::Id.is_in(previous_ids))
+                        .all(&self.db)
+                        .await?
+                };
+                let mut metrics: Vec<String> = written.iter().map(|o| o.metric.clone()).collect();
+                metrics.sort();
+                metrics.dedup();
+                let data_version = written.iter().map(|o| o.id).max().unwrap_or(0);
+                let run_model = self.run(run).await?;
+                let (metrics_rows, countries, sources) = if previous.is_empty() {
+                    (Vec::new(), Vec::new(), Vec::new())
+                } else {
+                    (
+                        self.metrics(None).await?,
+                        self.countries().await?,
+                        self.sources().await?,
+                    )
+                };
+                let revisions = written
+                    .into_iter()
+                    .filter_map(|current| {
+                        let old = previous
+                            .iter()
+                            .find(|p| Some(p.id) == current.supersedes)?
+                            .clone();
+                        Some(RevisionEvent {
+                            metric: metrics_rows
+                                .iter()
+                                .find(|m| m.slug == current.metric)?
+                                .clone(),
+                            country: countries
+                                .iter()
+                                .find(|c| c.code == current.country)?
+                                .clone(),
+                            source: sources.iter().find(|s| s.id == current.source)?.clone(),
+                            run: run_model.clone(),
+                            previous: old,
+                            current,
+                        })
+                    })
+                    .collect();
+                Ok(Some(Change::Recorded {
+                    run,
+                    revisions,
+                    metrics,
+                    data_version,
+                }))
+            }
+        }
+    }
+
+    /// Holds this process's `LISTEN` connection (PostgreSQL only; returns at once on SQLite),
+    /// reconnecting with backoff until the process ends.
+    pub async fn listen_for_changes(self) {
+        if self.backend() != DatabaseBackend::Postgres {
+            return;
+        }
+        let pool = self.db.get_postgres_connection_pool().clone();
+        let mut first = true;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let listener = async {
+                let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await?;
+                listener.listen(CHANNEL).await?;
+                Ok::<_, sea_orm::sqlx::Error>(listener)
+            }
+            .await;
+            let mut listener = match listener {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change listener cannot connect; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            self.hub.connected.store(true, Ordering::SeqCst);
+            backoff = Duration::from_millis(200);
+            if !first {
+                tracing::info!("change listener reconnected; telling subscribers to resync");
+                let data_version = self.data_version().await.unwrap_or(0);
+                let _ = self
+                    .hub
+                    .sender
+                    .send(Arc::new(Change::Resync { data_version }));
+            }
+            first = false;
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        match serde_json::from_str::<Notice>(notification.payload()) {
+                            Ok(notice) => self.dispatch(&notice).await,
+                            Err(e) => {
+                                tracing::warn!(error = %e, payload = notification.payload(), "unreadable notice")
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.hub.connected.store(false, Ordering::SeqCst);
+            tracing::warn!("change listener lost its connection; reconnecting");
+        }
+    }
+}
+
+async fn notify(db: &impl ConnectionTrait, notice: &Notice) -> Result<(), StoreError> {
+    let payload = serde_json::to_string(notice).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    db.execute(statement(
+        DatabaseBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        vec![CHANNEL.into(), payload.into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,725 @@
+//! Hostile input, and the limits that answer it: each input gets its own status and
+//! `extensions.code`, the server keeps answering, and its memory stays bounded (measured on the
+//! real binary's process).
+
+use crate::support::{code, Backend, TestApp, TestDb};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const NORMAL: &str = "{ countries { code } }";
+
+/// The server over SQLite with these settings (rate limiting off unless set).
+async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::create(Backend::Sqlite).await;
+    // The first value of a variable wins: these come before the default.
+    let mut all = vars.to_vec();
+    all.push(("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0"));
+    let config = db.config_with(&all);
+    let store = techbalance::open_store(&config).await.expect("open store");
+    TestApp::serve(db, config, store).await
+}
+
+/// POSTs `body` as JSON asking for `application/graphql-response+json`; the status and body.
+async fn post(app: &TestApp, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = app
+        .client()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("accept", GRAPHQL_RESPONSE)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+async fn post_query(app: &TestApp, query: &str) -> (u16, Value) {
+    post(app, json!({ "query": query }).to_string()).await
+}
+
+/// The one error of a refused request: no `data`, and the code expected.
+fn refusal<'a>(body: &'a Value, expected: &str) -> &'a Value {
+    assert!(
+        body.get("data").is_none(),
+        "a refused request has no data: {body}"
+    );
+    let error = &body["errors"][0];
+    assert_eq!(code(error), expected, "{body}");
+    error
+}
+
+fn message(error: &Value) -> &str {
+    error["message"].as_str().expect("message")
+}
+
+async fn still_answers(app: &TestApp) {
+    let data = app.data(NORMAL).await;
+    assert_eq!(data["countries"][0]["code"], "CHN");
+}
+
+/// `{ a { a … { a } … } }`, `depth` braces deep.
+fn nested(depth: usize) -> String {
+    format!("{{ {}a{}", "a { ".repeat(depth - 1), " }".repeat(depth))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_nested_a_hundred_deep_is_refused_before_it_is_parsed() {
+    let app = spawn_with(&[]).await;
+    let (status, body) = post_query(&app, &nested(100)).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "QUERY_TOO_DEEP");
+    assert!(message(error).contains("100 deep"), "{body}");
+    // Within the bracket limit but past the depth limit (12): async-graphql's own check.
+    let (status, body) = post_query(&app, &nested(20)).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "QUERY_TOO_DEEP");
+    assert!(message(error).contains("12 levels"), "{body}");
+    // Far past what the parser could recurse into: refused just the same.
+    let (status, body) = post_query(&app, &"[".repeat(200_000)).await;
+    assert_eq!(status, 400);
+    refusal(&body, "QUERY_TOO_DEEP");
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_aliases_are_refused() {
+    let app = spawn_with(&[]).await;
+    let fields: String = (0..10_000).map(|i| format!("a{i}:__typename ")).collect();
+    let (status, body) = post_query(&app, &format!("{{ {fields}}}")).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "TOO_MANY_ALIASES");
+    assert_eq!(
+        message(error),
+        "the query has 10000 aliases; at most 50 are allowed"
+    );
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_directives_are_refused() {
+    let app = spawn_with(&[]).await;
+    let directives = "@include(if: true) ".repeat(10_000);
+    let (status, body) = post_query(&app, &format!("{{ __typename {directives}}}")).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "TOO_MANY_DIRECTIVES");
+    assert_eq!(
+        message(error),
+        "the query has 10000 directives; at most 50 are allowed"
+    );
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_of_too_many_tokens_is_refused() {
+    let app = spawn_with(&[]).await;
+    let (status, body) = post_query(&app, &format!("{{ {}}}", "__typename ".repeat(6_000))).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "TOO_MANY_TOKENS");
+    assert_eq!(
+        message(error),
+        "the query has 6002 tokens; at most 5000 are allowed"
+    );
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_operations_in_a_batch_are_refused() {
+    let operations = || Value::Array(vec![json!({ "query": NORMAL }); 1000]).to_string();
+    // Batching is off by default.
+    let app = spawn_with(&[]).await;
+    let (status, body) = post(&app, operations()).await;
+    assert_eq!(status, 400);
+    refusal(&body, "BATCHING_DISABLED");
+    still_answers(&app).await;
+    // When it is on, batches are capped.
+    let app = spawn_with(&[("TECHBALANCE_MAX_BATCH", "10")]).await;
+    let (status, body) = post(&app, operations()).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "BATCH_TOO_LARGE");
+    assert_eq!(
+        message(error),
+        "the batch has 1000 operations; at most 10 are accepted"
+    );
+    let small = json!([
+        { "query": NORMAL },
+        { "query": "{ country(code: \"us\") { name } }" },
+        { "query": "{ nope }" },
+    ]);
+    let (status, body) = post(&app, small.to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["data"]["countries"][0]["code"], "CHN");
+    assert_eq!(body[1]["data"]["country"]["name"], "United States");
+    refusal(&body[2], "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cyclic_and_exponential_fragments_are_refused_quickly() {
+    let app = spawn_with(&[]).await;
+    let cyclic = "{ ...A } fragment A on QueryRoot { ...B } \
+                  fragment B on QueryRoot { __typename ...A }";
+    let (status, body) = post_query(&app, cyclic).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(
+        message(error),
+        "fragment cycle: \"A\" spreads \"B\" spreads \"A\"; a fragment cannot spread itself"
+    );
+    // Each fragment spreads the next twice: 2^40 selections once expanded, in 40 lines.
+    let mut doubling = String::from("{ ...F0 }");
+    for i in 0..40 {
+        doubling.push_str(&format!(
+            " fragment F{i} on QueryRoot {{ ...F{n} ...F{n} }}",
+            n = i + 1
+        ));
+    }
+    doubling.push_str(" fragment F40 on QueryRoot { __typename }");
+    let started = Instant::now();
+    let (status, body) = post_query(&app, &doubling).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 400);
+    refusal(&body, "QUERY_TOO_COMPLEX");
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifty_mib_body_streamed_without_a_length_is_cut_off_with_413() {
+    let app = spawn_with(&[]).await;
+    let (status, body, sent) = exchange(app.addr, "POST", Framing::Chunked, 50 << 20).await;
+    assert_eq!(status, Some(413), "{body}");
+    assert!(body.contains("PAYLOAD_TOO_LARGE"), "{body}");
+    assert!(
+        sent < 50 << 20,
+        "the server read the whole body ({sent} bytes)"
+    );
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_mib_strings_in_variables_are_refused_with_413() {
+    let app = spawn_with(&[]).await;
+    // Declared up front: refused before a byte of it is read.
+    let (status, body, sent) = exchange(app.addr, "POST", Framing::Length, 10 << 20).await;
+    assert_eq!(status, Some(413), "{body}");
+    assert!(body.contains("PAYLOAD_TOO_LARGE"), "{body}");
+    assert!(
+        sent < 10 << 20,
+        "the server read the whole body ({sent} bytes)"
+    );
+    // Streamed: cut off at the limit.
+    let (status, body, _) = exchange(app.addr, "POST", Framing::Chunked, 10 << 20).await;
+    assert_eq!(status, Some(413), "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_utf8_is_refused() {
+    let app = spawn_with(&[]).await;
+    let (status, body) = post(&app, b"{\"query\": \"{ \xff\xfe }\"}".to_vec()).await;
+    assert_eq!(status, 400);
+    let error = refusal(&body, "BAD_REQUEST");
+    assert_eq!(message(error), "the request body is not valid UTF-8");
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_of_the_wrong_json_type_are_refused_by_name() {
+    let app = spawn_with(&[]).await;
+    for (request, expected) in [
+        (json!({ "query": 42 }), "\"query\" must be a string"),
+        (json!({ "query": ["{ a }"] }), "\"query\" must be a string"),
+        (
+            json!({ "query": NORMAL, "variables": "{}" }),
+            "\"variables\" must be an object",
+        ),
+        (
+            json!({ "query": NORMAL, "variables": [1] }),
+            "\"variables\" must be an object",
+        ),
+        (
+            json!({ "query": NORMAL, "operationName": 1 }),
+            "\"operationName\" must be a string",
+        ),
+        (
+            json!({ "query": NORMAL, "operationName": {} }),
+            "\"operationName\" must be a string",
+        ),
+        (
+            json!({ "query": NORMAL, "extensions": true }),
+            "\"extensions\" must be an object",
+        ),
+        (
+            json!("{ countries { code } }"),
+            "a GraphQL request must be a JSON object",
+        ),
+        (json!({ "qeury": NORMAL }), "the request has no \"query\""),
+    ] {
+        let (status, body) = post(&app, request.to_string()).await;
+        assert_eq!(status, 400, "{request}");
+        let error = refusal(&body, "BAD_REQUEST");
+        assert!(message(error).starts_with(expected), "{request}: {body}");
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_a_billion_is_refused() {
+    let app = spawn_with(&[]).await;
+    let error = app
+        .error("{ companies(first: 1000000000) { totalCount } }")
+        .await;
+    assert_eq!(code(&error), "BAD_USER_INPUT");
+    assert_eq!(
+        message(&error),
+        "first must be between 0 and 100 (default 20), got 1000000000"
+    );
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_that_runs_too_long_is_cut_off_with_504() {
+    let app = spawn_with(&[
+        ("TECHBALANCE_REQUEST_TIMEOUT_MS", "300"),
+        ("TECHBALANCE_DB_MAX_CONNECTIONS", "1"),
+    ])
+    .await;
+    // Hold the only database connection: the query waits for it past the timeout.
+    let held = sea_orm::TransactionTrait::begin(app.store.connection())
+        .await
+        .expect("hold the connection");
+    let started = Instant::now();
+    let (status, body) = post_query(&app, NORMAL).await;
+    assert_eq!(status, 504, "{body}");
+    let error = refusal(&body, "TIMEOUT");
+    assert_eq!(message(error), "the operation did not finish within 300 ms");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(held);
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_and_field_suggestions_can_be_switched_off() {
+    let on = spawn_with(&[]).await;
+    let (status, body) = post_query(&on, "{ __schema { queryType { name } } }").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+    let (_, body) = post_query(&on, "{ countrie { code } }").await;
+    assert!(body.to_string().contains("Did you mean"), "{body}");
+
+    let off = spawn_with(&[
+        ("TECHBALANCE_INTROSPECTION", "false"),
+        ("TECHBALANCE_FIELD_SUGGESTIONS", "false"),
+    ])
+    .await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Country\") { name } }",
+        "{ ...I } fragment I on QueryRoot { __schema { types { name } } }",
+    ] {
+        let (status, body) = post_query(&off, query).await;
+        assert_eq!(status, 400, "{query}");
+        let error = refusal(&body, "INTROSPECTION_DISABLED");
+        assert_eq!(message(error), "introspection is disabled on this server");
+    }
+    let (status, body) = post_query(&off, "{ countrie { code } }").await;
+    assert_eq!(status, 400);
+    refusal(&body, "GRAPHQL_VALIDATION_FAILED");
+    assert!(!body.to_string().contains("Did you mean"), "{body}");
+    // __typename is not introspection.
+    assert_eq!(off.data("{ __typename }").await["__typename"], "QueryRoot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
+    let app = spawn_with(&[
+        ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0.5"),
+        ("TECHBALANCE_RATE_LIMIT_BURST", "3"),
+    ])
+    .await;
+    for _ in 0..3 {
+        assert_eq!(post_query(&app, NORMAL).await.0, 200);
+    }
+    let response = app
+        .client()
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": NORMAL }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(code(&body["errors"][0]), "RATE_LIMITED");
+    // A bogus token is anonymous traffic.
+    let response = app
+        .client()
+        .post(app.url("/graphql"))
+        .bearer_auth("tb_not_a_token")
+        .json(&json!({ "query": NORMAL }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 429);
+    // An operator is not limited.
+    let token = app.token("ops").await;
+    for _ in 0..10 {
+        let body = app.post_as(&token, NORMAL).await;
+        assert_eq!(body["data"]["countries"][0]["code"], "CHN");
+    }
+    // Health checks are not limited either.
+    let health = app
+        .client()
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_gets_are_refused_unless_preflighted_or_allowed_by_cors() {
+    let app = spawn_with(&[("TECHBALANCE_CORS_ORIGINS", "https://app.example")]).await;
+    let get = |headers: &'static [(&'static str, &'static str)]| {
+        let mut request = app
+            .client()
+            .get(app.url("/graphql"))
+            .query(&[("query", NORMAL)]);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let forged = get(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ])
+    .await
+    .expect("request");
+    assert_eq!(forged.status(), 403);
+    let body: Value = forged.json().await.expect("json");
+    assert_eq!(code(&body["errors"][0]), "CSRF_REJECTED");
+    for headers in [
+        &[("sec-fetch-site", "cross-site"), ("x-graphql-csrf", "1")][..],
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example"),
+        ][..],
+        &[("sec-fetch-site", "same-origin")][..],
+        &[][..],
+    ] {
+        let response = get(headers).await.expect("request");
+        assert_eq!(response.status(), 200, "{headers:?}");
+    }
+    // A simple (form) POST never runs.
+    let form = app
+        .client()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("query=mutation%7BtriggerRefresh(source%3A%22baseline%22)%7Bid%7D%7D")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(form.status(), 415);
+    // GraphiQL is still served to a browser.
+    let page = app
+        .client()
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configured_origins_get_cors_headers() {
+    let app = spawn_with(&[("TECHBALANCE_CORS_ORIGINS", "https://app.example")]).await;
+    let preflight = |origin: &'static str| {
+        app.client()
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.expect("preflight");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let refused = preflight("https://evil.example").await.expect("preflight");
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    // With nothing configured, no origin is allowed.
+    let closed = spawn_with(&[]).await;
+    let response = closed
+        .client()
+        .post(closed.url("/graphql"))
+        .header("origin", "https://app.example")
+        .json(&json!({ "query": NORMAL }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
+
+#[test]
+fn a_bad_limit_setting_names_its_variable() {
+    let db_url = "sqlite://unused.db";
+    for (variable, value) in [
+        ("TECHBALANCE_MAX_ALIASES", "many"),
+        ("TECHBALANCE_MAX_TOKENS", "0"),
+        ("TECHBALANCE_MAX_RECURSION", "100000"),
+        ("TECHBALANCE_REQUEST_TIMEOUT_MS", "-1"),
+        ("TECHBALANCE_INTROSPECTION", "maybe"),
+        ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "fast"),
+        ("TECHBALANCE_MAX_BATCH", "100000"),
+        ("TECHBALANCE_CORS_ORIGINS", "example.org"),
+        ("TECHBALANCE_CSRF_PREVENTION", "perhaps"),
+        ("TECHBALANCE_PERSISTED_QUERIES", "lots"),
+    ] {
+        let err = techbalance::config::Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(db_url.to_owned()),
+            name if name == variable => Some(value.to_owned()),
+            _ => None,
+        })
+        .expect_err(variable);
+        assert_eq!(err.variable, variable);
+        assert!(err.to_string().starts_with(variable), "{err}");
+    }
+}
+
+/// How a raw request's body is framed.
+enum Framing {
+    /// `transfer-encoding: chunked`, no length given.
+    Chunked,
+    /// `content-length`, declared up front.
+    Length,
+}
+
+/// Sends `method /graphql` with a body of `total` bytes (a JSON request whose query string is
+/// padded), as fast as the server takes it, while reading the answer: a client that reads the
+/// early answer to an oversized body, as an HTTP client should. The status, the answer and the
+/// bytes of body sent before the server stopped reading.
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    framing: Framing,
+    total: usize,
+) -> (Option<u16>, String, usize) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let framing_header = match framing {
+        Framing::Chunked => "transfer-encoding: chunked".to_owned(),
+        Framing::Length => format!("content-length: {total}"),
+    };
+    let head = format!(
+        "{method} /graphql?query=%7B__typename%7D HTTP/1.1\r\nhost: {addr}\r\n\
+         content-type: application/json\r\naccept: {GRAPHQL_RESPONSE}\r\n\
+         {framing_header}\r\nconnection: close\r\n\r\n"
+    );
+    let send = async move {
+        let mut sent = 0;
+        if writer.write_all(head.as_bytes()).await.is_err() {
+            return sent;
+        }
+        let opening = br#"{"query": "{ __typename }", "variables": {"x": ""#;
+        let mut chunk = vec![b'x'; 64 * 1024];
+        chunk[..opening.len()].copy_from_slice(opening);
+        while sent < total {
+            let size = chunk.len().min(total - sent);
+            let piece = &chunk[..size];
+            let written = match framing {
+                Framing::Chunked => {
+                    let framed = [format!("{size:x}\r\n").as_bytes(), piece, b"\r\n"].concat();
+                    writer.write_all(&framed).await
+                }
+                Framing::Length => writer.write_all(piece).await,
+            };
+            if written.is_err() {
+                return sent;
+            }
+            chunk[..opening.len()].fill(b'x');
+            sent += size;
+        }
+        if let Framing::Chunked = framing {
+            let _ = writer.write_all(b"0\r\n\r\n").await;
+        }
+        sent
+    };
+    let receive = async move {
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 16 * 1024];
+        // Until the server closes (or resets) the connection.
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(20), reader.read(&mut buffer)).await
+        {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let (sent, answer) = tokio::join!(send, receive);
+    let status = answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    (status, answer, sent)
+}
+
+/// The real binary, serving a scratch SQLite database; killed when dropped.
+struct Process {
+    child: std::process::Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Process {
+    async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("tb-hostile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_techbalance"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TECHBALANCE_") || name == "DATABASE_URL" {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .current_dir(&dir)
+            .env("TECHBALANCE_LOG", "warn")
+            .env("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0")
+            .env("TECHBALANCE_MAX_BATCH", "100")
+            .args(["serve", "--bind", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server");
+        let process = Process { child, addr, dir };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        process
+    }
+
+    /// Peak resident memory so far (the high-water mark), in KiB, from /proc.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
+    async fn post(&self, client: &reqwest::Client, body: String) -> u16 {
+        client
+            .post(format!("http://{}/graphql", self.addr))
+            .header("content-type", "application/json")
+            .header("accept", GRAPHQL_RESPONSE)
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_memory_stays_bounded_under_every_hostile_input() {
+    let server = Process::start().await;
+    let client = reqwest::Client::new();
+    let normal = json!({ "query": NORMAL }).to_string();
+    for _ in 0..20 {
+        assert_eq!(server.post(&client, normal.clone()).await, 200);
+    }
+    let before = server.peak_rss_kib();
+    let query = |text: String| json!({ "query": text }).to_string();
+    let aliases: String = (0..10_000).map(|i| format!("a{i}:__typename ")).collect();
+    let directives = "@skip(if: false) ".repeat(10_000);
+    let batch = Value::Array(vec![json!({ "query": NORMAL }); 1000]).to_string();
+    let hostile = [
+        ("depth 100", query(nested(100)), 400),
+        ("200,000 brackets", query("{".repeat(200_000)), 400),
+        ("10,000 aliases", query(format!("{{ {aliases}}}")), 400),
+        (
+            "10,000 directives",
+            query(format!("{{ __typename {directives}}}")),
+            400,
+        ),
+        ("1,000 operations", batch, 400),
+    ];
+    for round in 0..3 {
+        for (what, body, expected) in &hostile {
+            assert_eq!(
+                server.post(&client, body.clone()).await,
+                *expected,
+                "{what}, round {round}"
+            );
+        }
+        for (method, framing, size, expected) in [
+            ("POST", Framing::Length, 10 << 20, 413),
+            ("POST", Framing::Chunked, 10 << 20, 413),
+            ("POST", Framing::Chunked, 50 << 20, 413),
+            ("GET", Framing::Chunked, 50 << 20, 200),
+        ] {
+            let (status, answer, _) = exchange(server.addr, method, framing, size).await;
+            assert_eq!(status, Some(expected), "{method} of {size} bytes: {answer}");
+        }
+    }
+    let after = server.peak_rss_kib();
+    let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!("server peak resident memory: {before} KiB before, {after} KiB after");
+    assert!(
+        grown_mib < 48,
+        "peak resident memory grew by {grown_mib} MiB ({before} KiB to {after} KiB)"
+    );
+    assert_eq!(server.post(&client, normal).await, 200);
+}

@@ -1,0 +1,337 @@
+//! Graceful shutdown of the real binary: on SIGTERM or SIGINT it stops accepting connections,
+//! lets in-flight requests and the current refresh finish within the grace period, puts a
+//! refresh that outlasts it back in the queue, and exits 0.
+
+use crate::fake_worldbank::{Failure, FakeWorldBank, Vintage};
+use crate::support::{Backend, TestDb};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use techbalance_store::entities::observation;
+use techbalance_store::{ConnectionSettings, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A `techbalance serve` process on a free port, its log in a file; killed when dropped.
+pub(crate) struct ServerProcess {
+    child: Child,
+    pub(crate) port: u16,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `techbalance serve` on `db` with `vars` and waits until it answers `/healthz`.
+    pub(crate) async fn start(db: &TestDb, name: &str, vars: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("tb-serve-{}-{name}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_techbalance"));
+        for (variable, _) in std::env::vars() {
+            if variable.starts_with("TECHBALANCE_") {
+                command.env_remove(variable);
+            }
+        }
+        command
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .current_dir(std::env::temp_dir())
+            .env("DATABASE_URL", &db.url)
+            .env("TECHBALANCE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        let server = Self {
+            child: command.spawn().expect("start techbalance serve"),
+            port,
+            log,
+        };
+        server.wait_until_serving().await;
+        server
+    }
+
+    async fn wait_until_serving(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = client.get(self.url("/healthz")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer /healthz within 60 s\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends a signal (`TERM`, `INT`) with `kill`.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, for at most `limit`.
+    pub(crate) async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {limit:?}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Whether a new TCP connection to `port` is refused.
+async fn refuses_connections(port: u16) -> bool {
+    matches!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// The test's own handle on the server's database.
+async fn store(db: &TestDb) -> Store {
+    Store::connect(&ConnectionSettings {
+        url: db.url.clone(),
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(10),
+    })
+    .await
+    .expect("connect to the server's database")
+}
+
+async fn wait_for_status(store: &Store, run: i64, status: &str, server: &ServerProcess) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = store.run(run).await.expect("run").expect("exists");
+        if current.status == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run} did not become {status} within 30 s: {current:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A World Bank release with six figures, served at 400 ms a response: a refresh (seven
+/// indicators, one request each) takes about 2.8 s.
+async fn slow_worldbank() -> FakeWorldBank {
+    let mut vintage = Vintage::new("2025-07-01");
+    for year in 2020..=2022 {
+        vintage = vintage
+            .with(
+                "GB.XPD.RSDV.GD.ZS",
+                "USA",
+                year,
+                Some(3.4 + f64::from(year - 2020) / 10.0),
+            )
+            .with(
+                "GB.XPD.RSDV.GD.ZS",
+                "CHN",
+                year,
+                Some(2.4 + f64::from(year - 2020) / 10.0),
+            );
+    }
+    let fake = FakeWorldBank::start(vintage).await;
+    fake.fail(Failure::Slow);
+    fake
+}
+
+async fn worldbank_observations(store: &Store) -> usize {
+    observation::Entity::find()
+        .filter(observation::Column::Source.eq("worldbank"))
+        .all(store.connection())
+        .await
+        .expect("observations")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_request_finish_then_refuses_connections_and_exits_zero() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut server = ServerProcess::start(&db, "in-flight", &[]).await;
+
+    // A request whose body is still arriving when the signal comes: it is in flight.
+    let body = r#"{"query":"{ country(code: \"cn\") { name } }"}"#;
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        refuses_connections(server.port).await,
+        "new connections are refused once shutdown has begun\n{}",
+        server.log()
+    );
+
+    stream.write_all(rest.as_bytes()).await.expect("send rest");
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("the in-flight request is answered")
+    .expect("read the response");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "the in-flight request completes: {response}"
+    );
+    assert!(response.contains(r#""name":"China""#), "{response}");
+
+    let status = server.exit_within(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "exit status\n{}", server.log());
+    assert!(server.log().contains("shutting down"), "{}", server.log());
+    eprintln!("in-flight request answered; exited 0 {took:?} after SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_lets_the_running_refresh_finish_and_exits_zero() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let fake = slow_worldbank().await;
+    let url = fake.url();
+    let mut server = ServerProcess::start(
+        &db,
+        "refresh-finishes",
+        &[
+            ("TECHBALANCE_WORLDBANK_URL", url.as_str()),
+            ("TECHBALANCE_WORKER_POLL_MS", "50"),
+            ("TECHBALANCE_SHUTDOWN_GRACE_SECS", "20"),
+        ],
+    )
+    .await;
+    let store = store(&db).await;
+    let (run, _) = store.enqueue_manual("worldbank").await.expect("enqueue");
+    wait_for_status(&store, run.id, "running", &server).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let signalled = Instant::now();
+    server.signal("INT");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        refuses_connections(server.port).await,
+        "the API stops accepting while the refresh finishes\n{}",
+        server.log()
+    );
+    let status = server.exit_within(Duration::from_secs(20)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "exit status\n{}", server.log());
+
+    let done = store.run(run.id).await.expect("run").expect("exists");
+    assert_eq!(
+        (done.status.as_str(), done.attempt, done.inserted),
+        ("succeeded", 1, 6),
+        "the refresh finished before the process exited: {done:?}\n{}",
+        server.log()
+    );
+    assert_eq!(worldbank_observations(&store).await, 6);
+    eprintln!("the running refresh finished; exited 0 {took:?} after SIGINT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_outlasting_the_grace_period_is_put_back_in_the_queue() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let fake = slow_worldbank().await;
+    let url = fake.url();
+    let mut server = ServerProcess::start(
+        &db,
+        "refresh-released",
+        &[
+            ("TECHBALANCE_WORLDBANK_URL", url.as_str()),
+            ("TECHBALANCE_WORKER_POLL_MS", "50"),
+            ("TECHBALANCE_SHUTDOWN_GRACE_SECS", "1"),
+        ],
+    )
+    .await;
+    let store = store(&db).await;
+    let (run, _) = store.enqueue_manual("worldbank").await.expect("enqueue");
+    wait_for_status(&store, run.id, "running", &server).await;
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let status = server.exit_within(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "exit status\n{}", server.log());
+    assert!(
+        took < Duration::from_secs(4),
+        "exits soon after the 1 s grace period, not after the refresh: {took:?}"
+    );
+
+    let released = store.run(run.id).await.expect("run").expect("exists");
+    assert_eq!(
+        (released.status.as_str(), released.attempt, released.claims),
+        ("queued", 2, 1),
+        "the interrupted run is queued again: {released:?}\n{}",
+        server.log()
+    );
+    assert!(
+        released
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("shut down")),
+        "{released:?}"
+    );
+    assert!(
+        released
+            .not_before
+            .is_none_or(|t| t <= techbalance_store::now()),
+        "due at once: {released:?}"
+    );
+    assert_eq!(
+        worldbank_observations(&store).await,
+        0,
+        "nothing of the interrupted run was recorded"
+    );
+    eprintln!("refresh released to the queue; exited 0 {took:?} after SIGTERM (grace 1 s)");
+}

@@ -1,0 +1,481 @@
+//! Subscriptions over WebSocket, frame by frame: the graphql-transport-ws close codes, the legacy
+//! graphql-ws protocol, caps, keep-alive, slow consumers, shutdown, and revisions delivered as
+//! they are recorded (on both backends).
+
+use crate::both_backends;
+use crate::support::{Backend, TestApp};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use techbalance_store::revisions::{Batch, Point, Scope};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const REVISED: &str = r#"subscription { observationRevised(metric: "rd_intensity", countries: ["USA"]) { kind year previousValue value metric { slug } country { code } source { id } recordedAt observation { value } } }"#;
+
+async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    let mut request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_str(protocol).expect("header"),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON message (skipping server pings), within 10 s.
+async fn receive(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("open socket")
+            .expect("frame");
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                if value["type"] != "ping" && value["type"] != "ka" {
+                    return value;
+                }
+            }
+            Message::Close(frame) => panic!("closed unexpectedly: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code and reason.
+async fn closed(socket: &mut Socket) -> (u16, String) {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("closed within 10 s");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) | None => return (0, String::new()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("socket error before a close frame: {e}"),
+        }
+    }
+}
+
+async fn acked(app: &TestApp) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+    socket
+}
+
+async fn wait_for_subscriptions(app: &TestApp, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.live.open_subscriptions() != count {
+        assert!(
+            Instant::now() < deadline,
+            "{} open subscriptions, expected {count}",
+            app.live.open_subscriptions()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Records new values of rd_intensity for the United States, revising the baseline's 2024.
+async fn revise(app: &TestApp, values: &[(i32, f64)]) {
+    let batch = Batch {
+        source: "baseline".into(),
+        release: None,
+        scope: Scope {
+            metrics: vec!["rd_intensity".into()],
+            countries: Some(vec!["USA".into()]),
+            years: None,
+        },
+        points: values
+            .iter()
+            .map(|(year, value)| Point {
+                metric: "rd_intensity".into(),
+                country: "USA".into(),
+                year: *year,
+                value: *value,
+                qualifier: None,
+                citation: None,
+            })
+            .collect(),
+    };
+    let run = app
+        .store
+        .start_run(
+            "baseline",
+            techbalance_store::runs::Trigger::Manual,
+            "test",
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("run");
+    let txn = app.store.begin().await.expect("begin");
+    let summary = techbalance_store::revisions::record_batch(
+        &txn,
+        &batch,
+        techbalance_store::now(),
+        Some(run.id),
+    )
+    .await
+    .expect("record");
+    let result = techbalance_store::runs::RunResult {
+        summary,
+        ..Default::default()
+    };
+    techbalance_store::runs::complete_run(&txn, run.id, "test", &result, techbalance_store::now())
+        .await
+        .expect("complete");
+    use techbalance_store::changes::Notice;
+    app.store
+        .commit_and_announce(
+            txn,
+            &[
+                Notice::Run { run: run.id },
+                Notice::Recorded { run: run.id },
+            ],
+        )
+        .await
+        .expect("commit");
+}
+
+both_backends!(
+    a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details,
+    filters_are_applied_on_the_server,
+    the_legacy_protocol_streams_data_and_stops,
+    data_changed_reports_the_version_and_the_metrics,
+);
+
+async fn a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = acked(&app).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": REVISED } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 1).await;
+    revise(&app, &[(2024, 3.62)]).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["type"], "next");
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"]["data"]["observationRevised"],
+        json!({ "kind": "REVISED", "year": 2024, "previousValue": 3.5, "value": 3.62, "metric": { "slug": "rd_intensity" },
+                "country": { "code": "USA" }, "source": { "id": "baseline" }, "observation": { "value": 3.62 },
+                "recordedAt": message["payload"]["data"]["observationRevised"]["recordedAt"] })
+    );
+    // The client completes; everything it held is freed.
+    send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+    wait_for_subscriptions(&app, 0).await;
+    drop(socket);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.live.open_connections() != 0 {
+        assert!(Instant::now() < deadline, "the connection was not released");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn filters_are_applied_on_the_server(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = acked(&app).await;
+    let china_only = r#"subscription { observationRevised(metric: "rd_intensity", countries: ["CN"]) { value } }"#;
+    send(
+        &mut socket,
+        json!({ "id": "china", "type": "subscribe", "payload": { "query": china_only } }),
+    )
+    .await;
+    send(
+        &mut socket,
+        json!({ "id": "usa", "type": "subscribe", "payload": { "query": REVISED } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 2).await;
+    revise(&app, &[(2024, 3.7)]).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        message["id"], "usa",
+        "only the matching subscription hears of it: {message}"
+    );
+    // Unknown filter values are refused when subscribing.
+    send(&mut socket, json!({ "id": "bad", "type": "subscribe", "payload": { "query": r#"subscription { observationRevised(metric: "nope") { value } }"# } })).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(message["type"], "error");
+    assert_eq!(message["payload"][0]["extensions"]["code"], "NOT_FOUND");
+}
+
+async fn the_legacy_protocol_streams_data_and_stops(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = connect(&app, "graphql-ws").await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "7", "type": "start", "payload": { "query": REVISED } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 1).await;
+    revise(&app, &[(2024, 3.8)]).await;
+    let message = receive(&mut socket).await;
+    assert_eq!(
+        (message["type"].as_str(), message["id"].as_str()),
+        (Some("data"), Some("7"))
+    );
+    assert_eq!(
+        message["payload"]["data"]["observationRevised"]["value"],
+        3.8
+    );
+    send(&mut socket, json!({ "id": "7", "type": "stop" })).await;
+    assert_eq!(
+        receive(&mut socket).await,
+        json!({ "type": "complete", "id": "7" })
+    );
+    wait_for_subscriptions(&app, 0).await;
+    send(&mut socket, json!({ "type": "connection_terminate" })).await;
+    assert_eq!(closed(&mut socket).await.0, 1000);
+}
+
+async fn data_changed_reports_the_version_and_the_metrics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut socket = acked(&app).await;
+    send(&mut socket, json!({ "id": "d", "type": "subscribe", "payload": { "query": "subscription { dataChanged { version metrics resync runId } }" } })).await;
+    wait_for_subscriptions(&app, 1).await;
+    let before = app.store.data_version().await.expect("version");
+    revise(&app, &[(2024, 3.9)]).await;
+    let change = &receive(&mut socket).await["payload"]["data"]["dataChanged"];
+    assert!(change["version"].as_i64().expect("version") > before);
+    assert_eq!(change["metrics"], json!(["rd_intensity"]));
+    assert_eq!(change["resync"], false);
+}
+
+#[tokio::test]
+async fn a_connection_that_never_initialises_is_closed_with_4408() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("TECHBALANCE_WS_INIT_TIMEOUT_MS", "300")],
+    )
+    .await;
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    let (code, reason) = closed(&mut socket).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (4408, "Connection initialisation timeout")
+    );
+}
+
+#[tokio::test]
+async fn subscribing_before_the_ack_is_closed_with_4401() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": REVISED } }),
+    )
+    .await;
+    assert_eq!(closed(&mut socket).await, (4401, "Unauthorized".to_owned()));
+}
+
+#[tokio::test]
+async fn an_invalid_message_is_closed_with_4400() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for bad in [
+        "not json",
+        r#"{"type":"teleport"}"#,
+        r#"{"type":"subscribe","payload":{"query":"{ countries { code } }"}}"#,
+    ] {
+        let mut socket = acked(&app).await;
+        socket.send(Message::text(bad)).await.expect("send");
+        let (code, reason) = closed(&mut socket).await;
+        assert_eq!(code, 4400, "{bad}: {reason}");
+        assert!(reason.starts_with("Invalid message received"), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_subscription_id_is_closed_with_4409() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = acked(&app).await;
+    for _ in 0..2 {
+        send(
+            &mut socket,
+            json!({ "id": "same", "type": "subscribe", "payload": { "query": REVISED } }),
+        )
+        .await;
+    }
+    assert_eq!(
+        closed(&mut socket).await,
+        (4409, "Subscriber for same already exists".to_owned())
+    );
+    wait_for_subscriptions(&app, 0).await;
+}
+
+#[tokio::test]
+async fn a_second_init_is_closed_with_4429() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = acked(&app).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        closed(&mut socket).await,
+        (4429, "Too many initialisation requests".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_the_server_keeps_the_connection_alive() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("TECHBALANCE_WS_KEEPALIVE_MS", "200")]).await;
+    let mut socket = acked(&app).await;
+    send(&mut socket, json!({ "type": "ping" })).await;
+    assert_eq!(receive(&mut socket).await, json!({ "type": "pong" }));
+    let ping = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a server ping")
+        .expect("open")
+        .expect("frame");
+    assert_eq!(ping, Message::text(r#"{"type":"ping"}"#));
+    // The legacy protocol keeps alive with `ka`.
+    let mut legacy = connect(&app, "graphql-ws").await;
+    send(&mut legacy, json!({ "type": "connection_init" })).await;
+    assert_eq!(receive(&mut legacy).await["type"], "connection_ack");
+    let ka = tokio::time::timeout(Duration::from_secs(5), legacy.next())
+        .await
+        .expect("a ka")
+        .expect("open")
+        .expect("frame");
+    assert_eq!(ka, Message::text(r#"{"type":"ka"}"#));
+}
+
+#[tokio::test]
+async fn the_caps_on_subscriptions_and_connections_close_with_a_reason() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("TECHBALANCE_WS_MAX_SUBSCRIPTIONS", "2"),
+            ("TECHBALANCE_WS_MAX_CONNECTIONS", "1"),
+        ],
+    )
+    .await;
+    let mut socket = acked(&app).await;
+    for id in ["a", "b", "c"] {
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": REVISED } }),
+        )
+        .await;
+    }
+    let (code, reason) = closed(&mut socket).await;
+    assert_eq!(code, 1008);
+    assert_eq!(
+        reason,
+        "Too many subscriptions on this connection (limit 2)"
+    );
+    wait_for_subscriptions(&app, 0).await;
+
+    let _first = acked(&app).await;
+    let mut second = connect(&app, "graphql-transport-ws").await;
+    let (code, reason) = closed(&mut second).await;
+    assert_eq!(code, 1013);
+    assert!(reason.contains("connection limit"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_request_without_a_known_subprotocol_is_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let request = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .expect("request");
+    let error = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("no subprotocol");
+    assert!(error.to_string().contains("400"), "{error}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_with_1001() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = acked(&app).await;
+    app.live.close_all();
+    assert_eq!(closed(&mut socket).await.0, 1001);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_told_and_closed_while_others_get_everything() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("TECHBALANCE_WS_OUTBOX", "4"),
+            ("TECHBALANCE_WS_WRITE_TIMEOUT_MS", "300"),
+        ],
+    )
+    .await;
+    // About 2 KB a message: 10,000 of them are far more than the socket buffers between the
+    // server and a client that stopped reading can absorb.
+    let wide = (0..10)
+        .map(|i| format!("m{i}: metric {{ description }} s{i}: source {{ terms }}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let query = format!(
+        r#"subscription {{ observationRevised(metric: "rd_intensity") {{ year value {wide} }} }}"#
+    );
+    let mut stalled = acked(&app).await;
+    send(
+        &mut stalled,
+        json!({ "id": "s", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    let mut reader = acked(&app).await;
+    send(
+        &mut reader,
+        json!({ "id": "r", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 2).await;
+
+    const N: i32 = 10_000;
+    revise(&app, &(0..N).map(|year| (year, 1.0)).collect::<Vec<_>>()).await;
+    revise(&app, &(0..N).map(|year| (year, 2.0)).collect::<Vec<_>>()).await;
+    // The first vintage revised the baseline's 2024 (3.5 → 1.0); the second revised every year.
+    let mut years = Vec::with_capacity(N as usize + 1);
+    for _ in 0..=N {
+        let message = receive(&mut reader).await;
+        assert_eq!(message["type"], "next", "{message}");
+        years.push(
+            message["payload"]["data"]["observationRevised"]["year"]
+                .as_i64()
+                .expect("year"),
+        );
+    }
+    let expected: Vec<i64> = std::iter::once(2024).chain(0..i64::from(N)).collect();
+    assert!(
+        years == expected,
+        "the reader did not get every revision in order ({} received)",
+        years.len()
+    );
+    let (code, reason) = closed(&mut stalled).await;
+    assert_eq!(code, 4000, "{reason}");
+    assert!(reason.starts_with("Slow consumer"), "{reason}");
+    wait_for_subscriptions(&app, 1).await;
+}
