@@ -1,4 +1,4 @@
-//! Refresh benchmark: the real `pipeline::refresh` of the World Bank source against a synthetic,
+//! Refresh benchmark: the real refresh pipeline (`Executor::refresh_now`) of the World Bank source against a synthetic,
 //! format-exact World Bank API served from this process, on PostgreSQL and SQLite.
 //!
 //! For each backend, three scenarios run in order on one fresh database: the first load, a re-run
@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use techbalance_store::entities::{country, metric};
 use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::RecordSummary;
-use techbalance_store::runs::Trigger;
 use techbalance_store::{ConnectionSettings, Store};
 use techbalance_worker::fetch::{FetchSettings, Fetcher};
 use techbalance_worker::pipeline;
@@ -131,7 +130,7 @@ fn splitmix64(mut x: u64) -> u64 {
 /// The value at a grid position: deterministic, two decimals, exactly representable as text.
 fn value(position: u64, revised: bool) -> f64 {
     let base = (splitmix64(position) % 100_000_000) as f64 / 100.0;
-    if revised && position % REVISED_EVERY == 0 {
+    if revised && position.is_multiple_of(REVISED_EVERY) {
         base + 0.5
     } else {
         base
@@ -774,7 +773,8 @@ fn child(args: &[String]) -> anyhow::Result<()> {
             }
         };
         let started = Instant::now();
-        let outcome = pipeline::refresh(&store, &source, &codes, Trigger::Manual, &progress)
+        let outcome = pipeline::Executor::new(Duration::from_secs(3600))
+            .refresh_now(&store, &source, &codes, &progress)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let wall = started.elapsed();

@@ -13,6 +13,9 @@ use techbalance_store::history::RevisionFilter;
 
 const RD: &str = "GB.XPD.RSDV.GD.ZS";
 const PATENTS: &str = "IP.PAT.RESD";
+/// A revision as seen: (metric, country, year, previous value, value).
+type Seen = (String, String, i32, Option<f64>, Option<f64>);
+
 const QUERY: &str = "subscription { observationRevised { kind year previousValue value metric { slug } country { code } source { id } } }";
 
 fn node_dir() -> std::path::PathBuf {
@@ -105,7 +108,7 @@ async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process
                 .expect("revisions"),
         );
     }
-    let mut expected: Vec<(String, String, i32, Option<f64>, Option<f64>)> = recorded
+    let mut expected: Vec<Seen> = recorded
         .iter()
         .map(|r| {
             (
@@ -132,7 +135,7 @@ async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process
             output.status.code(),
             String::from_utf8_lossy(&output.stderr)
         );
-        let mut received: Vec<(String, String, i32, Option<f64>, Option<f64>)> = stdout
+        let mut received: Vec<Seen> = stdout
             .lines()
             .map(|line| {
                 let result: Value = serde_json::from_str(line).expect("JSON line");

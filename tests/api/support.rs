@@ -239,6 +239,15 @@ impl TestApp {
                     .expect("server");
             }
         });
+        // Subscribers only hear of changes once the change listener is connected (PostgreSQL).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !store.change_listener_connected() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change listener did not connect"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -149,7 +149,7 @@ impl SubscriptionRoot {
                     Ok(change) => {
                         if let Change::Run(run) = &*change {
                             if source.as_ref().is_none_or(|s| *s == run.source) {
-                                yield Ok(RefreshRun(run.clone()));
+                                yield Ok(RefreshRun(run.as_ref().clone()));
                             }
                         }
                     }

@@ -58,7 +58,7 @@ pub enum Change {
         data_version: i64,
     },
     /// A run's status or progress changed.
-    Run(refresh_run::Model),
+    Run(Box<refresh_run::Model>),
     /// Changes may have been missed (the listener reconnected): refetch.
     Resync { data_version: i64 },
 }
@@ -158,7 +158,7 @@ impl Store {
     async fn resolve(&self, notice: &Notice) -> Result<Option<Change>, StoreError> {
         use observation::Column as C;
         match *notice {
-            Notice::Run { run } => Ok(self.run(run).await?.map(Change::Run)),
+            Notice::Run { run } => Ok(self.run(run).await?.map(|r| Change::Run(Box::new(r)))),
             Notice::Recorded { run } => {
                 let written = observation::Entity::find()
                     .filter(C::RunId.eq(run))
@@ -257,17 +257,13 @@ impl Store {
                     .send(Arc::new(Change::Resync { data_version }));
             }
             first = false;
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(notification)) => {
-                        match serde_json::from_str::<Notice>(notification.payload()) {
-                            Ok(notice) => self.dispatch(&notice).await,
-                            Err(e) => {
-                                tracing::warn!(error = %e, payload = notification.payload(), "unreadable notice")
-                            }
-                        }
+            // `None` or an error: the connection is gone, and notices may have been missed.
+            while let Ok(Some(notification)) = listener.try_recv().await {
+                match serde_json::from_str::<Notice>(notification.payload()) {
+                    Ok(notice) => self.dispatch(&notice).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, payload = notification.payload(), "unreadable notice")
                     }
-                    Ok(None) | Err(_) => break,
                 }
             }
             self.hub.connected.store(false, Ordering::SeqCst);
