@@ -79,7 +79,7 @@ impl Exposition {
 
     fn check_histograms(&self) -> Result<(), String> {
         for (family, _) in self.types.iter().filter(|(_, kind)| *kind == "histogram") {
-            let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+            let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
             for sample in self
                 .samples
                 .iter()
@@ -132,7 +132,10 @@ impl Exposition {
     }
 }
 
-fn without_le(labels: &BTreeMap<String, String>) -> Vec<(String, String)> {
+/// A sample's labels, `le` left out: what identifies one histogram series.
+type Labels = Vec<(String, String)>;
+
+fn without_le(labels: &BTreeMap<String, String>) -> Labels {
     labels
         .iter()
         .filter(|(k, _)| *k != "le")

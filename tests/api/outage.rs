@@ -396,6 +396,23 @@ async fn a_postgresql_outage_answers_503_fast_and_everything_recovers_without_a_
     assert_eq!(status, 503, "{body}");
     assert_unavailable(&body, "broad query");
     assert!(took < limit, "{took:?}");
+    let response = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .header("accept", "application/graphql-response+json")
+        .header("x-request-id", "during-the-outage")
+        .json(&json!({ "query": COMPARE }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503, "whichever media type is asked for");
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.expect("JSON body");
+    assert_unavailable(&body, "compare as graphql-response+json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["requestId"],
+        "during-the-outage"
+    );
     let mutation = r#"mutation { triggerRefresh(source: "baseline") { id } }"#;
     let (status, body, _) = server.post(mutation, Some(&token)).await;
     assert_eq!(status, 503, "{body}");

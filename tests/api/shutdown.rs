@@ -335,3 +335,47 @@ async fn a_refresh_outlasting_the_grace_period_is_put_back_in_the_queue() {
     );
     eprintln!("refresh released to the queue; exited 0 {took:?} after SIGTERM (grace 1 s)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_outlasting_the_grace_period_is_cut_off_and_the_process_still_exits_zero() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut server = ServerProcess::start(
+        &db,
+        "request-cut-off",
+        &[("TECHBALANCE_SHUTDOWN_GRACE_SECS", "1")],
+    )
+    .await;
+    // A client that announces a body and never sends it.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    let head = "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n{\"query\":";
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let status = server.exit_within(Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "exit status\n{}", server.log());
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(4)).contains(&took),
+        "the request had its 1 s grace period, no more: {took:?}"
+    );
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .expect("the connection is closed");
+    assert!(
+        read.is_err() || rest.is_empty(),
+        "no answer to a request cut off: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(
+        server.log().contains("grace period over"),
+        "{}",
+        server.log()
+    );
+    eprintln!("a stalled request was cut off; exited 0 {took:?} after SIGTERM (grace 1 s)");
+}

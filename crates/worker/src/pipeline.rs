@@ -10,7 +10,7 @@ use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
 use techbalance_store::revisions::{record_batch, RecordSummary};
 use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, Trigger};
-use techbalance_store::Store;
+use techbalance_store::{Store, StoreError};
 use tracing::Instrument;
 
 /// What a successful refresh did.
@@ -139,7 +139,9 @@ impl Executor {
         }
     }
 
-    /// Records a failure of a run this worker holds, with the retry policy.
+    /// Records a failure of a run this worker holds, with the retry policy. While the database is
+    /// unreachable (often the very cause of the failure) it keeps trying, with backoff, for as
+    /// long as the lease would hold; past that, the lease expires and any worker claims the run.
     pub async fn fail(
         &self,
         store: &Store,
@@ -147,15 +149,25 @@ impl Executor {
         error: &WorkerError,
         retry: RetryPolicy,
     ) -> AfterFailure {
-        match store
-            .fail_run(run.id, &self.worker_id, &error.to_string(), retry)
-            .await
-        {
-            Ok(after) => after,
-            Err(e) => {
-                // The lease will expire and another worker will take the run again.
-                tracing::error!(error = %e, run = run.id, "could not record the failure");
-                AfterFailure::NotHeld
+        let deadline = tokio::time::Instant::now() + self.lease;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match store
+                .fail_run(run.id, &self.worker_id, &error.to_string(), retry)
+                .await
+            {
+                Ok(after) => return after,
+                Err(StoreError::Unavailable(e))
+                    if tokio::time::Instant::now() + wait < deadline =>
+                {
+                    tracing::warn!(error = %e, run = run.id, "database unavailable; will record the failure when it is back");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, run = run.id, "could not record the failure; the run will be claimed again when its lease expires");
+                    return AfterFailure::NotHeld;
+                }
             }
         }
     }

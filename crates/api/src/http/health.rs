@@ -5,9 +5,10 @@
 //! `/readyz` answers 200 when every [`Check`] passes and 503 otherwise, with a JSON body that
 //! names each check's state, e.g. `{"ready":false,"database":"unreachable","migrations":"unknown"}`.
 //!
-//! Extension point: a new readiness condition (e.g. "change listener connected", once the server
-//! runs the listener) is one more [`Check`] pushed in [`checks`]; it then gates readiness and
-//! appears in the body under its name.
+//! Extension point: a new readiness condition is one more [`Check`] pushed in [`checks`]; it
+//! appears in the body under its name, and gates readiness when it is `required`. The change
+//! listener (LISTEN/NOTIFY, which feeds subscriptions) is reported but does not gate: it connects
+//! in the background after start-up and reconnects after an outage, and queries do not need it.
 
 use super::AppState;
 use axum::extract::State;
@@ -20,11 +21,13 @@ use std::time::Duration;
 /// first).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One readiness condition: its name in the body, whether it holds, and its state in words.
+/// One readiness condition: its name in the body, whether it holds, its state in words, and
+/// whether readiness depends on it.
 struct Check {
     name: &'static str,
     ok: bool,
     state: String,
+    required: bool,
 }
 
 impl Check {
@@ -33,7 +36,14 @@ impl Check {
             name,
             ok,
             state: state.into(),
+            required: true,
         }
+    }
+
+    /// Reported, without making the server unready.
+    fn informational(mut self) -> Self {
+        self.required = false;
+        self
     }
 }
 
@@ -58,7 +68,14 @@ async fn checks(state: &AppState) -> Vec<Check> {
             unreachable_database()
         }
     };
-    vec![database, migrations]
+    let listening = state.store.change_listener_connected();
+    let listener = Check::new(
+        "changeListener",
+        listening,
+        if listening { "connected" } else { "connecting" },
+    )
+    .informational();
+    vec![database, migrations, listener]
 }
 
 fn unreachable_database() -> (Check, Check) {
@@ -70,7 +87,7 @@ fn unreachable_database() -> (Check, Check) {
 
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let checks = checks(&state).await;
-    let ready = checks.iter().all(|c| c.ok);
+    let ready = checks.iter().all(|c| c.ok || !c.required);
     let mut body = Map::new();
     body.insert("ready".into(), Value::Bool(ready));
     for check in checks {
