@@ -51,6 +51,29 @@ async fn the_server_passes_every_graphql_over_http_audit() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiqls_introspection_query_is_within_the_default_limits() {
+    let dir = node_tests();
+    let script = "import { getIntrospectionQuery } from 'graphql'; \
+                  console.log(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, \
+                  directiveIsRepeatable: true, schemaDescription: true, \
+                  inputValueDeprecation: true, oneOf: true }));";
+    let output = Command::new("node")
+        .current_dir(&dir)
+        .args(["--input-type=module", "-e", script])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): {INSTALL}"));
+    assert!(
+        output.status.success(),
+        "{}: {INSTALL}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let query = String::from_utf8(output.stdout).expect("query text");
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let data = app.data(&query).await;
+    assert_eq!(data["__schema"]["queryType"]["name"], "QueryRoot");
+}
+
 /// A query and the SHA-256 of its text, as Apollo clients send them.
 const COUNTRIES: (&str, &str) = (
     "{ countries { code } }",

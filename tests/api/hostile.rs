@@ -77,11 +77,11 @@ async fn a_query_nested_a_hundred_deep_is_refused_before_it_is_parsed() {
     assert_eq!(status, 400);
     let error = refusal(&body, "QUERY_TOO_DEEP");
     assert!(message(error).contains("100 deep"), "{body}");
-    // Within the bracket limit but past the depth limit (12): async-graphql's own check.
+    // Within the bracket limit but past the depth limit (15): async-graphql's own check.
     let (status, body) = post_query(&app, &nested(20)).await;
     assert_eq!(status, 400);
     let error = refusal(&body, "QUERY_TOO_DEEP");
-    assert!(message(error).contains("12 levels"), "{body}");
+    assert!(message(error).contains("15 levels"), "{body}");
     // Far past what the parser could recurse into: refused just the same.
     let (status, body) = post_query(&app, &"[".repeat(200_000)).await;
     assert_eq!(status, 400);
@@ -217,9 +217,17 @@ async fn ten_mib_strings_in_variables_are_refused_with_413() {
         sent < 10 << 20,
         "the server read the whole body ({sent} bytes)"
     );
+    // The rest of the body is never read: the connection cannot carry another request.
+    let closes = |answer: &str| {
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n")
+    };
+    assert!(closes(&body), "{body}");
     // Streamed: cut off at the limit.
     let (status, body, _) = exchange(app.addr, "POST", Framing::Chunked, 10 << 20).await;
     assert_eq!(status, Some(413), "{body}");
+    assert!(closes(&body), "{body}");
     still_answers(&app).await;
 }
 
@@ -303,7 +311,7 @@ async fn an_operation_that_runs_too_long_is_cut_off_with_504() {
     assert_eq!(status, 504, "{body}");
     let error = refusal(&body, "TIMEOUT");
     assert_eq!(message(error), "the operation did not finish within 300 ms");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(5));
     drop(held);
     still_answers(&app).await;
 }
@@ -343,7 +351,7 @@ async fn introspection_and_field_suggestions_can_be_switched_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
     let app = spawn_with(&[
-        ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0.5"),
+        ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0.2"),
         ("TECHBALANCE_RATE_LIMIT_BURST", "3"),
     ])
     .await;
@@ -363,7 +371,8 @@ async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
         .ok()
         .and_then(|v| v.parse().ok())
         .expect("Retry-After in seconds");
-    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // One token every five seconds.
+    assert!((1..=5).contains(&retry_after), "{retry_after}");
     let body: Value = response.json().await.expect("json");
     assert_eq!(code(&body["errors"][0]), "RATE_LIMITED");
     // A bogus token is anonymous traffic.

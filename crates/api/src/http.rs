@@ -1,8 +1,11 @@
-//! HTTP transport. One file per concern: `graphql` (GraphQL over HTTP and GraphiQL), `ws`
+//! HTTP transport. One file per concern: `graphql` (GraphQL over HTTP and GraphiQL, with
+//! `params` for its request parameters and `reply` for its statuses and bodies), `ws`
 //! (subscriptions over WebSocket), `sse` (subscriptions over Server-Sent Events), `health`
 //! (liveness and readiness), `observability` (request ids, metrics), `status` (HTTP status of a
-//! GraphQL response); this file assembles the router.
+//! GraphQL response), `body_limit`, `rate_limit`, `cors` and `csrf` (what a public endpoint
+//! refuses); this file assembles the router.
 
+mod body_limit;
 mod cors;
 mod csrf;
 mod graphql;
@@ -78,10 +81,13 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(observability::metrics))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        // Enforced while the body streams in, whoever reads it.
+        // Enforced while the body streams in, whoever reads it; a declared length is checked
+        // before (see `body_limit`).
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
-        .layer(axum::middleware::map_response(
-            reply::payload_too_large_as_json,
+        .layer(axum::middleware::map_response(body_limit::as_json))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.max_body_bytes,
+            body_limit::refuse_declared,
         ))
         .layer(axum::middleware::from_fn_with_state(
             rate_limit::RateLimiter::new(settings.rate_limit, store.clone()),

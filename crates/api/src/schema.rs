@@ -45,7 +45,7 @@ pub struct SchemaLimits {
 impl Default for SchemaLimits {
     fn default() -> Self {
         Self {
-            depth: 12,
+            depth: 15,
             complexity: 5_000,
             recursion: 32,
             aliases: 50,

@@ -5,7 +5,7 @@
 
 use super::params::{self, BadParams};
 use super::reply::{self, Media, JSON};
-use super::{csrf, AppState};
+use super::{body_limit, csrf, AppState};
 use crate::auth::{self, Caller};
 use crate::loaders;
 use crate::schema::{code, QueriesOnly};
@@ -78,7 +78,7 @@ pub(super) async fn graphql_post(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return reply::payload_too_large(media);
+            return body_limit::payload_too_large(media);
         }
         Err(_) => return bad_request(media, "the request body could not be read"),
     };

@@ -165,33 +165,6 @@ fn body(status: StatusCode, media: Media, value: &impl serde::Serialize) -> Resp
     }
 }
 
-/// For `tower_http`'s body limit, which answers a declared oversized body with a plain-text 413:
-/// the same JSON error as a streamed one gets.
-pub(super) async fn payload_too_large_as_json(response: Response) -> Response {
-    let plain = response.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && !response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.contains("json"));
-    if plain {
-        payload_too_large(Media::Json)
-    } else {
-        response
-    }
-}
-
-pub(super) fn payload_too_large(media: Media) -> Response {
-    refusal(
-        media,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        PAYLOAD_TOO_LARGE,
-        "the request body is larger than this server accepts",
-    )
-}
-
-pub(super) const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! Cheap measurements of a GraphQL document, taken before async-graphql spends real work on it.
 //!
 //! [`scan`] reads the text once, without building anything: tokens, aliases, directives and how
-//! deeply brackets nest. The parser recurses once per bracket, so a document nested deeper than
-//! the limit never reaches it. [`expanded_size`] then measures the parsed document with every
-//! fragment spread expanded, memoised per fragment: async-graphql's own checks walk fragments
-//! inline, which is exponential in a document whose fragments each spread the next one twice.
+//! deeply brackets nest. The parser recurses once per bracket and gives up only past its own
+//! call limit (a 200 KiB document of `{ a {` costs it about a quarter of a second); the scan
+//! refuses such a document in microseconds. [`expanded_size`] then measures the parsed document
+//! with every fragment spread expanded, memoised per fragment: async-graphql's own checks walk
+//! fragments inline, which is exponential in a document whose fragments each spread the next one
+//! twice (22 such fragments, 889 bytes, take async-graphql 7.2.1 two seconds of CPU to refuse).
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use std::collections::HashMap;
