@@ -35,11 +35,7 @@ pub struct ObservationRevision(RevisionEvent);
 #[Object]
 impl ObservationRevision {
     async fn kind(&self) -> RevisionKind {
-        match (self.0.previous.value, self.0.current.value) {
-            (Some(_), None) => RevisionKind::Withdrawn,
-            (None, _) => RevisionKind::Reinstated,
-            _ => RevisionKind::Revised,
-        }
+        RevisionKind::between(self.0.previous.value, self.0.current.value)
     }
     async fn year(&self) -> i32 {
         self.0.current.year

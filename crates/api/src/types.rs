@@ -482,6 +482,17 @@ pub enum RevisionKind {
     Reinstated,
 }
 
+impl RevisionKind {
+    /// What replacing `previous` with `value` was (`None`: no value, i.e. withdrawn).
+    pub fn between(previous: Option<f64>, value: Option<f64>) -> Self {
+        match (previous, value) {
+            (Some(_), None) => RevisionKind::Withdrawn,
+            (None, _) => RevisionKind::Reinstated,
+            _ => RevisionKind::Revised,
+        }
+    }
+}
+
 pub struct Revision(pub history::Revision);
 
 /// A version that replaced an earlier one of the same figure from the same source.
@@ -492,11 +503,7 @@ impl Revision {
         ID(self.0.id.to_string())
     }
     async fn kind(&self) -> RevisionKind {
-        match (self.0.previous_value, self.0.value) {
-            (Some(_), None) => RevisionKind::Withdrawn,
-            (None, _) => RevisionKind::Reinstated,
-            _ => RevisionKind::Revised,
-        }
+        RevisionKind::between(self.0.previous_value, self.0.value)
     }
     async fn metric(&self, ctx: &Context<'_>) -> Result<Metric> {
         required(ctx, MetricSlug(self.0.metric.clone()))
