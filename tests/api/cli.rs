@@ -229,3 +229,82 @@ async fn refresh_prints_a_summary_and_fails_loudly_when_the_source_does() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown source \"nonsense\""));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tokens_and_schedules_are_managed_from_the_command_line() {
+    let dir = scratch_dir("operators");
+    let run = |args: &[&str]| techbalance(&dir).args(args).output().expect("run");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+
+    let created = run(&["token", "create", "ops"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let token = text(&created.stdout);
+    assert!(
+        token.starts_with("tb_") && token.len() == 67,
+        "printed once: {token}"
+    );
+    assert!(
+        !run(&["token", "create", "ops"]).status.success(),
+        "a name is taken once"
+    );
+    assert!(run(&["token", "revoke", "ops"]).status.success());
+    let again = run(&["token", "revoke", "ops"]);
+    assert!(!again.status.success(), "nothing left to revoke");
+
+    let listed = text(&run(&["schedule", "list"]).stdout);
+    assert!(
+        listed.contains("worldbank") && listed.contains("0 0 3 * * *"),
+        "{listed}"
+    );
+    let added = run(&[
+        "schedule",
+        "add",
+        "baseline",
+        "0 0 5 * * *",
+        "--timezone",
+        "Asia/Shanghai",
+    ]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let id = text(&added.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("schedule N added")
+        .to_owned();
+    let bad = run(&["schedule", "add", "baseline", "every day"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("invalid cron expression"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert!(!run(&["schedule", "add", "myspace", "0 0 5 * * *"])
+        .status
+        .success());
+
+    assert_eq!(
+        text(&run(&["schedule", "pause", &id]).stdout),
+        format!("schedule {id} paused")
+    );
+    let paused = text(&run(&["schedule", "list"]).stdout);
+    let row = paused
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{id} ")))
+        .expect("row");
+    assert!(
+        row.contains("Asia/Shanghai") && row.contains("false"),
+        "{row}"
+    );
+    assert_eq!(
+        text(&run(&["schedule", "resume", &id]).stdout),
+        format!("schedule {id} resumed")
+    );
+    assert_eq!(
+        text(&run(&["schedule", "remove", &id]).stdout),
+        format!("schedule {id} removed")
+    );
+    assert!(
+        !run(&["schedule", "remove", &id]).status.success(),
+        "already removed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
