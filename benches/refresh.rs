@@ -1,5 +1,6 @@
-//! Refresh benchmark: the real refresh pipeline (`Executor::refresh_now`) of the World Bank source against a synthetic,
-//! format-exact World Bank API served from this process, on PostgreSQL and SQLite.
+//! Refresh benchmark: the real refresh pipeline (`Executor::refresh_now`) of the World Bank source
+//! against a synthetic, format-exact World Bank API served from this process, on PostgreSQL and
+//! SQLite.
 //!
 //! For each backend, three scenarios run in order on one fresh database: the first load, a re-run
 //! with nothing changed, and a re-run of a release in which exactly 1% of the values are revised.
@@ -11,6 +12,9 @@
 //! cargo bench --bench refresh                      # both backends, 1,000,800 observations
 //! cargo bench --bench refresh -- sqlite            # one backend
 //! cargo bench --bench refresh -- --countries 50    # a smaller payload (50 × 50 × 36)
+//! cargo bench --bench refresh -- postgres --keep   # leaves the database behind, for profiling
+//! target/release/deps/refresh-* serve              # the synthetic API alone, for profiling
+//! target/release/deps/refresh-* child postgres unchanged <database url> <api url>/base/v2
 //! ```
 
 use serde_json::{json, Value};
@@ -42,10 +46,10 @@ const SCENARIOS: [Scenario; 3] = [Scenario::First, Scenario::Unchanged, Scenario
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("child") {
-        child(&args[1..])
-    } else {
-        parent(&args)
+    let result = match args.first().map(String::as_str) {
+        Some("child") => child(&args[1..]),
+        Some("serve") => serve(&args[1..]),
+        _ => parent(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -281,6 +285,21 @@ async fn start_api(shape: Shape) -> anyhow::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
+/// `serve [--indicators N …]`: the synthetic API alone, until killed (for profiling a child).
+fn serve(args: &[String]) -> anyhow::Result<()> {
+    let shape = parse_shape(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = start_api(shape).await?;
+        println!("{server}/base/v2 {server}/revised/v2");
+        std::future::pending::<()>().await;
+        anyhow::Ok(())
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The parent: server, databases, children, table
 // ---------------------------------------------------------------------------------------------
@@ -423,16 +442,64 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         shape.per_page
     );
 
+    eprintln!("fetch path alone …");
+    let fetch = run_child(
+        &[
+            "none".into(),
+            "fetch".into(),
+            "-".into(),
+            format!("{server}/base/v2"),
+        ],
+        shape,
+    )?;
+
     let mut measures = Vec::new();
     for backend in backends {
         let db = runtime.block_on(create_database(backend, admin_url.as_deref()))?;
         let outcome = run_backend(&runtime, backend, &db.url, &server, shape);
+        if args.iter().any(|a| a == "--keep") {
+            eprintln!("kept {}", db.url);
+            measures.extend(outcome?);
+            continue;
+        }
         let dropped = runtime.block_on(db.drop());
         measures.extend(outcome?);
         dropped?;
     }
     print_table(&measures, shape);
+    print_fetch(&fetch, shape);
     Ok(())
+}
+
+/// Runs this binary as `child <args> <shape>` and returns what it reported on its `RESULT` line.
+fn run_child(args: &[String], shape: Shape) -> anyhow::Result<Value> {
+    let output = Command::new(std::env::current_exe()?)
+        .arg("child")
+        .args(args)
+        .args(shape.args())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "child {} failed ({}): {stdout}",
+        args.join(" "),
+        output.status
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .ok_or_else(|| anyhow::anyhow!("the child reported nothing: {stdout}"))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// The 1-minute load average, as /proc/loadavg gives it.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 fn run_backend(
@@ -446,33 +513,21 @@ fn run_backend(
     let mut measures = Vec::new();
     for scenario in SCENARIOS {
         eprintln!("{}: {} …", backend.name(), scenario.label());
-        let exe = std::env::current_exe()?;
-        let output = Command::new(exe)
-            .arg("child")
-            .arg(backend.name())
-            .arg(scenario.name())
-            .arg(url)
-            .arg(format!("{server}/{}/v2", scenario.release_path()))
-            .args(shape.args())
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        anyhow::ensure!(
-            output.status.success(),
-            "{} {} failed ({}): {stdout}",
-            backend.name(),
-            scenario.name(),
-            output.status
-        );
-        let line = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("RESULT "))
-            .ok_or_else(|| anyhow::anyhow!("the child reported nothing: {stdout}"))?;
+        let load = load_average();
+        let mut report = run_child(
+            &[
+                backend.name().into(),
+                scenario.name().into(),
+                url.into(),
+                format!("{server}/{}/v2", scenario.release_path()),
+            ],
+            shape,
+        )?;
+        report["load_average"] = json!(load);
         let measure = Measure {
             backend,
             scenario,
-            report: serde_json::from_str(line)?,
+            report,
         };
         verify(&measure, shape)?;
         eprintln!(
@@ -685,6 +740,7 @@ fn replace_database(url: &str, name: &str) -> String {
 
 fn print_table(measures: &[Measure], shape: Shape) {
     let n = shape.observations() as f64;
+    let secs = |m: &Measure, key: &str| m.u(key) as f64 / 1e6;
     println!();
     println!(
         "{} observations ({} indicators × {} countries × {} years), {} per page",
@@ -695,28 +751,56 @@ fn print_table(measures: &[Measure], shape: Shape) {
         shape.per_page
     );
     println!();
-    println!("| backend | scenario | wall s | observations/s | fetch + parse s | write txn s | load current s | diff s | close s | insert s | versions written | pages | RSS after fetch MiB | peak RSS MiB |");
-    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!(
+        "| backend | scenario | wall s | observations/s | fetch + parse s | write s | \
+         validate s | load current s | diff s | close s | insert s | other s | \
+         versions written | RSS after fetch MiB | peak RSS MiB | load avg |"
+    );
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for m in measures {
         let wall = m.f("wall_s");
+        let write = wall - m.f("fetch_s");
+        let parts = ["validate_us", "load_us", "diff_us", "close_us", "insert_us"]
+            .iter()
+            .map(|k| secs(m, k))
+            .sum::<f64>();
         println!(
-            "| {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {:.0} | {:.0} |",
+            "| {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | \
+             {:.2} | {} | {:.0} | {:.0} | {:.1} |",
             m.backend.name(),
             m.scenario.label(),
             wall,
             n / wall,
             m.f("fetch_s"),
-            wall - m.f("fetch_s"),
-            m.u("load_us") as f64 / 1e6,
-            m.u("diff_us") as f64 / 1e6,
-            m.u("close_us") as f64 / 1e6,
-            m.u("insert_us") as f64 / 1e6,
+            write,
+            secs(m, "validate_us"),
+            secs(m, "load_us"),
+            secs(m, "diff_us"),
+            secs(m, "close_us"),
+            secs(m, "insert_us"),
+            write - parts,
             m.u("inserted") + m.u("revised") + m.u("withdrawn"),
-            m.u("pages"),
             m.u("rss_after_fetch_kib") as f64 / 1024.0,
             m.u("vm_hwm_kib") as f64 / 1024.0,
+            m.f("load_average"),
         );
     }
+}
+
+fn print_fetch(fetch: &Value, shape: Shape) {
+    let f = |key: &str| fetch[key].as_f64().unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "Fetch path alone ({} pages, {:.0} MiB of JSON): HTTP GETs {:.2} s; parsing the same bodies \
+         into serde_json::Value {:.2} s; straight into borrowed typed rows {:.2} s \
+         ({:.0} observations/s).",
+        f("requests"),
+        f("bytes") / 1_048_576.0,
+        f("http_s"),
+        f("value_parse_s"),
+        f("typed_parse_s"),
+        shape.observations() as f64 / f("typed_parse_s"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,6 +812,9 @@ fn child(args: &[String]) -> anyhow::Result<()> {
     let [backend, scenario, url, base_url, rest @ ..] = args else {
         anyhow::bail!("child: expected <backend> <scenario> <database url> <api url>");
     };
+    if scenario == "fetch" {
+        return fetch_only(base_url, parse_shape(rest)?);
+    }
     let scenario = Scenario::parse(scenario)?;
     let shape = parse_shape(rest)?;
     let phases = Phases::default();
@@ -805,6 +892,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
             "revised": revised,
             "withdrawn": withdrawn,
             "unchanged": unchanged,
+            "validate_us": sums.get("validate_us").copied().unwrap_or(0),
             "load_us": sums.get("load_us").copied().unwrap_or(0),
             "diff_us": sums.get("diff_us").copied().unwrap_or(0),
             "close_us": sums.get("close_us").copied().unwrap_or(0),
@@ -815,6 +903,99 @@ fn child(args: &[String]) -> anyhow::Result<()> {
     })?;
     println!("RESULT {report}");
     Ok(())
+}
+
+/// The fetch path without the store: the same GETs as the World Bank source (HTTP and the
+/// synthetic server's page generation), then two parses of the same bodies for comparison: into
+/// `serde_json::Value` (the first step of the source's parser) and straight into borrowed typed
+/// rows.
+fn fetch_only(base_url: &str, shape: Shape) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let fetcher = Fetcher::new(worldbank::SOURCE_ID, FetchSettings::default())?;
+    let joined = countries(shape.countries)
+        .into_iter()
+        .map(|(iso3, _)| iso3)
+        .collect::<Vec<_>>()
+        .join(";");
+    let pages = (shape.countries * shape.years()).div_ceil(shape.per_page as usize);
+    let (mut http, mut value_parse, mut typed_parse) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut bytes, mut rows, mut requests) = (0u64, 0u64, 0u64);
+    for i in 0..shape.indicators {
+        for page in 1..=pages {
+            let url = format!(
+                "{base_url}/country/{joined}/indicator/{}?format=json&per_page={}&page={page}&date={}:{}",
+                indicator_code(i),
+                shape.per_page,
+                YEARS.0,
+                YEARS.1
+            );
+            let started = Instant::now();
+            let response = runtime.block_on(fetcher.get(&url))?;
+            http += started.elapsed();
+            anyhow::ensure!(response.status == 200, "HTTP {}", response.status);
+            bytes += response.body.len() as u64;
+            requests += 1;
+
+            let started = Instant::now();
+            let value: Value = serde_json::from_slice(&response.body)?;
+            drop(value);
+            value_parse += started.elapsed();
+
+            let started = Instant::now();
+            let (_meta, page_rows): (LeanMeta, Option<Vec<LeanRow<'_>>>) =
+                serde_json::from_slice(&response.body)?;
+            rows += page_rows.map_or(0, |r| r.len() as u64);
+            typed_parse += started.elapsed();
+        }
+    }
+    anyhow::ensure!(rows == shape.observations(), "{rows} rows parsed");
+    println!(
+        "RESULT {}",
+        json!({
+            "http_s": http.as_secs_f64(),
+            "bytes": bytes,
+            "requests": requests,
+            "value_parse_s": value_parse.as_secs_f64(),
+            "typed_parse_s": typed_parse.as_secs_f64(),
+        })
+    );
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct LeanMeta {
+    #[serde(rename = "pages")]
+    _pages: u32,
+    #[serde(rename = "lastupdated")]
+    _lastupdated: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct LeanRow<'a> {
+    #[serde(borrow, rename = "indicator")]
+    _indicator: LeanNamed<'a>,
+    #[serde(borrow, rename = "country")]
+    _country: LeanNamed<'a>,
+    #[serde(rename = "countryiso3code")]
+    _iso3: &'a str,
+    #[serde(rename = "date")]
+    _date: &'a str,
+    #[serde(rename = "value")]
+    _value: Option<f64>,
+    #[serde(rename = "obs_status")]
+    _status: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+struct LeanNamed<'a> {
+    #[serde(rename = "id")]
+    _id: &'a str,
+    #[serde(rename = "value")]
+    _value: &'a str,
 }
 
 /// A field of /proc/self/status, in KiB (0 where unavailable).

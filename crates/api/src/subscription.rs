@@ -9,6 +9,7 @@ use crate::types::{
 use async_graphql::{Context, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use std::sync::Arc;
 use techbalance_store::changes::{Change, RevisionEvent};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -29,49 +30,70 @@ pub struct DataChange {
     pub resync: bool,
 }
 
-/// A revised figure, as pushed to subscribers.
-pub struct ObservationRevision(RevisionEvent);
+/// A revised figure, as pushed to subscribers: the `index`th revision of a change, shared with
+/// every other subscriber of the process rather than copied for each.
+pub struct ObservationRevision {
+    change: Arc<Change>,
+    index: usize,
+}
+
+impl ObservationRevision {
+    fn event(&self) -> &RevisionEvent {
+        match &*self.change {
+            Change::Recorded { revisions, .. } => &revisions[self.index],
+            _ => unreachable!("built from a Change::Recorded and an index into its revisions"),
+        }
+    }
+}
 
 #[Object]
 impl ObservationRevision {
     async fn kind(&self) -> RevisionKind {
-        RevisionKind::between(self.0.previous.value, self.0.current.value)
+        RevisionKind::between(self.event().previous.value, self.event().current.value)
     }
     async fn year(&self) -> i32 {
-        self.0.current.year
+        self.event().current.year
     }
     async fn previous_value(&self) -> Option<f64> {
-        self.0.previous.value
+        self.event().previous.value
     }
     async fn value(&self) -> Option<f64> {
-        self.0.current.value
+        self.event().current.value
     }
     async fn previous_qualifier(&self) -> Option<Qualifier> {
-        self.0.previous.qualifier.as_deref().map(Qualifier::from_db)
+        self.event()
+            .previous
+            .qualifier
+            .as_deref()
+            .map(Qualifier::from_db)
     }
     async fn qualifier(&self) -> Option<Qualifier> {
-        self.0.current.qualifier.as_deref().map(Qualifier::from_db)
+        self.event()
+            .current
+            .qualifier
+            .as_deref()
+            .map(Qualifier::from_db)
     }
     /// When the change became known here.
     async fn recorded_at(&self) -> DateTime<Utc> {
-        self.0.current.recorded_from
+        self.event().current.recorded_from
     }
     async fn metric(&self) -> Metric {
-        Metric(self.0.metric.clone())
+        Metric(self.event().metric.clone())
     }
     async fn country(&self) -> Country {
-        Country(self.0.country.clone())
+        Country(self.event().country.clone())
     }
     async fn source(&self) -> Source {
-        Source(self.0.source.clone())
+        Source(self.event().source.clone())
     }
     /// The new version.
     async fn observation(&self) -> Observation {
-        Observation(self.0.current.clone())
+        Observation(self.event().current.clone())
     }
     /// The run that recorded it.
     async fn run(&self) -> Option<RefreshRun> {
-        self.0.run.clone().map(RefreshRun)
+        self.event().run.clone().map(RefreshRun)
     }
 }
 
@@ -112,11 +134,11 @@ impl SubscriptionRoot {
                 match changes.recv().await {
                     Ok(change) => {
                         if let Change::Recorded { revisions, .. } = &*change {
-                            for event in revisions {
+                            for (index, event) in revisions.iter().enumerate() {
                                 let wanted = metric.as_ref().is_none_or(|m| *m == event.current.metric)
                                     && countries.as_ref().is_none_or(|c| c.contains(&event.current.country));
                                 if wanted {
-                                    yield Ok(ObservationRevision(event.clone()));
+                                    yield Ok(ObservationRevision { change: change.clone(), index });
                                 }
                             }
                         }
