@@ -42,6 +42,21 @@ pub struct Config {
     /// On SIGTERM/SIGINT, how long in-flight requests and the current refresh may take to
     /// finish before the server closes what is left and the run is released to the queue.
     pub shutdown_grace: Duration,
+    /// OpenTelemetry export of spans; `None` when no OTLP endpoint is configured.
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+/// Where spans are exported with OpenTelemetry (OTLP over HTTP/protobuf), when configured.
+///
+/// Read from the standard OpenTelemetry variables, so that the usual collector set-up works
+/// unchanged: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// (`/v1/traces` appended), `OTEL_SERVICE_NAME`, `OTEL_SDK_DISABLED`. Headers
+/// (`OTEL_EXPORTER_OTLP_HEADERS`), timeouts and batching (`OTEL_BSP_*`) are read by the exporter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// The full URL spans are POSTed to.
+    pub traces_endpoint: String,
+    pub service_name: String,
 }
 
 /// How workers claim and retry runs, and how often schedules are re-read.
@@ -117,6 +132,7 @@ impl Config {
             },
             baseline_path: get("TECHBALANCE_BASELINE").map(PathBuf::from),
             http: http_settings(&get)?,
+            telemetry: telemetry_config(&get)?,
             limits: schema_limits(&get)?,
             refresh: refresh_config(&get)?,
             shutdown_grace: Duration::from_secs(parse(
@@ -165,6 +181,55 @@ impl Config {
 }
 
 /// The HTTP transport: body size, batches, rate limiting, CORS and CSRF.
+fn telemetry_config(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<TelemetryConfig>, ConfigError> {
+    if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    for variable in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Some(protocol) = get(variable) {
+            if protocol.trim() != "http/protobuf" {
+                return Err(ConfigError {
+                    variable,
+                    problem: format!(
+                        "\"{protocol}\" is not supported: spans are exported as \"http/protobuf\" \
+                         (the collector's HTTP port, usually 4318)"
+                    ),
+                });
+            }
+            break;
+        }
+    }
+    let (variable, traces_endpoint) =
+        if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                endpoint.trim().to_owned(),
+            )
+        } else if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("{}/v1/traces", endpoint.trim().trim_end_matches('/')),
+            )
+        } else {
+            return Ok(None);
+        };
+    if !(traces_endpoint.starts_with("http://") || traces_endpoint.starts_with("https://")) {
+        return Err(ConfigError {
+            variable,
+            problem: format!("\"{traces_endpoint}\" is not an http(s) URL"),
+        });
+    }
+    Ok(Some(TelemetryConfig {
+        traces_endpoint,
+        service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "techbalance".to_owned()),
+    }))
+}
+
 fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, ConfigError> {
     let d = HttpSettings::default();
     let cors_origins = match get("TECHBALANCE_CORS_ORIGINS") {
@@ -444,6 +509,50 @@ mod tests {
         .expect("set");
         assert_eq!(set.database.acquire_timeout, Duration::from_secs(1));
         assert_eq!(set.shutdown_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn spans_are_exported_only_when_an_otlp_endpoint_is_configured() {
+        assert_eq!(config(&[]).expect("defaults").telemetry, None);
+        let base = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")])
+            .expect("base endpoint")
+            .telemetry
+            .expect("configured");
+        assert_eq!(base.traces_endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(base.service_name, "techbalance");
+        let traces = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://c.example/otlp/spans",
+            ),
+            ("OTEL_SERVICE_NAME", "techbalance-eu"),
+        ])
+        .expect("traces endpoint")
+        .telemetry
+        .expect("configured");
+        assert_eq!(traces.traces_endpoint, "https://c.example/otlp/spans");
+        assert_eq!(traces.service_name, "techbalance-eu");
+        let disabled = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ])
+        .expect("disabled");
+        assert_eq!(disabled.telemetry, None);
+    }
+
+    #[test]
+    fn an_unusable_otlp_setting_names_its_variable() {
+        let err = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .expect_err("grpc");
+        assert_eq!(err.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert!(err.problem.contains("http/protobuf"), "{err}");
+        let err = config(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318")])
+            .expect_err("no scheme");
+        assert_eq!(err.variable, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `main.rs` parses the command line and calls into here; the end-to-end tests do the same.
 
 pub mod config;
+pub mod telemetry;
 
 use anyhow::Context as _;
 use config::Config;

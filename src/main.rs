@@ -3,8 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use techbalance::config::{Config, LogFormat};
-use tracing_subscriber::EnvFilter;
+use techbalance::config::Config;
+use techbalance::telemetry::Telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -93,28 +93,39 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    let telemetry = match Telemetry::install(&config) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");
+            telemetry.shutdown();
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(
+    let outcome = runtime.block_on(run(
         cli.command.unwrap_or(Command::Serve {
             bind: None,
             no_worker: false,
         }),
         config,
-    )) {
+    ));
+    let code = match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(runtime);
+    telemetry.shutdown();
+    code
 }
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
@@ -390,17 +401,6 @@ mod progress {
                 bar.finish_and_clear();
             }
         }
-    }
-}
-
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }
 

@@ -13,7 +13,9 @@ fn techbalance(dir: &std::path::Path) -> Command {
         .env_remove("DATABASE_URL")
         .env("TECHBALANCE_LOG", "warn");
     for (name, _) in std::env::vars() {
-        if name.starts_with("TECHBALANCE_") && name != "TECHBALANCE_LOG" {
+        if (name.starts_with("TECHBALANCE_") && name != "TECHBALANCE_LOG")
+            || name.starts_with("OTEL_")
+        {
             command.env_remove(name);
         }
     }
@@ -47,6 +49,7 @@ fn a_configuration_error_names_the_variable_and_exits_non_zero() {
         ("TECHBALANCE_BIND", "not-an-address"),
         ("DATABASE_URL", "mysql://x/y"),
         ("TECHBALANCE_LOG_FORMAT", "xml"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     ] {
         let output = techbalance(&dir)
             .arg("migrate")

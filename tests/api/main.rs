@@ -19,4 +19,5 @@ mod schema;
 mod seed;
 mod shutdown;
 mod subscriptions;
+mod telemetry;
 mod workers;

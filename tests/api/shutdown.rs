@@ -27,7 +27,7 @@ impl ServerProcess {
         let file = std::fs::File::create(&log).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_techbalance"));
         for (variable, _) in std::env::vars() {
-            if variable.starts_with("TECHBALANCE_") {
+            if variable.starts_with("TECHBALANCE_") || variable.starts_with("OTEL_") {
                 command.env_remove(variable);
             }
         }

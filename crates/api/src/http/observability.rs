@@ -4,6 +4,9 @@
 //!   `A-Z a-z 0-9 - _ . :`), else a fresh random one. It is returned in the `x-request-id`
 //!   response header, recorded on the request's tracing span (so every log line of the request
 //!   carries it), and added to GraphQL errors as `extensions.requestId`.
+//! - The request's span (and a `graphql` span inside it) carry OpenTelemetry's names and
+//!   attributes and join the caller's trace from a W3C `traceparent` header, so that they export
+//!   well when the binary installs an OTLP exporter (see the root crate's `telemetry`).
 //! - `GET /metrics` answers in the Prometheus text format (see [`metrics`]).
 //! - [`count_connections`] wraps the listener so that open connections are counted.
 
@@ -22,9 +25,13 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The header that carries the request id, both ways.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// W3C trace context: the caller's trace and span.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Longest incoming request id accepted; a longer one is replaced.
 const MAX_REQUEST_ID: usize = 128;
@@ -58,10 +65,19 @@ pub(super) async fn track(mut request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!(
         "request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
     );
+    if request.headers().contains_key(TRACEPARENT) {
+        // Joins the caller's trace; without span export this changes nothing.
+        let _ = span.set_parent(remote_context(request.headers()));
+    }
     let observed = metrics::HttpRequest::start(&route, request.method());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -78,6 +94,10 @@ pub(super) async fn track(mut request: Request, next: Next) -> Response {
             header::RETRY_AFTER,
             HeaderValue::from_static(RETRY_AFTER_SECS),
         );
+    }
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
     }
     span.in_scope(|| {
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
@@ -103,7 +123,12 @@ pub(crate) async fn execute(
         Some(id) => request.data(RequestId(id.clone())),
         None => request,
     };
-    let mut response = schema.execute(request).await;
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = %format_args!("graphql {}", request.operation_name.as_deref().unwrap_or("anonymous")),
+        graphql.operation.name = request.operation_name.as_deref(),
+    );
+    let mut response = schema.execute(request).instrument(span).await;
     operation.finish(&response);
     if let Some(id) = id {
         for error in &mut response.errors {
@@ -114,6 +139,22 @@ pub(crate) async fn execute(
         }
     }
     response
+}
+
+/// The caller's trace, from its W3C `traceparent`/`tracestate` headers.
+fn remote_context(headers: &HeaderMap) -> opentelemetry::Context {
+    struct Headers<'a>(&'a HeaderMap);
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|value| value.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(HeaderName::as_str).collect()
+        }
+    }
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&Headers(headers))
+    })
 }
 
 /// The request's `x-request-id` when it is sane.
