@@ -107,6 +107,14 @@ pub(crate) struct Execution {
     task: AbortHandle,
 }
 
+/// What became of a request offered for sharing.
+pub(crate) enum Joined {
+    /// It joined (or started) a shared execution.
+    Shared(Subscriber),
+    /// It is not to be shared: it runs on its own.
+    Alone(Box<async_graphql::Request>),
+}
+
 /// A subscriber of a shared execution: it keeps the execution running, and receives its batches.
 pub(crate) struct Subscriber {
     pub(crate) execution: Arc<Execution>,
@@ -124,27 +132,27 @@ impl Executions {
     }
 
     /// Joins the execution of `request`, starting it when none runs. Gives the request back
-    /// when it is not to be shared: not a subscription (a query or a mutation reads or acts for
+    /// ([`Joined::Alone`]) when it is not to be shared: not a subscription (a query or a mutation reads or acts for
     /// its caller alone), or a persisted query sent by its hash alone.
     pub(crate) fn join(
         self: &Arc<Self>,
         state: &AppState,
         request: async_graphql::Request,
-    ) -> Result<Subscriber, async_graphql::Request> {
+    ) -> Joined {
         if request.query.is_empty() {
-            return Err(request);
+            return Joined::Alone(Box::new(request));
         }
         let key = Key::of(&request);
         if let Some(subscriber) = Self::subscribe(&self.lock(), &key) {
-            return Ok(subscriber);
+            return Joined::Shared(subscriber);
         }
         if !selects_subscription(&request.query, request.operation_name.as_deref()) {
-            return Err(request);
+            return Joined::Alone(Box::new(request));
         }
         let mut running = self.lock();
         // Another subscriber may have started it meanwhile.
         if let Some(subscriber) = Self::subscribe(&running, &key) {
-            return Ok(subscriber);
+            return Joined::Shared(subscriber);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let key = Arc::new(key);
@@ -176,7 +184,7 @@ impl Executions {
                 execution: Arc::downgrade(&execution),
             },
         );
-        Ok(Subscriber { execution, batches })
+        Joined::Shared(Subscriber { execution, batches })
     }
 
     fn subscribe(running: &HashMap<Arc<Key>, Entry>, key: &Key) -> Option<Subscriber> {

@@ -3,7 +3,7 @@
 //! string) gets one event stream: a `next` event per result, then `complete`. For networks that
 //! drop WebSockets.
 
-use super::shared::Subscriber;
+use super::shared::{Joined, Subscriber};
 use super::AppState;
 use crate::error::ApiError;
 use crate::loaders;
@@ -56,6 +56,15 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
     };
+    let open = state.live.subscription_guard();
+    let graphql_request = match state.live.executions().join(&state, graphql_request) {
+        Joined::Shared(subscriber) => {
+            return Sse::new(shared(subscriber, open))
+                .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+                .into_response()
+        }
+        Joined::Alone(request) => *request,
+    };
     let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -64,15 +73,6 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
     let graphql_request = graphql_request
         .data(loaders::per_request(state.store.clone()))
         .data(caller);
-    let open = state.live.subscription_guard();
-    let graphql_request = match state.live.executions().join(&state, graphql_request) {
-        Ok(subscriber) => {
-            return Sse::new(shared(subscriber, open))
-                .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-                .into_response()
-        }
-        Err(request) => request,
-    };
     let results = state
         .schema
         .execute_stream(graphql_request)

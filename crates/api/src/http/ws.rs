@@ -15,7 +15,7 @@
 //! out) is told and closed instead of delaying anyone else. Per-connection subscriptions and total connections are
 //! capped, each with its own close reason. Closing on shutdown uses 1001.
 
-use super::shared::{Batch, Execution, Executions};
+use super::shared::{Batch, Execution, Executions, Joined};
 use super::AppState;
 use crate::auth::Caller;
 use crate::loaders;
@@ -489,7 +489,7 @@ impl Connection {
                     _ => return self.invalid("the payload is not a GraphQL request"),
                 };
                 let running = match self.state.live.executions.join(&self.state, request) {
-                    Ok(subscriber) => {
+                    Joined::Shared(subscriber) => {
                         self.feeds
                             .insert(id.clone(), BroadcastStream::new(subscriber.batches));
                         Running::Shared {
@@ -497,7 +497,9 @@ impl Connection {
                             _open: Held::new(&self.state.live.subscriptions),
                         }
                     }
-                    Err(request) => Running::Alone(self.start(id.clone(), request, outbox.clone())),
+                    Joined::Alone(request) => {
+                        Running::Alone(self.start(id.clone(), *request, outbox.clone()))
+                    }
                 };
                 self.subscriptions.insert(id, running);
                 Step::Continue
