@@ -285,3 +285,37 @@ fn payload(response: &async_graphql::Response, refused: bool) -> Payload {
         refused: refused.then(|| json(serde_json::to_string(&response.errors))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Key;
+    use async_graphql::{Request, Variables};
+
+    fn request(variables: serde_json::Value) -> Request {
+        Request::new("subscription S($a: Int, $b: Int) { dataChanged { version } }")
+            .variables(Variables::from_json(variables))
+    }
+
+    #[test]
+    fn the_order_of_variables_does_not_split_a_key() {
+        assert_eq!(
+            Key::of(&request(serde_json::json!({ "a": 1, "b": 2 }))),
+            Key::of(&request(serde_json::json!({ "b": 2, "a": 1 })))
+        );
+    }
+
+    #[test]
+    fn different_values_operation_names_or_extensions_make_different_keys() {
+        let base = Key::of(&request(serde_json::json!({ "a": 1 })));
+        assert_ne!(base, Key::of(&request(serde_json::json!({ "a": 2 }))));
+        assert_ne!(
+            base,
+            Key::of(&request(serde_json::json!({ "a": 1 })).operation_name("S"))
+        );
+        let mut extended = request(serde_json::json!({ "a": 1 }));
+        extended
+            .extensions
+            .insert("client".into(), async_graphql::Value::from("x"));
+        assert_ne!(base, Key::of(&extended));
+    }
+}
