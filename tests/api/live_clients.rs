@@ -86,6 +86,11 @@ async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        app.live.shared_executions(),
+        1,
+        "the three clients send the same subscription, over three protocols: one execution"
+    );
 
     // The next release revises the United States' 2022 R&D and withdraws its 2022 patents.
     fake.publish(

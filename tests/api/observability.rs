@@ -263,6 +263,7 @@ async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backen
         ("gauge", "techbalance_http_open_connections"),
         ("gauge", "techbalance_http_requests_in_flight"),
         ("gauge", "techbalance_graphql_open_subscriptions"),
+        ("gauge", "techbalance_graphql_shared_executions"),
         ("gauge", "techbalance_refresh_runs"),
         ("gauge", "techbalance_refresh_last_success_age_seconds"),
         ("gauge", "techbalance_db_pool_connections"),

@@ -163,7 +163,249 @@ both_backends!(
     filters_are_applied_on_the_server,
     the_legacy_protocol_streams_data_and_stops,
     data_changed_reports_the_version_and_the_metrics,
+    subscribers_of_the_same_subscription_share_one_execution_and_each_gets_every_revision,
+    different_variables_do_not_share_an_execution,
+    a_refused_subscription_tells_every_subscriber_that_shared_it,
+    a_disconnect_frees_the_subscriber_and_the_shared_execution,
 );
+
+async fn wait_for_shared_executions(app: &TestApp, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.live.shared_executions() != count {
+        assert!(
+            Instant::now() < deadline,
+            "{} shared executions, expected {count}",
+            app.live.shared_executions()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `count` executions listen to the change hub: a subscriber is counted as soon as
+/// it joins, but the first one's execution still resolves its arguments before it listens.
+async fn wait_for_listening(app: &TestApp, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.store.change_receivers() != count {
+        assert!(
+            Instant::now() < deadline,
+            "{} executions listening, expected {count}",
+            app.store.change_receivers()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Pings and expects the pong next: the server sent nothing else to this client in between.
+async fn nothing_else_arrived(socket: &mut Socket) {
+    send(socket, json!({ "type": "ping" })).await;
+    let message = receive(socket).await;
+    assert_eq!(message, json!({ "type": "pong" }), "unexpected: {message}");
+}
+
+async fn subscribers_of_the_same_subscription_share_one_execution_and_each_gets_every_revision(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let mut first = acked(&app).await;
+    let mut second = acked(&app).await;
+    let mut legacy = connect(&app, "graphql-ws").await;
+    send(&mut legacy, json!({ "type": "connection_init" })).await;
+    assert_eq!(receive(&mut legacy).await["type"], "connection_ack");
+    for (socket, kind) in [
+        (&mut first, "subscribe"),
+        (&mut second, "subscribe"),
+        (&mut legacy, "start"),
+    ] {
+        send(
+            socket,
+            json!({ "id": "r", "type": kind, "payload": { "query": REVISED } }),
+        )
+        .await;
+    }
+    wait_for_subscriptions(&app, 3).await;
+    assert_eq!(
+        app.live.shared_executions(),
+        1,
+        "one execution for the three"
+    );
+    wait_for_listening(&app, 1).await;
+
+    // Two changes, one revision each (a year new to the source is not a revision).
+    revise(&app, &[(2024, 3.62)]).await;
+    revise(&app, &[(2024, 3.63)]).await;
+    for (socket, kind) in [
+        (&mut first, "next"),
+        (&mut second, "next"),
+        (&mut legacy, "data"),
+    ] {
+        let mut values = Vec::new();
+        for _ in 0..2 {
+            let message = receive(socket).await;
+            assert_eq!(
+                (message["type"].as_str(), message["id"].as_str()),
+                (Some(kind), Some("r")),
+                "{message}"
+            );
+            let revision = &message["payload"]["data"]["observationRevised"];
+            assert_eq!(revision["country"]["code"], "USA");
+            values.push(revision["value"].clone());
+        }
+        assert_eq!(values, [json!(3.62), json!(3.63)]);
+        if kind == "next" {
+            nothing_else_arrived(socket).await;
+        }
+    }
+
+    // One subscriber completing stops only its own subscription.
+    send(&mut first, json!({ "id": "r", "type": "complete" })).await;
+    wait_for_subscriptions(&app, 2).await;
+    assert_eq!(app.live.shared_executions(), 1);
+    revise(&app, &[(2024, 3.64)]).await;
+    let message = receive(&mut second).await;
+    assert_eq!(
+        message["payload"]["data"]["observationRevised"]["value"], 3.64,
+        "{message}"
+    );
+    let message = receive(&mut legacy).await;
+    assert_eq!(
+        message["payload"]["data"]["observationRevised"]["value"], 3.64,
+        "{message}"
+    );
+    nothing_else_arrived(&mut first).await;
+
+    // The same id again joins the execution afresh.
+    send(
+        &mut first,
+        json!({ "id": "r", "type": "subscribe", "payload": { "query": REVISED } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 3).await;
+    assert_eq!(app.live.shared_executions(), 1);
+    revise(&app, &[(2024, 3.65)]).await;
+    for socket in [&mut first, &mut second, &mut legacy] {
+        let message = receive(socket).await;
+        assert_eq!(
+            message["payload"]["data"]["observationRevised"]["value"], 3.65,
+            "{message}"
+        );
+    }
+
+    // The execution ends with its last subscriber.
+    send(&mut first, json!({ "id": "r", "type": "complete" })).await;
+    send(&mut second, json!({ "id": "r", "type": "complete" })).await;
+    send(&mut legacy, json!({ "id": "r", "type": "stop" })).await;
+    assert_eq!(
+        receive(&mut legacy).await,
+        json!({ "type": "complete", "id": "r" })
+    );
+    wait_for_subscriptions(&app, 0).await;
+    wait_for_shared_executions(&app, 0).await;
+    wait_for_listening(&app, 0).await;
+}
+
+async fn different_variables_do_not_share_an_execution(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let query = r#"subscription Revised($countries: [String!]) { observationRevised(metric: "rd_intensity", countries: $countries) { value country { code } } }"#;
+    let mut usa = acked(&app).await;
+    let mut china = acked(&app).await;
+    send(&mut usa, json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "countries": ["USA"] } } })).await;
+    send(&mut china, json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "countries": ["CHN"] } } })).await;
+    wait_for_subscriptions(&app, 2).await;
+    assert_eq!(app.live.shared_executions(), 2);
+    // The same variables share again, whichever connection sends them.
+    send(&mut china, json!({ "id": "2", "type": "subscribe", "payload": { "query": query, "variables": { "countries": ["USA"] } } })).await;
+    wait_for_subscriptions(&app, 3).await;
+    assert_eq!(app.live.shared_executions(), 2);
+    wait_for_listening(&app, 2).await;
+
+    revise(&app, &[(2024, 3.66)]).await;
+    let message = receive(&mut usa).await;
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"]["data"]["observationRevised"],
+        json!({ "value": 3.66, "country": { "code": "USA" } })
+    );
+    let message = receive(&mut china).await;
+    assert_eq!(
+        message["id"], "2",
+        "only the USA subscription of this connection hears of it: {message}"
+    );
+    nothing_else_arrived(&mut china).await;
+    nothing_else_arrived(&mut usa).await;
+}
+
+async fn a_refused_subscription_tells_every_subscriber_that_shared_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let unknown = r#"subscription { observationRevised(metric: "nope") { value } }"#;
+    let mut sockets = [acked(&app).await, acked(&app).await];
+    for socket in &mut sockets {
+        for id in ["a", "b"] {
+            send(
+                socket,
+                json!({ "id": id, "type": "subscribe", "payload": { "query": unknown } }),
+            )
+            .await;
+        }
+    }
+    for socket in &mut sockets {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let message = receive(socket).await;
+            assert_eq!(message["type"], "error", "{message}");
+            assert_eq!(
+                message["payload"][0]["extensions"]["code"], "NOT_FOUND",
+                "{message}"
+            );
+            ids.push(message["id"].as_str().expect("id").to_owned());
+        }
+        ids.sort();
+        assert_eq!(ids, ["a", "b"]);
+        nothing_else_arrived(socket).await;
+    }
+    wait_for_subscriptions(&app, 0).await;
+    wait_for_shared_executions(&app, 0).await;
+    wait_for_listening(&app, 0).await;
+    // A refused id may be used again.
+    send(
+        &mut sockets[0],
+        json!({ "id": "a", "type": "subscribe", "payload": { "query": REVISED } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 1).await;
+    assert_eq!(app.live.shared_executions(), 1);
+}
+
+async fn a_disconnect_frees_the_subscriber_and_the_shared_execution(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut staying = acked(&app).await;
+    let mut leaving = acked(&app).await;
+    for socket in [&mut staying, &mut leaving] {
+        send(
+            socket,
+            json!({ "id": "r", "type": "subscribe", "payload": { "query": REVISED } }),
+        )
+        .await;
+    }
+    send(&mut leaving, json!({ "id": "d", "type": "subscribe", "payload": { "query": "subscription { dataChanged { version } }" } })).await;
+    wait_for_subscriptions(&app, 3).await;
+    assert_eq!(app.live.shared_executions(), 2);
+    wait_for_listening(&app, 2).await;
+    drop(leaving);
+    wait_for_subscriptions(&app, 1).await;
+    wait_for_shared_executions(&app, 1).await;
+    // The execution that lost its last subscriber no longer listens either.
+    wait_for_listening(&app, 1).await;
+    revise(&app, &[(2024, 3.67)]).await;
+    let message = receive(&mut staying).await;
+    assert_eq!(
+        message["payload"]["data"]["observationRevised"]["value"], 3.67,
+        "{message}"
+    );
+    drop(staying);
+    wait_for_subscriptions(&app, 0).await;
+    wait_for_shared_executions(&app, 0).await;
+    wait_for_listening(&app, 0).await;
+}
 
 async fn a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -14,6 +14,7 @@ pub mod observability;
 mod params;
 mod rate_limit;
 mod reply;
+mod shared;
 mod sse;
 mod status;
 pub(crate) mod ws;

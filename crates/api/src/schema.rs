@@ -15,7 +15,7 @@ mod document;
 mod guard;
 
 pub use guard::QueriesOnly;
-pub(crate) use guard::{code, refused};
+pub(crate) use guard::{code, refused, selects_subscription};
 
 /// Limits on what one operation may ask for, checked before it runs (see [`guard`]).
 #[derive(Clone, Copy, Debug)]

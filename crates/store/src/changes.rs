@@ -90,6 +90,12 @@ impl Store {
         self.hub.sender.subscribe()
     }
 
+    /// How many receivers of changes this process has now (one for each running subscription
+    /// execution, however many subscribers share it).
+    pub fn change_receivers(&self) -> usize {
+        self.hub.sender.receiver_count()
+    }
+
     /// Whether changes reach this process: always on SQLite; on PostgreSQL while the listener
     /// is connected.
     pub fn change_listener_connected(&self) -> bool {

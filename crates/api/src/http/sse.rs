@@ -3,14 +3,20 @@
 //! string) gets one event stream: a `next` event per result, then `complete`. For networks that
 //! drop WebSockets.
 
+use super::shared::{Joined, Subscriber};
 use super::AppState;
+use crate::error::ApiError;
 use crate::loaders;
+use async_graphql::Pos;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Whether the client asks for an event stream.
 pub(super) fn wanted(headers: &HeaderMap) -> bool {
@@ -50,6 +56,15 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
     };
+    let open = state.live.subscription_guard();
+    let graphql_request = match state.live.executions().join(&state, graphql_request) {
+        Joined::Shared(subscriber) => {
+            return Sse::new(shared(subscriber, open))
+                .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+                .into_response()
+        }
+        Joined::Alone(request) => *request,
+    };
     let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -58,7 +73,6 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
     let graphql_request = graphql_request
         .data(loaders::per_request(state.store.clone()))
         .data(caller);
-    let open = state.live.subscription_guard();
     let results = state
         .schema
         .execute_stream(graphql_request)
@@ -71,6 +85,47 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         Ok::<_, Infallible>(Event::default().event("complete").data(""))
     });
     Sse::new(results.chain(complete))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
+}
+
+/// The events of a subscriber of a shared execution: a `next` for each payload, then
+/// `complete`. A subscriber whose batches were overtaken gets a `SLOW_CONSUMER` error instead.
+fn shared(
+    subscriber: Subscriber,
+    open: impl Send + 'static,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let Subscriber {
+        execution,
+        mut batches,
+    } = subscriber;
+    async_stream::stream! {
+        // Both are released when the client goes and this stream is dropped.
+        let _held = (open, execution);
+        loop {
+            match batches.recv().await {
+                Ok(batch) => {
+                    for payload in &batch.payloads {
+                        yield Ok(Event::default().event("next").data(&*payload.response));
+                    }
+                    if batch.ends() {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    let error = ApiError::SlowConsumer(format!(
+                        "this subscription fell {skipped} batches behind and was closed; resubscribe and refetch"
+                    ))
+                    .into_graphql()
+                    .into_server_error(Pos::default());
+                    let response = async_graphql::Response::from_errors(vec![error]);
+                    let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+                    yield Ok(Event::default().event("next").data(data));
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+        yield Ok(Event::default().event("complete").data(""));
+    }
 }

@@ -8,10 +8,14 @@
 //!   and `ka` keep-alives, `start` → `data`… `complete`, `stop`, `connection_terminate`.
 //!
 //! Written here rather than taken from async-graphql, whose close codes differ from the protocol.
-//! Each connection has a bounded outbox: a subscriber that cannot keep up is told and closed
-//! instead of delaying anyone else. Per-connection subscriptions and total connections are
+//! Subscriptions join a shared execution (see [`shared`](super::shared)); the connection task
+//! forwards each one's batches itself, wrapping the shared payloads in this connection's
+//! envelope. Other operations run in a task of their own and answer through a bounded outbox. A
+//! client that cannot keep up (its shared batches overtaken, its outbox full, or a write timing
+//! out) is told and closed instead of delaying anyone else. Per-connection subscriptions and total connections are
 //! capped, each with its own close reason. Closing on shutdown uses 1001.
 
+use super::shared::{Batch, Execution, Executions, Joined};
 use super::AppState;
 use crate::auth::Caller;
 use crate::loaders;
@@ -28,6 +32,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamMap;
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
 pub const LEGACY_WS: &str = "graphql-ws";
@@ -75,6 +82,7 @@ pub struct Live {
     connections: Arc<AtomicUsize>,
     subscriptions: Arc<AtomicUsize>,
     closing: watch::Sender<bool>,
+    executions: Arc<Executions>,
 }
 
 impl Live {
@@ -84,6 +92,7 @@ impl Live {
             connections: Arc::new(AtomicUsize::new(0)),
             subscriptions: Arc::new(AtomicUsize::new(0)),
             closing: watch::channel(false).0,
+            executions: Arc::default(),
         }
     }
 
@@ -93,6 +102,16 @@ impl Live {
 
     pub fn open_subscriptions(&self) -> usize {
         self.subscriptions.load(Ordering::SeqCst)
+    }
+
+    /// Subscription executions running now, each shared by every subscriber of the same
+    /// operation and variables.
+    pub fn shared_executions(&self) -> usize {
+        self.executions.open()
+    }
+
+    pub(super) fn executions(&self) -> &Arc<Executions> {
+        &self.executions
     }
 
     /// Closes every WebSocket with 1001 (going away), for shutdown.
@@ -107,10 +126,10 @@ impl Live {
 }
 
 /// Counts one open thing while alive.
-struct Held(Arc<AtomicUsize>);
+pub(super) struct Held(Arc<AtomicUsize>);
 
 impl Held {
-    fn new(counter: &Arc<AtomicUsize>) -> Self {
+    pub(super) fn new(counter: &Arc<AtomicUsize>) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
         Self(counter.clone())
     }
@@ -160,13 +179,34 @@ enum Outgoing {
     Finished(String),
 }
 
+/// A subscription of a connection.
+enum Running {
+    /// An operation run for this connection alone (a query or a mutation), in a task of its own.
+    Alone(JoinHandle<()>),
+    /// A subscriber of a shared execution; its batches arrive through the connection's feeds.
+    Shared {
+        _execution: Arc<Execution>,
+        _open: Held,
+    },
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Running::Alone(task) = self {
+            task.abort();
+        }
+    }
+}
+
 struct Connection {
     state: AppState,
     protocol: Protocol,
     settings: WsSettings,
     initialised: bool,
     caller: Caller,
-    subscriptions: HashMap<String, JoinHandle<()>>,
+    subscriptions: HashMap<String, Running>,
+    /// The batches of each shared subscription, by subscription id.
+    feeds: StreamMap<String, BroadcastStream<Arc<Batch>>>,
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -222,6 +262,7 @@ impl Connection {
             initialised: false,
             caller: Caller::Anonymous,
             subscriptions: HashMap::new(),
+            feeds: StreamMap::new(),
         }
     }
 
@@ -264,6 +305,13 @@ impl Connection {
                         break Some(slow());
                     }
                 }
+                Some((id, batch)) = self.feeds.next(), if !self.feeds.is_empty() => {
+                    match self.deliver(id, batch, &mut sink).await {
+                        Flushed::Open => {}
+                        Flushed::Closed => break None,
+                        Flushed::Failed => break Some(slow()),
+                    }
+                }
                 out = outgoing.recv() => match out {
                     Some(first) => match self.write_waiting(first, &mut outgoing, &mut sink).await {
                         Flushed::Open => {}
@@ -288,9 +336,8 @@ impl Connection {
                 },
             }
         };
-        for (_, task) in self.subscriptions.drain() {
-            task.abort();
-        }
+        self.feeds = StreamMap::new();
+        self.subscriptions.clear();
         if let Some(message) = ending {
             // Behind a backlog, the close frame gets a longer grace to reach a slow reader.
             let _ = write(timeout.max(CLOSE_GRACE), &mut sink, message).await;
@@ -336,6 +383,45 @@ impl Connection {
         match tokio::time::timeout(self.settings.write_timeout, writing).await {
             Ok(Ok(flushed)) => flushed,
             Ok(Err(_)) | Err(_) => Flushed::Failed,
+        }
+    }
+
+    /// Writes a batch of shared subscription `id` in this connection's envelope, WRITE_BATCH
+    /// messages a flush, each flush within the write timeout. A subscriber whose batches were
+    /// overtaken has fallen too far behind.
+    async fn deliver(
+        &mut self,
+        id: String,
+        batch: Result<Arc<Batch>, BroadcastStreamRecvError>,
+        sink: &mut SplitSink<WebSocket, Message>,
+    ) -> Flushed {
+        let Ok(batch) = batch else {
+            return Flushed::Failed;
+        };
+        let quoted = Value::String(id.clone()).to_string();
+        let next = match self.protocol {
+            Protocol::Transport => "next",
+            Protocol::Legacy => "data",
+        };
+        let mut messages = Vec::with_capacity(batch.payloads.len() + 1);
+        for payload in &batch.payloads {
+            messages.push(match &payload.refused {
+                Some(errors) => wrapped("error", &quoted, errors),
+                None => wrapped(next, &quoted, &payload.response),
+            });
+        }
+        if batch.last && !batch.refused() {
+            messages.push(text(json!({ "type": "complete", "id": id })));
+        }
+        let written = write_all(self.settings.write_timeout, sink, messages).await;
+        if batch.ends() {
+            self.feeds.remove(&id);
+            self.subscriptions.remove(&id);
+        }
+        if written {
+            Flushed::Open
+        } else {
+            Flushed::Failed
         }
     }
 
@@ -402,16 +488,28 @@ impl Connection {
                     Some(Ok(request)) => request,
                     _ => return self.invalid("the payload is not a GraphQL request"),
                 };
-                let task = self.start(id.clone(), request, outbox.clone());
-                self.subscriptions.insert(id, task);
+                let running = match self.state.live.executions.join(&self.state, request) {
+                    Joined::Shared(subscriber) => {
+                        self.feeds
+                            .insert(id.clone(), BroadcastStream::new(subscriber.batches));
+                        Running::Shared {
+                            _execution: subscriber.execution,
+                            _open: Held::new(&self.state.live.subscriptions),
+                        }
+                    }
+                    Joined::Alone(request) => {
+                        Running::Alone(self.start(id.clone(), *request, outbox.clone()))
+                    }
+                };
+                self.subscriptions.insert(id, running);
                 Step::Continue
             }
             (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
                 let Some(id) = id else {
                     return self.invalid("complete needs an id");
                 };
-                if let Some(task) = self.subscriptions.remove(&id) {
-                    task.abort();
+                if self.subscriptions.remove(&id).is_some() {
+                    self.feeds.remove(&id);
                     if self.protocol == Protocol::Legacy {
                         return Step::Reply(text(json!({ "type": "complete", "id": id })));
                     }
@@ -503,6 +601,41 @@ impl Connection {
             let _ = outbox.send(Outgoing::Finished(id)).await;
         })
     }
+}
+
+/// `{"id":…,"payload":…,"type":…}` around a payload serialised once for every subscriber.
+fn wrapped(kind: &str, quoted_id: &str, payload: &str) -> Message {
+    let mut body = String::with_capacity(quoted_id.len() + payload.len() + kind.len() + 28);
+    body.push_str("{\"id\":");
+    body.push_str(quoted_id);
+    body.push_str(",\"payload\":");
+    body.push_str(payload);
+    body.push_str(",\"type\":\"");
+    body.push_str(kind);
+    body.push_str("\"}");
+    Message::Text(Utf8Bytes::from(body))
+}
+
+/// Writes `messages`, WRITE_BATCH of them a flush, each flush within `timeout`; false when the
+/// client is gone or too slow to take them.
+async fn write_all(
+    timeout: Duration,
+    sink: &mut SplitSink<WebSocket, Message>,
+    messages: Vec<Message>,
+) -> bool {
+    let mut messages = messages.into_iter().peekable();
+    while messages.peek().is_some() {
+        let chunk = async {
+            for message in messages.by_ref().take(WRITE_BATCH) {
+                sink.feed(message).await?;
+            }
+            sink.flush().await
+        };
+        if !matches!(tokio::time::timeout(timeout, chunk).await, Ok(Ok(()))) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Writes one message; false when the client is gone or too slow to take it.

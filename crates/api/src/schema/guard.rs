@@ -337,3 +337,17 @@ fn selects_introspection(doc: &ExecutableDocument, root: &Positioned<SelectionSe
     }
     walk(doc, &root.node, &mut HashSet::new())
 }
+
+/// Whether `query` selects a subscription (`operation_name` picks the operation, as GraphQL
+/// does). A document the default limits would refuse from its text alone, or one that does not
+/// parse, counts as no subscription: it runs on its own, where the guard refuses it properly.
+pub(crate) fn selects_subscription(query: &str, operation_name: Option<&str>) -> bool {
+    if check_shape(&SchemaLimits::default(), document::scan(query)).is_err() {
+        return false;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    selected_operation(&doc, operation_name)
+        .is_ok_and(|operation| operation.node.ty == OperationType::Subscription)
+}

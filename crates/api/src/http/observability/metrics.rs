@@ -161,6 +161,12 @@ pub(in crate::http) async fn metrics(State(state): State<AppState>) -> Response 
         "GraphQL subscriptions open now (WebSocket and Server-Sent Events).",
         state.live.open_subscriptions(),
     );
+    gauge(
+        &mut text,
+        "techbalance_graphql_shared_executions",
+        "Subscription executions running now, each shared by the subscribers of one operation and variables.",
+        state.live.shared_executions(),
+    );
     render_pool(&mut text, state.store.connection());
     render_database(&mut text, &state.store).await;
     (
