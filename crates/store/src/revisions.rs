@@ -20,6 +20,7 @@ use crate::sql::{placeholders, statement};
 use crate::{Store, StoreError, Timestamp};
 use sea_orm::{ConnectionTrait, DatabaseBackend, FromQueryResult, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Rows per `INSERT … FROM UNNEST` on PostgreSQL (one bound array per column, whatever the size).
@@ -39,7 +40,9 @@ pub struct Point {
     pub year: i32,
     pub value: f64,
     pub qualifier: Option<String>,
-    pub citation: Option<String>,
+    /// Shared: a source usually cites every figure of a series the same way, and a World Bank
+    /// refresh holds a million points at once.
+    pub citation: Option<Arc<str>>,
 }
 
 /// What a batch speaks for: current values of the source inside the scope and absent from the
