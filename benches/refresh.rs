@@ -907,8 +907,8 @@ fn child(args: &[String]) -> anyhow::Result<()> {
 
 /// The fetch path without the store: the same GETs as the World Bank source (HTTP and the
 /// synthetic server's page generation), then two parses of the same bodies for comparison: into
-/// `serde_json::Value` (the first step of the source's parser) and straight into borrowed typed
-/// rows.
+/// `serde_json::Value` (how the source parsed before it read pages in one typed pass) and straight
+/// into borrowed typed rows (about what it does now).
 fn fetch_only(base_url: &str, shape: Shape) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

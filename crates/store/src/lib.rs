@@ -24,6 +24,9 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
 use std::time::Duration;
 use techbalance_migrations::{Migrator, MigratorTrait};
 
+/// Rows SQLite's worker thread may hand over before the reading task takes them.
+const SQLITE_ROW_BUFFER: usize = 1024;
+
 /// Timestamps as the store keeps them: UTC, microsecond precision (what PostgreSQL stores).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
@@ -57,7 +60,10 @@ impl Store {
             .min_connections(0)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // SQLite hands rows from its worker thread over a channel, 50 at a time by default:
+            // reading the current versions of a 20,000-row batch waited on it row by row.
+            .map_sqlx_sqlite_opts(|o| o.row_buffer_size(SQLITE_ROW_BUFFER));
         let db = Database::connect(options).await?;
         if db.get_database_backend() == DatabaseBackend::Sqlite {
             // Persistent in the file: readers no longer wait for the writer.

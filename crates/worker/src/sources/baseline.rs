@@ -314,7 +314,7 @@ impl Baseline {
                     year: o.year,
                     value: o.value,
                     qualifier: o.qualifier.clone(),
-                    citation: Some(self.citation_of(o)),
+                    citation: Some(self.citation_of(o).into()),
                 })
                 .collect(),
         }

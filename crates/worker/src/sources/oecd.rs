@@ -188,10 +188,11 @@ fn parse(
     .map(|name| index[name]);
     // Present in real payloads: values are in units × 10^UNIT_MULT (GERD comes in millions).
     let unit_mult = index.get("UNIT_MULT").copied();
-    let citation = format!(
+    let citation: std::sync::Arc<str> = format!(
         "OECD, Main Science and Technology Indicators ({DATAFLOW}), {}/{}",
         series.measure, series.unit
-    );
+    )
+    .into();
     let mut points = Vec::new();
     let mut seen = HashSet::new();
     for (n, record) in reader.records().enumerate() {

@@ -1,16 +1,21 @@
 //! World Bank Indicators API v2 (World Development Indicators): one request per indicator and page,
 //! for every requested country at once, parsed strictly.
+//!
+//! A refresh can bring a million rows, so a page is read in one pass straight into typed rows
+//! whose text borrows from the body; countries are looked up by hash, and the strings every point
+//! of an indicator shares (its citation) are held once.
 
 use super::{CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError};
 use crate::fetch::Fetcher;
 use async_trait::async_trait;
 use chrono::Datelike;
-use serde::de::DeserializeOwned;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use techbalance_store::revisions::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "worldbank";
@@ -89,10 +94,15 @@ enum Series {
     Retired,
 }
 
-/// Counters shared by every indicator of one fetch, for progress reports.
+/// Counters shared by every indicator of one fetch, for progress reports, and the countries the
+/// source named.
 struct Tally<'a> {
     request: &'a FetchRequest<'a>,
     progress: Progress,
+    /// Each requested ISO3 code and its position in `request.countries`.
+    requested: HashMap<&'a str, usize>,
+    /// By position in `request.countries`: already in `countries`.
+    named: Vec<bool>,
     countries: Vec<CountryInfo>,
 }
 
@@ -110,6 +120,13 @@ impl Source for WorldBank {
         let mut tally = Tally {
             request,
             progress: Progress::default(),
+            requested: request
+                .countries
+                .iter()
+                .enumerate()
+                .map(|(i, code)| (code.as_str(), i))
+                .collect(),
+            named: vec![false; request.countries.len()],
             countries: Vec::new(),
         };
         for (code, slug) in &self.indicators {
@@ -140,8 +157,11 @@ impl WorldBank {
         let countries = tally.request.countries;
         let joined = countries.join(";");
         let mut points: Vec<Point> = Vec::new();
-        let mut seen: HashSet<(String, i32)> = HashSet::new();
+        // (position in `countries`, year) of every row received.
+        let mut seen: HashSet<(usize, i32)> = HashSet::new();
         let mut first: Option<Metadata> = None;
+        // One citation for every point of the indicator: the release cannot change while paging.
+        let mut citation: Option<Arc<str>> = None;
         let mut rows_received: u64 = 0;
         let mut page = 1;
         loop {
@@ -191,25 +211,29 @@ impl WorldBank {
             if first.is_none() {
                 tally.progress.pages_total += meta.pages.max(1);
             }
-            let citation = format!(
-                "World Bank, World Development Indicators, {code}, last updated {}",
-                meta.lastupdated.as_deref().unwrap_or("unknown")
-            );
-            for (i, row) in rows.into_iter().enumerate() {
+            let citation = citation.get_or_insert_with(|| {
+                format!(
+                    "World Bank, World Development Indicators, {code}, last updated {}",
+                    meta.lastupdated.as_deref().unwrap_or("unknown")
+                )
+                .into()
+            });
+            points.reserve(rows.len());
+            for (i, row) in rows.iter().enumerate() {
                 rows_received += 1;
                 let at = |problem: String| malformed(format!("row {}: {problem}", i + 1));
-                if row.indicator.id != code {
+                if *row.indicator.id != *code {
                     return Err(at(format!(
                         "indicator {} where {code} was asked for",
                         row.indicator.id
                     )));
                 }
-                if !countries.contains(&row.countryiso3code) {
+                let Some(&position) = tally.requested.get(&*row.countryiso3code) else {
                     return Err(at(format!(
                         "country \"{}\" ({}) was not requested",
                         row.countryiso3code, row.country.value
                     )));
-                }
+                };
                 let year = year(&row.date)
                     .ok_or_else(|| at(format!("date \"{}\" is not a year", row.date)))?;
                 if year < self.years.0 || year > self.years.1 {
@@ -218,28 +242,30 @@ impl WorldBank {
                         self.years.0, self.years.1
                     )));
                 }
-                if !seen.insert((row.countryiso3code.clone(), year)) {
+                if !seen.insert((position, year)) {
                     return Err(at(format!("{} {year} appears twice", row.countryiso3code)));
                 }
-                if !tally
-                    .countries
-                    .iter()
-                    .any(|c| c.code == row.countryiso3code)
-                {
+                let iso3 = &countries[position];
+                if !tally.named[position] {
+                    tally.named[position] = true;
                     tally.countries.push(CountryInfo {
-                        code: row.countryiso3code.clone(),
-                        iso2: row.country.id.clone(),
-                        name: row.country.value.clone(),
+                        code: iso3.clone(),
+                        iso2: row.country.id.to_string(),
+                        name: row.country.value.to_string(),
                     });
                 }
                 let Some(value) = row.value else { continue };
                 points.push(Point {
                     metric: slug.to_owned(),
-                    country: row.countryiso3code,
+                    country: iso3.clone(),
                     year,
                     value,
-                    qualifier: row.obs_status.filter(|s| s.chars().count() == 1),
-                    citation: Some(citation.clone()),
+                    qualifier: row
+                        .obs_status
+                        .as_deref()
+                        .filter(|s| !s.trim().is_empty() && s.chars().count() == 1)
+                        .map(str::to_owned),
+                    citation: Some(Arc::clone(citation)),
                 });
                 tally.progress.observations += 1;
             }
@@ -320,98 +346,362 @@ fn snippet(body: &[u8]) -> String {
     }
 }
 
-enum Payload {
-    Data(Metadata, Option<Vec<Row>>),
+/// A page: its metadata and its rows (`None` for the API's `null`), or the API's error message.
+enum Payload<'a> {
+    Data(Metadata, Option<Vec<Row<'a>>>),
     Error(ApiMessage),
 }
 
-/// `[metadata, rows | null]`, or `[{"message": [...]}]`.
-fn parse(body: &[u8]) -> Result<Payload, String> {
-    let parts: Vec<Value> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    match parts.as_slice() {
-        [single] if single.get("message").is_some() => {
-            let envelope: ErrorEnvelope = typed(single, "error payload")?;
-            let message = envelope.message.into_iter().next();
-            message
+/// `[metadata, rows | null]`, or `[{"message": [...]}]`, in one pass over the body: rows are
+/// typed as they are read, their text borrowed from the body.
+fn parse(body: &[u8]) -> Result<Payload<'_>, String> {
+    let place = Cell::new(Place::Body);
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed = PageSeed { place: &place }
+        .deserialize(&mut json)
+        .and_then(|payload| json.end().map(|()| payload));
+    match parsed {
+        Ok(payload) => payload,
+        Err(e) => Err(match place.get() {
+            Place::Body => e.to_string(),
+            Place::Metadata => format!("metadata: {e}"),
+            Place::ErrorPayload => format!("error payload: {e}"),
+            Place::Row(n) => format!("row {n}: {e}"),
+        }),
+    }
+}
+
+/// Where the parser is, to name it in an error.
+#[derive(Clone, Copy)]
+enum Place {
+    Body,
+    Metadata,
+    ErrorPayload,
+    /// Counted from 1.
+    Row(usize),
+}
+
+/// The outer list. A list of the wrong shape is reported after it has been read whole, so that
+/// the message can say how long it was.
+struct PageSeed<'p> {
+    place: &'p Cell<Place>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = Result<Payload<'de>, String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = Result<Payload<'de>, String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list: [metadata, rows]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.place.set(Place::Metadata);
+        let head = seq.next_element_seed(HeadSeed { place: self.place })?;
+        self.place.set(Place::Body);
+        let mut length = usize::from(head.is_some());
+        let mut rows = None;
+        if let Some(Head::Metadata(_)) = head {
+            rows = seq.next_element_seed(RowsSeed { place: self.place })?;
+            self.place.set(Place::Body);
+            length += usize::from(rows.is_some());
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            length += 1;
+        }
+        Ok(match (head, length, rows) {
+            (Some(Head::Error(messages)), 1, _) => messages
+                .into_iter()
+                .next()
                 .map(Payload::Error)
-                .ok_or_else(|| "an error payload without a message".to_owned())
-        }
-        [meta, rows] => {
-            let meta = typed(meta, "metadata")?;
-            let rows = match rows {
-                Value::Null => None,
-                Value::Array(rows) => Some(
-                    rows.iter()
-                        .enumerate()
-                        .map(|(i, row)| typed(row, &format!("row {}", i + 1)))
-                        .collect::<Result<_, _>>()?,
-                ),
-                other => {
-                    return Err(format!(
-                        "rows: expected a list or null, found {}",
-                        kind(other)
-                    ))
+                .ok_or_else(|| "an error payload without a message".to_owned()),
+            (Some(head), 2, rows) => match head {
+                Head::Metadata(meta) => Ok(Payload::Data(meta, rows.flatten())),
+                Head::Error(_) => Err("metadata: expected the page's metadata, found an error \
+                                       message"
+                    .to_owned()),
+                Head::Other(kind) => Err(format!("metadata: expected an object, found {kind}")),
+            },
+            (_, length, _) => Err(format!(
+                "expected [metadata, rows], found a list of {length} element(s)"
+            )),
+        })
+    }
+}
+
+/// The first element: the page's metadata, an error message, or anything else (named by kind).
+enum Head {
+    Metadata(Metadata),
+    Error(Vec<ApiMessage>),
+    Other(&'static str),
+}
+
+struct HeadSeed<'p> {
+    place: &'p Cell<Place>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeadSeed<'_> {
+    type Value = Head;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Head, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum HeadField {
+    Page,
+    Pages,
+    Total,
+    Lastupdated,
+    Message,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Visitor<'de> for HeadSeed<'_> {
+    type Value = Head;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("the page's metadata")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
+        let (mut page, mut pages, mut total) = (None, None, None);
+        let mut lastupdated: Option<String> = None;
+        let mut message: Option<Vec<ApiMessage>> = None;
+        while let Some(field) = map.next_key::<HeadField>()? {
+            match field {
+                HeadField::Page => page = Some(map.next_value::<Count>()?.0),
+                HeadField::Pages => pages = Some(map.next_value::<Count>()?.0),
+                HeadField::Total => total = Some(map.next_value::<Count>()?.0),
+                HeadField::Lastupdated => lastupdated = map.next_value()?,
+                HeadField::Message => {
+                    self.place.set(Place::ErrorPayload);
+                    message = Some(map.next_value()?);
+                    self.place.set(Place::Metadata);
                 }
-            };
-            Ok(Payload::Data(meta, rows))
+                HeadField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
-        other => Err(format!(
-            "expected [metadata, rows], found a list of {} element(s)",
-            other.len()
-        )),
+        if let Some(message) = message {
+            return Ok(Head::Error(message));
+        }
+        let narrow = |n: u64| {
+            u32::try_from(n).map_err(|_| de::Error::custom(format!("count {n} is too large")))
+        };
+        Ok(Head::Metadata(Metadata {
+            page: narrow(page.ok_or_else(|| de::Error::missing_field("page"))?)?,
+            pages: narrow(pages.ok_or_else(|| de::Error::missing_field("pages"))?)?,
+            total: total.ok_or_else(|| de::Error::missing_field("total"))?,
+            lastupdated,
+        }))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Head, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Head::Other("a list"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Head, E> {
+        Ok(Head::Other("null"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Head, E> {
+        Ok(Head::Other("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Head, E> {
+        Ok(Head::Other("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Head, E> {
+        Ok(Head::Other("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Head, E> {
+        Ok(Head::Other("a number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Head, E> {
+        Ok(Head::Other("a string"))
     }
 }
 
-/// An object of the payload as `T`; serde alone would also take a list for a struct.
-fn typed<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T, String> {
-    if !value.is_object() {
-        return Err(format!("{what}: expected an object, found {}", kind(value)));
-    }
-    T::deserialize(value).map_err(|e| format!("{what}: {e}"))
+/// The second element: the rows, or `null` when there are none.
+struct RowsSeed<'p> {
+    place: &'p Cell<Place>,
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
+    type Value = Option<Vec<Row<'de>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-#[derive(Debug, Deserialize)]
+impl<'de> Visitor<'de> for RowsSeed<'_> {
+    type Value = Option<Vec<Row<'de>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of rows or null")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rows = Vec::new();
+        loop {
+            self.place.set(Place::Row(rows.len() + 1));
+            match seq.next_element_seed(RowSeed)? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(not_rows("an object"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(not_rows("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(not_rows("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(not_rows("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(not_rows("a number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(not_rows("a string"))
+    }
+}
+
+fn not_rows<E: de::Error>(kind: &str) -> E {
+    E::custom(format!("rows: expected a list or null, found {kind}"))
+}
+
+/// One row, which must be an object: serde alone would also take a list for a struct.
+struct RowSeed;
+
+impl<'de> DeserializeSeed<'de> for RowSeed {
+    type Value = Row<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Row<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed {
+    type Value = Row<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Row<'de>, A::Error> {
+        Row::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+}
+
+#[derive(Debug)]
 struct Metadata {
-    #[serde(deserialize_with = "count")]
     page: u32,
-    #[serde(deserialize_with = "count")]
     pages: u32,
-    #[serde(deserialize_with = "count")]
     total: u64,
     lastupdated: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Row {
-    indicator: Named,
-    country: Named,
-    countryiso3code: String,
-    date: String,
+struct Row<'a> {
+    #[serde(borrow)]
+    indicator: Named<'a>,
+    #[serde(borrow)]
+    country: Named<'a>,
+    #[serde(borrow)]
+    countryiso3code: Text<'a>,
+    #[serde(borrow)]
+    date: Text<'a>,
     value: Option<f64>,
-    #[serde(default, deserialize_with = "status")]
-    obs_status: Option<String>,
+    /// An empty string or null is no status.
+    #[serde(default, borrow)]
+    obs_status: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Named {
-    id: String,
-    value: String,
+struct Named<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+    #[serde(borrow)]
+    value: Text<'a>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ErrorEnvelope {
-    message: Vec<ApiMessage>,
+/// A string of the payload, borrowed from the body unless it had escapes to decode.
+#[derive(Debug)]
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+
+        d.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,15 +712,13 @@ struct ApiMessage {
     value: String,
 }
 
-/// `obs_status`: an empty string or null is no status.
-fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()))
-}
-
 /// A count the API writes as a number or as a string of digits.
-fn count<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
-    let n = d.deserialize_any(CountVisitor)?;
-    T::try_from(n).map_err(|_| de::Error::custom(format!("count {n} is too large")))
+struct Count(u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor).map(Count)
+    }
 }
 
 /// An error id, written as a string ("120") or a number.
@@ -484,6 +772,113 @@ mod tests {
         ] {
             assert!(parse(body).is_err());
         }
+    }
+
+    const ROW: &str = r#"{"indicator":{"id":"IP.PAT.RESD","value":"Patent applications, residents"},"country":{"id":"US","value":"United States"},"countryiso3code":"USA","date":"2022","value":3.5,"unit":"","obs_status":"P","decimal":0}"#;
+    const META: &str = r#"{"page":1,"pages":1,"per_page":50,"total":2,"lastupdated":"2025-12-16"}"#;
+
+    #[test]
+    fn rows_are_typed_with_their_text_borrowed_from_the_body() {
+        let body = format!("[{META},[{ROW},{ROW}]]");
+        let Ok(Payload::Data(meta, Some(rows))) = parse(body.as_bytes()) else {
+            panic!("the page must parse")
+        };
+        assert_eq!((meta.page, meta.pages, meta.total), (1, 1, 2));
+        assert_eq!(rows.len(), 2);
+        let row = &rows[0];
+        assert_eq!(
+            (&*row.indicator.id, &*row.countryiso3code, &*row.date),
+            ("IP.PAT.RESD", "USA", "2022")
+        );
+        assert_eq!(
+            (&*row.country.id, &*row.country.value),
+            ("US", "United States")
+        );
+        assert_eq!(
+            (row.value, row.obs_status.as_deref()),
+            (Some(3.5), Some("P"))
+        );
+        assert!(matches!(row.countryiso3code.0, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn escaped_text_is_decoded() {
+        let row = ROW.replace(r#""United States""#, r#""C\u00f4te d'Ivoire \"CI\"""#);
+        let body = format!("[{META},[{row}]]");
+        let Ok(Payload::Data(_, Some(rows))) = parse(body.as_bytes()) else {
+            panic!("the page must parse")
+        };
+        assert_eq!(&*rows[0].country.value, "C\u{f4}te d'Ivoire \"CI\"");
+    }
+
+    #[test]
+    fn a_row_that_is_not_an_object_is_refused_with_its_number() {
+        let body = format!(r#"[{META},[{ROW},["USA","2022",3.5]]]"#);
+        let Err(problem) = parse(body.as_bytes()) else {
+            panic!("a list is not a row")
+        };
+        assert!(problem.starts_with("row 2: "), "{problem}");
+    }
+
+    #[test]
+    fn a_row_with_a_mistyped_field_is_refused_with_its_number() {
+        let row = ROW.replace(r#""value":3.5"#, r#""value":"3.5""#);
+        let body = format!("[{META},[{ROW},{ROW},{row}]]");
+        let Err(problem) = parse(body.as_bytes()) else {
+            panic!("a string is not a value")
+        };
+        assert!(
+            problem.starts_with("row 3: invalid type: string"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn rows_that_are_neither_a_list_nor_null_are_refused() {
+        let body = format!(r#"[{META},{{"rows":[]}}]"#);
+        let Err(problem) = parse(body.as_bytes()) else {
+            panic!("an object is not a list of rows")
+        };
+        assert!(
+            problem.contains("rows: expected a list or null, found an object"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn metadata_without_its_counts_is_refused() {
+        let body = r#"[{"page":1,"pages":1,"lastupdated":"2025-12-16"},null]"#;
+        let Err(problem) = parse(body.as_bytes()) else {
+            panic!("total is required")
+        };
+        assert!(
+            problem.starts_with("metadata: missing field `total`"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn an_error_message_is_recognised_in_any_key_order() {
+        let body = br#"[{"message":[{"value":"The indicator was not found.","key":"Invalid format","id":175}]}]"#;
+        let Ok(Payload::Error(message)) = parse(body) else {
+            panic!("the error payload must be recognised")
+        };
+        assert_eq!(
+            (message.id.as_str(), message.key.as_str()),
+            ("175", "Invalid format")
+        );
+        assert!(matches!(
+            parse(br#"[{"message":[]}]"#),
+            Err(problem) if problem == "an error payload without a message"
+        ));
+    }
+
+    #[test]
+    fn anything_after_the_list_is_refused() {
+        let body = format!("[{META},null] []");
+        assert!(parse(body.as_bytes()).is_err());
+        assert!(parse(format!("[{META},null,null]").as_bytes())
+            .is_err_and(|p| p.contains("found a list of 3 element(s)")));
     }
 
     #[test]
