@@ -32,6 +32,10 @@ use techbalance_worker::pipeline;
 use techbalance_worker::sources::worldbank::{self, WorldBank};
 use techbalance_worker::sources::{public_sources, Progress};
 
+#[path = "../tests/shared/database_url.rs"]
+mod database_url;
+use database_url::replace_database;
+
 const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
 const YEARS: (i32, i32) = (1990, 2025);
 const DEFAULT_INDICATORS: usize = 50;
@@ -720,21 +724,6 @@ fn remove_sqlite(path: &std::path::Path) {
         let mut file = path.as_os_str().to_owned();
         file.push(suffix);
         let _ = std::fs::remove_file(file);
-    }
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = match base.rfind('/') {
-        Some(slash) if slash > base.find("://").map_or(0, |i| i + 2) => &base[..slash],
-        _ => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }
 

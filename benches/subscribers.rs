@@ -56,6 +56,10 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+#[path = "../tests/shared/database_url.rs"]
+mod database_url;
+use database_url::replace_database;
+
 const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
 const SERVER_VARIABLE: &str = "TECHBALANCE_BENCH_SERVER";
 const METRIC: &str = "rd_intensity";
@@ -257,20 +261,6 @@ impl ThrowawayDb {
             }
             admin.close().await.ok();
         }
-    }
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = match base.rfind('/') {
-        Some(slash) if slash > base.find("://").map_or(0, |i| i + 2) => &base[..slash],
-        _ => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }
 

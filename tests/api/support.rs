@@ -11,6 +11,10 @@ use std::time::Duration;
 use techbalance::config::Config;
 use techbalance_store::Store;
 
+#[path = "../shared/database_url.rs"]
+mod database_url;
+use database_url::replace_database;
+
 /// Where PostgreSQL tests create their databases: a URL whose role may `CREATE DATABASE`.
 pub const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
 
@@ -152,21 +156,6 @@ impl Drop for TestDb {
             }
             None => {}
         }
-    }
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = match base.rfind('/') {
-        Some(slash) if slash > base.find("://").map_or(0, |i| i + 2) => &base[..slash],
-        _ => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }
 
