@@ -99,13 +99,19 @@ async fn wait_for_subscriptions(app: &TestApp, count: usize) {
 
 /// Records new values of rd_intensity for the United States, revising the baseline's 2024.
 async fn revise(app: &TestApp, values: &[(i32, f64)]) {
+    revise_within(app, values, None).await;
+}
+
+/// Records new values of rd_intensity for the United States within `years` (`None`: all of
+/// them; a year of the scope that `values` lacks is withdrawn).
+async fn revise_within(app: &TestApp, values: &[(i32, f64)], years: Option<(i32, i32)>) {
     let batch = Batch {
         source: "baseline".into(),
         release: None,
         scope: Scope {
             metrics: vec!["rd_intensity".into()],
             countries: Some(vec!["USA".into()]),
-            years: None,
+            years,
         },
         points: values
             .iter()
@@ -719,4 +725,94 @@ async fn a_client_that_stops_reading_is_told_and_closed_while_others_get_everyth
     assert_eq!(code, 4000, "{reason}");
     assert!(reason.starts_with("Slow consumer"), "{reason}");
     wait_for_subscriptions(&app, 1).await;
+}
+
+#[tokio::test]
+async fn an_sse_subscriber_that_falls_behind_the_shared_backlog_is_told_and_its_stream_ends() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // About 2 KB a message, as in the WebSocket case above.
+    let wide = (0..10)
+        .map(|i| format!("m{i}: metric {{ description }} s{i}: source {{ terms }}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let query = format!(
+        r#"subscription {{ observationRevised(metric: "rd_intensity") {{ year value {wide} }} }}"#
+    );
+    // A client of its own: the test client's total timeout would end this long read.
+    let mut stalled = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("SSE subscription");
+    assert_eq!(stalled.status(), 200);
+    wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
+
+    // 10,000 revisions (about 20 MB) fill the socket buffers of a client that does not read, so
+    // its stream stops being written; then more separate changes than the shared execution's
+    // backlog of 256 batches holds, each its own batch. (The first vintage adds 10,000 years and
+    // revises only the baseline's 2024; the second revises every year.)
+    const N: i32 = 10_000;
+    revise(&app, &(0..N).map(|year| (year, 1.0)).collect::<Vec<_>>()).await;
+    revise(&app, &(0..N).map(|year| (year, 2.0)).collect::<Vec<_>>()).await;
+    const CHANGES: i32 = 300;
+    for change in 0..CHANGES {
+        revise_within(&app, &[(0, 10.0 + f64::from(change))], Some((0, 0))).await;
+    }
+
+    // The client reads again: what was written before it fell behind, then the error, then the end.
+    // Keep-alive comments would keep a stream that never ends busy: the deadline is for all of it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut body = Vec::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stalled.chunk())
+            .await
+            .expect("the stream ends within 60 s")
+            .expect("read the stream");
+        match chunk {
+            Some(bytes) => {
+                body.extend_from_slice(&bytes);
+            }
+            None => break,
+        }
+    }
+    let text = String::from_utf8(body).expect("UTF-8 events");
+    let events: Vec<(&str, &str)> = text
+        .split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map_or("", str::trim)
+            };
+            (field("event:"), field("data:"))
+        })
+        .collect();
+    let (last, rest) = events.split_last().expect("events");
+    assert_eq!(last.0, "complete", "the stream ends with complete");
+    let (error, delivered) = rest.split_last().expect("an error before complete");
+    assert_eq!(error.0, "next");
+    let error: Value = serde_json::from_str(error.1).expect("JSON error payload");
+    assert_eq!(
+        error["errors"][0]["extensions"]["code"], "SLOW_CONSUMER",
+        "{error}"
+    );
+    assert!(
+        delivered.iter().all(|(event, data)| *event == "next"
+            && data.contains("observationRevised")
+            && !data.contains("\"errors\"")),
+        "only revisions came before the error"
+    );
+    let sent = (1 + N + CHANGES) as usize;
+    assert!(
+        delivered.len() < sent,
+        "{} of {sent} revisions were delivered: the client did not fall behind",
+        delivered.len()
+    );
+    wait_for_subscriptions(&app, 0).await;
+    wait_for_shared_executions(&app, 0).await;
 }
