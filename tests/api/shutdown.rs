@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use techbalance_store::entities::observation;
+use techbalance_store::entities::{observation, refresh_run};
 use techbalance_store::{ConnectionSettings, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -177,6 +177,31 @@ async fn slow_worldbank() -> FakeWorldBank {
     fake
 }
 
+/// A `serve` process on `db` (shutdown grace `grace_secs`) whose worker is running a refresh of
+/// [`slow_worldbank`], enqueued by hand; the fake World Bank lives as long as the first value.
+async fn refreshing(
+    db: &TestDb,
+    name: &str,
+    grace_secs: &str,
+) -> (FakeWorldBank, ServerProcess, Store, refresh_run::Model) {
+    let fake = slow_worldbank().await;
+    let url = fake.url();
+    let server = ServerProcess::start(
+        db,
+        name,
+        &[
+            ("TECHBALANCE_WORLDBANK_URL", url.as_str()),
+            ("TECHBALANCE_WORKER_POLL_MS", "50"),
+            ("TECHBALANCE_SHUTDOWN_GRACE_SECS", grace_secs),
+        ],
+    )
+    .await;
+    let store = store(db).await;
+    let (run, _) = store.enqueue_manual("worldbank").await.expect("enqueue");
+    wait_for_status(&store, run.id, "running", &server).await;
+    (fake, server, store, run)
+}
+
 async fn worldbank_observations(store: &Store) -> usize {
     observation::Entity::find()
         .filter(observation::Column::Source.eq("worldbank"))
@@ -239,21 +264,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_refuses_connections_and_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_lets_the_running_refresh_finish_and_exits_zero() {
     let db = TestDb::create(Backend::Sqlite).await;
-    let fake = slow_worldbank().await;
-    let url = fake.url();
-    let mut server = ServerProcess::start(
-        &db,
-        "refresh-finishes",
-        &[
-            ("TECHBALANCE_WORLDBANK_URL", url.as_str()),
-            ("TECHBALANCE_WORKER_POLL_MS", "50"),
-            ("TECHBALANCE_SHUTDOWN_GRACE_SECS", "20"),
-        ],
-    )
-    .await;
-    let store = store(&db).await;
-    let (run, _) = store.enqueue_manual("worldbank").await.expect("enqueue");
-    wait_for_status(&store, run.id, "running", &server).await;
+    let (_fake, mut server, store, run) = refreshing(&db, "refresh-finishes", "20").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let signalled = Instant::now();
@@ -282,21 +293,7 @@ async fn sigint_lets_the_running_refresh_finish_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_outlasting_the_grace_period_is_put_back_in_the_queue() {
     let db = TestDb::create(Backend::Sqlite).await;
-    let fake = slow_worldbank().await;
-    let url = fake.url();
-    let mut server = ServerProcess::start(
-        &db,
-        "refresh-released",
-        &[
-            ("TECHBALANCE_WORLDBANK_URL", url.as_str()),
-            ("TECHBALANCE_WORKER_POLL_MS", "50"),
-            ("TECHBALANCE_SHUTDOWN_GRACE_SECS", "1"),
-        ],
-    )
-    .await;
-    let store = store(&db).await;
-    let (run, _) = store.enqueue_manual("worldbank").await.expect("enqueue");
-    wait_for_status(&store, run.id, "running", &server).await;
+    let (_fake, mut server, store, run) = refreshing(&db, "refresh-released", "1").await;
 
     let signalled = Instant::now();
     server.signal("TERM");

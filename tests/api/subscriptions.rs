@@ -3,7 +3,7 @@
 //! they are recorded (on both backends).
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{wait_until, Backend, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -86,15 +86,10 @@ async fn acked(app: &TestApp) -> Socket {
 }
 
 async fn wait_for_subscriptions(app: &TestApp, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.live.open_subscriptions() != count {
-        assert!(
-            Instant::now() < deadline,
-            "{} open subscriptions, expected {count}",
-            app.live.open_subscriptions()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("open subscriptions", count, || {
+        app.live.open_subscriptions()
+    })
+    .await;
 }
 
 /// Records new values of rd_intensity for the United States, revising the baseline's 2024.
@@ -176,29 +171,16 @@ both_backends!(
 );
 
 async fn wait_for_shared_executions(app: &TestApp, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.live.shared_executions() != count {
-        assert!(
-            Instant::now() < deadline,
-            "{} shared executions, expected {count}",
-            app.live.shared_executions()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("shared executions", count, || app.live.shared_executions()).await;
 }
 
 /// Waits until `count` executions listen to the change hub: a subscriber is counted as soon as
 /// it joins, but the first one's execution still resolves its arguments before it listens.
 async fn wait_for_listening(app: &TestApp, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.store.change_receivers() != count {
-        assert!(
-            Instant::now() < deadline,
-            "{} executions listening, expected {count}",
-            app.store.change_receivers()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("executions listening", count, || {
+        app.store.change_receivers()
+    })
+    .await;
 }
 
 /// Pings and expects the pong next: the server sent nothing else to this client in between.

@@ -318,6 +318,26 @@ impl Drop for TestApp {
 }
 
 /// The `extensions.code` of a GraphQL error.
+/// Polls `observe` every 20 ms until it returns `expected`; fails after 10 s naming `what`.
+pub async fn wait_until<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    expected: T,
+    observe: impl Fn() -> T,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let observed = observe();
+        if observed == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {observed:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn code(error: &Value) -> &str {
     error["extensions"]["code"]
         .as_str()

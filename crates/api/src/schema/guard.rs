@@ -219,41 +219,44 @@ impl Extension for GuardExtension {
 
 /// The limits [`document::scan`] can tell from the text alone.
 fn check_shape(limits: &SchemaLimits, shape: document::Shape) -> ServerResult<()> {
-    if shape.nesting > limits.recursion {
-        return Err(refused(
+    // (found, allowed, code, what the query does before the count, after it)
+    let checks = [
+        (
+            shape.nesting,
+            limits.recursion,
             code::QUERY_TOO_DEEP,
-            format!(
-                "the query nests brackets {} deep; at most {} are allowed",
-                shape.nesting, limits.recursion
-            ),
-        ));
-    }
-    if shape.aliases > limits.aliases {
-        return Err(refused(
+            "nests brackets",
+            " deep",
+        ),
+        (
+            shape.aliases,
+            limits.aliases,
             code::TOO_MANY_ALIASES,
-            format!(
-                "the query has {} aliases; at most {} are allowed",
-                shape.aliases, limits.aliases
-            ),
-        ));
-    }
-    if shape.directives > limits.directives {
-        return Err(refused(
+            "has",
+            " aliases",
+        ),
+        (
+            shape.directives,
+            limits.directives,
             code::TOO_MANY_DIRECTIVES,
-            format!(
-                "the query has {} directives; at most {} are allowed",
-                shape.directives, limits.directives
-            ),
-        ));
-    }
-    if shape.tokens > limits.tokens {
-        return Err(refused(
+            "has",
+            " directives",
+        ),
+        (
+            shape.tokens,
+            limits.tokens,
             code::TOO_MANY_TOKENS,
-            format!(
-                "the query has {} tokens; at most {} are allowed",
-                shape.tokens, limits.tokens
-            ),
-        ));
+            "has",
+            " tokens",
+        ),
+    ];
+    for (found, allowed, code, before, after) in checks {
+        if found > allowed {
+            return Err(refused(
+                code,
+                format!("the query {before} {found}{after}; at most {allowed} are allowed"),
+            ));
+        }
     }
     Ok(())
 }
