@@ -203,9 +203,7 @@ impl Executions {
         payloads: Vec<Payload>,
     ) {
         let mut running = self.lock();
-        if running.get(key).is_some_and(|entry| entry.id == id) {
-            running.remove(key);
-        }
+        forget(&mut running, key, id);
         let _ = sender.send(Arc::new(Batch {
             payloads,
             last: true,
@@ -213,18 +211,17 @@ impl Executions {
     }
 }
 
+/// Removes execution `id` from `running`, unless its key already belongs to a newer execution.
+fn forget(running: &mut HashMap<Arc<Key>, Entry>, key: &Key, id: u64) {
+    if running.get(key).is_some_and(|entry| entry.id == id) {
+        running.remove(key);
+    }
+}
+
 impl Drop for Execution {
     fn drop(&mut self) {
         self.task.abort();
-        let mut running = self.executions.lock();
-        // The entry may already belong to a newer execution of the same key.
-        if running
-            .get(&self.key)
-            .is_some_and(|entry| entry.id == self.id)
-        {
-            running.remove(&self.key);
-        }
-        drop(running);
+        forget(&mut self.executions.lock(), &self.key, self.id);
         self.executions.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
