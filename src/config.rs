@@ -164,6 +164,12 @@ impl Config {
                         60,
                         |_: &u64| true,
                     )?),
+                    max_retry_after: Duration::from_secs(parse(
+                        &get,
+                        "TECHBALANCE_RUN_RETRY_AFTER_MAX_SECS",
+                        21_600,
+                        |_: &u64| true,
+                    )?),
                 },
                 schedule_reload: Duration::from_millis(parse(
                     &get,

@@ -7,12 +7,14 @@ pub mod telemetry;
 use anyhow::Context as _;
 use config::Config;
 use std::future::{Future, IntoFuture as _};
+use std::sync::Arc;
 use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::revisions::RecordSummary;
 use techbalance_store::runs::{RunFilter, RUNNING};
 use techbalance_store::Store;
+use techbalance_worker::clock::SystemClock;
 use techbalance_worker::fetch::Fetcher;
 use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
 use techbalance_worker::runner::{Runner, RunnerSettings};
@@ -120,11 +122,13 @@ impl Background {
         let reload = config.worker.schedule_reload;
         let scheduler_stop = stopped.clone();
         let scheduler_store = store.clone();
-        let scheduler = tokio::spawn(async move {
-            if let Err(e) = scheduler::run(scheduler_store, reload, wake, scheduler_stop).await {
-                tracing::error!(error = %e, "scheduler stopped");
-            }
-        });
+        let scheduler = tokio::spawn(scheduler::run(
+            scheduler_store,
+            Arc::new(SystemClock),
+            reload,
+            wake,
+            scheduler_stop,
+        ));
         let worker = tokio::spawn(runner.run(stopped));
         Ok(Self {
             stop,
@@ -182,9 +186,10 @@ async fn release_runs(store: &Store, worker: &str) {
         let requeue = RetryPolicy {
             max_attempts: run.attempt.saturating_add(1),
             base: Duration::ZERO,
+            max_retry_after: Duration::ZERO,
         };
         let reason = "interrupted: the worker shut down before the run finished";
-        match store.fail_run(run.id, worker, reason, requeue).await {
+        match store.fail_run(run.id, worker, reason, requeue, None).await {
             Ok(after) => tracing::info!(run = run.id, ?after, "run released to the queue"),
             Err(e) => {
                 tracing::error!(run = run.id, error = %e, "cannot release the run; its lease will expire");

@@ -261,7 +261,7 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
             }
             let arguments =
                 format!(r#"{{"source":"{source}","cron":"{cron}","timezone":"{timezone}"}}"#);
-            let created = store
+            let (schedule, created) = store
                 .create_schedule(NewSchedule {
                     source,
                     cron,
@@ -270,7 +270,14 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     created_by: actor.clone(),
                 })
                 .await?;
-            println!("schedule {} added", created.id);
+            if created {
+                println!("schedule {} added", schedule.id);
+            } else {
+                println!(
+                    "schedule {} already refreshes {} at \"{}\" in {}; nothing added",
+                    schedule.id, schedule.source, schedule.cron, schedule.timezone
+                );
+            }
             ("createSchedule", arguments, "ok")
         }
         ScheduleAction::Pause { id } | ScheduleAction::Resume { id } => {

@@ -376,6 +376,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
     let policy = RetryPolicy {
         max_attempts: 2,
         base: Duration::from_millis(400),
+        max_retry_after: Duration::ZERO,
     };
     let (run, _) = app
         .store
@@ -389,7 +390,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
         .expect("run");
     let after = app
         .store
-        .fail_run(run.id, "w", "worldbank: GET …: boom", policy)
+        .fail_run(run.id, "w", "worldbank: GET …: boom", policy, None)
         .await
         .expect("fail");
     let AfterFailure::Retry { attempt, .. } = after else {
@@ -411,7 +412,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
     assert_eq!((retried.id, retried.attempt), (run.id, 2));
     let after = app
         .store
-        .fail_run(run.id, "w", "worldbank: GET …: boom again", policy)
+        .fail_run(run.id, "w", "worldbank: GET …: boom again", policy, None)
         .await
         .expect("fail");
     assert_eq!(after, AfterFailure::Failed);
@@ -428,10 +429,7 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
     let settings = RunnerSettings {
         lease: LEASE,
         poll_interval: Duration::from_millis(50),
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base: Duration::ZERO,
-        },
+        retry: RetryPolicy::FINAL,
         countries: vec!["USA".into(), "CHN".into()],
     };
     let runner = Runner::new(

@@ -10,3 +10,13 @@ pub enum WorkerError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl WorkerError {
+    /// The instant the source asked to be called again (HTTP 429/503 with `Retry-After`).
+    pub fn retry_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            WorkerError::Source(error) => error.retry_at(),
+            _ => None,
+        }
+    }
+}

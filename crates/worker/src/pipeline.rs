@@ -121,12 +121,14 @@ impl Executor {
         match self.execute(store, source, countries, &run, progress).await {
             Ok(outcome) => Ok(outcome),
             Err(error) => {
-                let once = RetryPolicy {
-                    max_attempts: 1,
-                    base: Duration::ZERO,
-                };
                 if let Err(e) = store
-                    .fail_run(run.id, &self.worker_id, &error.to_string(), once)
+                    .fail_run(
+                        run.id,
+                        &self.worker_id,
+                        &error.to_string(),
+                        RetryPolicy::FINAL,
+                        None,
+                    )
                     .await
                 {
                     tracing::error!(error = %e, "could not mark the run failed");
@@ -153,7 +155,13 @@ impl Executor {
         let mut wait = Duration::from_millis(250);
         loop {
             match store
-                .fail_run(run.id, &self.worker_id, &error.to_string(), retry)
+                .fail_run(
+                    run.id,
+                    &self.worker_id,
+                    &error.to_string(),
+                    retry,
+                    error.retry_at(),
+                )
                 .await
             {
                 Ok(after) => return after,

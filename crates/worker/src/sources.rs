@@ -69,6 +69,15 @@ pub enum SourceError {
         url: String,
         problem: String,
     },
+    /// The source answered 429 or 503 asking to be called again no earlier than `retry_at`
+    /// (`Retry-After`), later than the fetcher waits within one attempt: the run waits for it.
+    #[error("{source_id}: GET {url}: {problem}")]
+    Throttled {
+        source_id: &'static str,
+        url: String,
+        problem: String,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
     /// The source refused the request (a 4xx, or an error payload such as World Bank id 120).
     #[error("{source_id}: GET {url}: refused: {problem}")]
     Refused {
@@ -83,6 +92,16 @@ pub enum SourceError {
         url: String,
         problem: String,
     },
+}
+
+impl SourceError {
+    /// The instant the source asked to be called again, when it asked.
+    pub fn retry_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            SourceError::Throttled { retry_at, .. } => Some(*retry_at),
+            _ => None,
+        }
+    }
 }
 
 /// The public statistics sources, registered on seeding so that their figures can be recorded.
