@@ -15,6 +15,7 @@ mod operators;
 mod outage;
 mod queries;
 mod refresh;
+mod schedules;
 mod schema;
 mod seed;
 mod shutdown;

@@ -36,7 +36,6 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
-
 /// Why a queued run waits until its `not_before`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitReason {

@@ -329,7 +329,12 @@ mod tests {
     fn new_york_02_30_fires_at_the_end_of_the_skipped_hour_then_in_summer_time() {
         // 2027-03-14: 02:00 EST becomes 03:00 EDT; 02:30 does not exist.
         assert_eq!(
-            fire_times("0 30 2 * * *", "America/New_York", "2027-03-12T12:00:00Z", 4),
+            fire_times(
+                "0 30 2 * * *",
+                "America/New_York",
+                "2027-03-12T12:00:00Z",
+                4
+            ),
             [
                 "2027-03-13T07:30:00Z", // 02:30 EST
                 "2027-03-14T07:00:00Z", // 03:00 EDT, the first instant after the gap
@@ -342,7 +347,12 @@ mod tests {
     #[test]
     fn new_york_01_30_keeps_its_wall_clock_time_across_both_changes() {
         assert_eq!(
-            fire_times("0 30 1 * * *", "America/New_York", "2027-03-13T00:00:00Z", 3),
+            fire_times(
+                "0 30 1 * * *",
+                "America/New_York",
+                "2027-03-13T00:00:00Z",
+                3
+            ),
             [
                 "2027-03-13T06:30:00Z",
                 "2027-03-14T06:30:00Z", // 01:30 EST, before the change at 02:00
@@ -351,7 +361,12 @@ mod tests {
         );
         // 2027-11-07: 02:00 EDT becomes 01:00 EST; 01:30 occurs twice and fires once.
         assert_eq!(
-            fire_times("0 30 1 * * *", "America/New_York", "2027-11-06T00:00:00Z", 3),
+            fire_times(
+                "0 30 1 * * *",
+                "America/New_York",
+                "2027-11-06T00:00:00Z",
+                3
+            ),
             [
                 "2027-11-06T05:30:00Z",
                 "2027-11-07T05:30:00Z", // 01:30 EDT, the first occurrence
@@ -359,7 +374,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            fire_times("0 30 2 * * *", "America/New_York", "2027-11-06T00:00:00Z", 3),
+            fire_times(
+                "0 30 2 * * *",
+                "America/New_York",
+                "2027-11-06T00:00:00Z",
+                3
+            ),
             [
                 "2027-11-06T06:30:00Z",
                 "2027-11-07T07:30:00Z", // 02:30 EST: after the repeated hour, once
@@ -372,12 +392,22 @@ mod tests {
     fn a_time_asked_for_during_the_repeated_hour_is_never_one_already_past() {
         // 06:10Z is 01:10 EST, in the second pass of the repeated hour: 01:30 fired at 05:30Z.
         assert_eq!(
-            fire_times("0 30 1 * * *", "America/New_York", "2027-11-07T06:10:00Z", 1),
+            fire_times(
+                "0 30 1 * * *",
+                "America/New_York",
+                "2027-11-07T06:10:00Z",
+                1
+            ),
             ["2027-11-08T06:30:00Z"]
         );
         // An interval schedule fires at each wall-clock time once: not again in the second pass.
         assert_eq!(
-            fire_times("0 */20 * * * *", "America/New_York", "2027-11-07T05:30:00Z", 3),
+            fire_times(
+                "0 */20 * * * *",
+                "America/New_York",
+                "2027-11-07T05:30:00Z",
+                3
+            ),
             [
                 "2027-11-07T05:40:00Z", // 01:40 EDT
                 "2027-11-07T07:00:00Z", // 02:00 EST; 01:00–01:40 EST are times already fired
@@ -389,7 +419,12 @@ mod tests {
     #[test]
     fn every_time_in_a_gap_fires_once_at_its_end() {
         assert_eq!(
-            fire_times("0 */20 * * * *", "America/New_York", "2027-03-14T06:30:00Z", 3),
+            fire_times(
+                "0 */20 * * * *",
+                "America/New_York",
+                "2027-03-14T06:30:00Z",
+                3
+            ),
             [
                 "2027-03-14T06:40:00Z", // 01:40 EST
                 "2027-03-14T07:00:00Z", // 02:00, 02:20, 02:40 skipped: 03:00 EDT, once
@@ -397,7 +432,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            fire_times("0 45 */2 * * *", "America/New_York", "2027-03-14T05:00:00Z", 2),
+            fire_times(
+                "0 45 */2 * * *",
+                "America/New_York",
+                "2027-03-14T05:00:00Z",
+                2
+            ),
             ["2027-03-14T05:45:00Z", "2027-03-14T07:00:00Z"]
         );
     }
@@ -444,7 +484,12 @@ mod tests {
     fn southern_hemisphere_changes_run_the_other_way() {
         // Sydney: 2027-04-04 03:00 AEDT → 02:00 AEST; 2027-10-03 02:00 AEST → 03:00 AEDT.
         assert_eq!(
-            fire_times("0 30 2 * * *", "Australia/Sydney", "2027-04-02T00:00:00Z", 3),
+            fire_times(
+                "0 30 2 * * *",
+                "Australia/Sydney",
+                "2027-04-02T00:00:00Z",
+                3
+            ),
             [
                 "2027-04-02T15:30:00Z",
                 "2027-04-03T15:30:00Z", // 02:30 AEDT, the first of two
@@ -452,7 +497,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            fire_times("0 30 2 * * *", "Australia/Sydney", "2027-10-01T00:00:00Z", 3),
+            fire_times(
+                "0 30 2 * * *",
+                "Australia/Sydney",
+                "2027-10-01T00:00:00Z",
+                3
+            ),
             [
                 "2027-10-01T16:30:00Z",
                 "2027-10-02T16:00:00Z", // 03:00 AEDT, the end of the gap
@@ -471,7 +521,12 @@ mod tests {
         // Lord Howe moves by 30 minutes: 2027-10-03 02:00 +10:30 → 02:30 +11;
         // 2027-04-04 02:00 +11 → 01:30 +10:30.
         assert_eq!(
-            fire_times("0 15 2 * * *", "Australia/Lord_Howe", "2027-10-01T00:00:00Z", 3),
+            fire_times(
+                "0 15 2 * * *",
+                "Australia/Lord_Howe",
+                "2027-10-01T00:00:00Z",
+                3
+            ),
             [
                 "2027-10-01T15:45:00Z",
                 "2027-10-02T15:30:00Z", // 02:30 +11, the end of the gap
@@ -479,7 +534,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            fire_times("0 45 1 * * *", "Australia/Lord_Howe", "2027-04-02T00:00:00Z", 3),
+            fire_times(
+                "0 45 1 * * *",
+                "Australia/Lord_Howe",
+                "2027-04-02T00:00:00Z",
+                3
+            ),
             [
                 "2027-04-02T14:45:00Z",
                 "2027-04-03T14:45:00Z", // 01:45 +11, the first of two

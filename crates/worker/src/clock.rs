@@ -38,18 +38,31 @@ impl Clock for SystemClock {
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     now: Arc<watch::Sender<Timestamp>>,
+    /// The instant the latest [`Clock::sleep_until`] waits for.
+    waiting_for: Arc<watch::Sender<Option<Timestamp>>>,
 }
 
 impl ManualClock {
     pub fn new(at: Timestamp) -> Self {
         Self {
             now: Arc::new(watch::Sender::new(at)),
+            waiting_for: Arc::new(watch::Sender::new(None)),
         }
     }
 
     /// Moves the clock to `at`, waking whatever waits for an instant up to it.
     pub fn set(&self, at: Timestamp) {
         self.now.send_replace(at);
+    }
+
+    /// Moves the clock to `at` and returns once its one user (a scheduler) has done everything
+    /// due by then: when it waits for an instant past `at`. Never returns if nothing waits on it.
+    pub async fn advance(&self, at: Timestamp) {
+        let mut waiting_for = self.waiting_for.subscribe();
+        self.set(at);
+        let _ = waiting_for
+            .wait_for(|until| until.is_some_and(|until| until > at))
+            .await;
     }
 }
 
@@ -61,6 +74,7 @@ impl Clock for ManualClock {
 
     async fn sleep_until(&self, at: Timestamp) {
         let mut now = self.now.subscribe();
+        self.waiting_for.send_replace(Some(at));
         // The sender lives as long as `self`: this only ends when the time has come.
         let _ = now.wait_for(|now| *now >= at).await;
     }

@@ -122,7 +122,8 @@ impl Fetcher {
                         source_id,
                         url: url.to_owned(),
                         problem,
-                        retry_at: now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+                        retry_at: now
+                            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
                     };
                     if let Some(wait) = asked.filter(|w| *w > settings.max_retry_after) {
                         return Err(throttled(wait, format!(
@@ -133,11 +134,14 @@ impl Fetcher {
                         )));
                     }
                     if let Some(wait) = asked.filter(|_| attempt >= max_attempts) {
-                        return Err(throttled(wait, format!(
+                        return Err(throttled(
+                            wait,
+                            format!(
                             "HTTP {} asking to retry after {}s; gave up after {attempt} attempt(s)",
                             r.status,
                             wait.as_secs()
-                        )));
+                        ),
+                        ));
                     }
                     (format!("HTTP {}", r.status), asked)
                 }

@@ -95,7 +95,9 @@ async fn enqueue(store: &Store, schedule: &schedule::Model, fire_time: Timestamp
             wake.notify_one();
         }
         Ok(None) => tracing::debug!(schedule = id, %fire_time, "already queued by another process"),
-        Err(e) => tracing::warn!(schedule = id, %fire_time, error = %e, "could not queue the scheduled run"),
+        Err(e) => {
+            tracing::warn!(schedule = id, %fire_time, error = %e, "could not queue the scheduled run")
+        }
     }
 }
 

@@ -406,7 +406,10 @@ async fn a_retry_after_given_as_an_http_date_is_kept_as_that_instant() {
         .expect("date")
         .to_utc();
     wb_request(RD, 1)
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "Thu, 01 Jan 2099 07:28:00 GMT"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "Thu, 01 Jan 2099 07:28:00 GMT"),
+        )
         .expect(1)
         .mount(&server)
         .await;
