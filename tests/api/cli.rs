@@ -273,6 +273,27 @@ fn tokens_and_schedules_are_managed_from_the_command_line() {
         .nth(1)
         .expect("schedule N added")
         .to_owned();
+    let again = run(&[
+        "schedule",
+        "add",
+        "baseline",
+        " 0 0  5 * * * ",
+        "--timezone",
+        "Asia/Shanghai",
+    ]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        text(&again.stdout),
+        format!(
+            "schedule {id} already refreshes baseline at \"0 0 5 * * *\" in Asia/Shanghai; nothing added"
+        )
+    );
+    let listed = text(&run(&["schedule", "list"]).stdout);
+    assert_eq!(
+        listed.matches("Asia/Shanghai").count(),
+        1,
+        "one schedule: {listed}"
+    );
     let bad = run(&["schedule", "add", "baseline", "every day"]);
     assert!(!bad.status.success());
     assert!(

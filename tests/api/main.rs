@@ -15,6 +15,7 @@ mod operators;
 mod outage;
 mod queries;
 mod refresh;
+mod retry_after;
 mod schedules;
 mod schema;
 mod seed;
