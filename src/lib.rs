@@ -19,7 +19,7 @@ use techbalance_worker::fetch::Fetcher;
 use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use techbalance_worker::scheduler;
-use techbalance_worker::sources::baseline::{self as baseline_source, Baseline, BaselineSource};
+use techbalance_worker::sources::baseline::{self as baseline_source, BaselineSource};
 use techbalance_worker::sources::oecd::{self, Oecd};
 use techbalance_worker::sources::worldbank::{self, WorldBank};
 use techbalance_worker::sources::{Progress, Source};
@@ -38,22 +38,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The configured baseline: the file named by `TECHBALANCE_BASELINE`, or the bundled one.
-pub fn baseline(config: &Config) -> anyhow::Result<Baseline> {
-    Ok(match &config.baseline_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("TECHBALANCE_BASELINE: cannot read {}", path.display()))?;
-            Baseline::parse(&text, &path.display().to_string())?
-        }
-        None => Baseline::bundled()?,
-    })
-}
-
 /// Loads the configured baseline (see [`techbalance_worker::seed`]).
 pub async fn seed(store: &Store, config: &Config) -> anyhow::Result<RecordSummary> {
-    let outcome = techbalance_worker::seed(store, baseline(config)?).await?;
-    Ok(outcome.summary)
+    Ok(seed_run(store, config).await?.summary)
+}
+
+/// [`seed`], with the whole outcome (the run, and its notes naming the file and its hash).
+pub async fn seed_run(store: &Store, config: &Config) -> anyhow::Result<RefreshOutcome> {
+    Ok(techbalance_worker::seed(store, &config.baseline).await?)
 }
 
 /// Every refreshable source, configured: the baseline, the World Bank and the OECD.
@@ -71,7 +63,7 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
         refresh.from_year,
     );
     Ok(vec![
-        Box::new(BaselineSource::new(baseline(config)?)),
+        Box::new(BaselineSource::new(config.baseline.clone())),
         Box::new(worldbank),
         Box::new(oecd),
     ])

@@ -210,7 +210,11 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Seed => {
             let store = techbalance::open_store(&config).await?;
-            let summary = techbalance::seed(&store, &config).await?;
+            let outcome = techbalance::seed_run(&store, &config).await?;
+            let summary = outcome.summary;
+            if let Some(notes) = &outcome.notes {
+                println!("{notes}");
+            }
             println!(
                 "baseline loaded: {} new, {} revised, {} withdrawn, {} unchanged",
                 summary.inserted, summary.revised, summary.withdrawn, summary.unchanged

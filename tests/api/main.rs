@@ -3,6 +3,7 @@
 mod fake_worldbank;
 mod support;
 
+mod baseline_file;
 mod cli;
 mod conformance;
 mod dashboard;
@@ -18,8 +19,8 @@ mod refresh;
 mod retry_after;
 mod schedules;
 mod schema;
-mod seed;
+pub(crate) mod seed;
 mod shutdown;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod telemetry;
 mod workers;

@@ -33,7 +33,7 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -41,7 +41,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message (skipping server pings), within 10 s.
-async fn receive(socket: &mut Socket) -> Value {
+pub(crate) async fn receive(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -78,14 +78,14 @@ async fn closed(socket: &mut Socket) -> (u16, String) {
     }
 }
 
-async fn acked(app: &TestApp) -> Socket {
+pub(crate) async fn acked(app: &TestApp) -> Socket {
     let mut socket = connect(app, "graphql-transport-ws").await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
     assert_eq!(receive(&mut socket).await["type"], "connection_ack");
     socket
 }
 
-async fn wait_for_subscriptions(app: &TestApp, count: usize) {
+pub(crate) async fn wait_for_subscriptions(app: &TestApp, count: usize) {
     wait_until("open subscriptions", count, || {
         app.live.open_subscriptions()
     })

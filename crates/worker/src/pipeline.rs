@@ -8,6 +8,7 @@ use std::time::Duration;
 use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
+use techbalance_store::reference::upsert_reference;
 use techbalance_store::revisions::{record_batch, RecordSummary};
 use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, Trigger};
 use techbalance_store::{Store, StoreError};
@@ -22,6 +23,8 @@ pub struct RefreshOutcome {
     pub release: Option<String>,
     /// Series the source no longer publishes.
     pub retired: Vec<String>,
+    /// The run's notes (e.g. the baseline file read and its hash).
+    pub notes: Option<String>,
 }
 
 /// A failed refresh: the run that recorded the failure, and why.
@@ -236,23 +239,28 @@ async fn fetch_and_record(
 
     let at = techbalance_store::now();
     let txn = store.begin().await?;
+    if let Some(reference) = &fetched.reference {
+        upsert_reference(&txn, reference).await?;
+    }
     let discovered: Vec<country::Model> = fetched.countries.iter().map(country_row).collect();
     add_missing_countries(&txn, &discovered).await?;
     let mut summary = RecordSummary::default();
     for batch in &fetched.batches {
         summary.add(record_batch(&txn, batch, at, Some(run_id)).await?);
     }
-    let notes = (!fetched.retired.is_empty()).then(|| {
-        format!(
+    let mut notes = fetched.notes.clone();
+    if !fetched.retired.is_empty() {
+        notes.push(format!(
             "series retired upstream, values kept: {}",
             fetched.retired.join(", ")
-        )
-    });
+        ));
+    }
+    let notes = (!notes.is_empty()).then(|| notes.join("; "));
     let result = RunResult {
         summary,
         pages_fetched: fetched.pages,
         release: fetched.release.clone(),
-        notes,
+        notes: notes.clone(),
     };
     complete_run(&txn, run_id, worker, &result, at).await?;
     let mut notices = vec![Notice::Run { run: run_id }];
@@ -266,6 +274,7 @@ async fn fetch_and_record(
         pages_fetched: fetched.pages,
         release: fetched.release,
         retired: fetched.retired,
+        notes,
     })
 }
 

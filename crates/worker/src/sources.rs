@@ -7,6 +7,7 @@ pub mod worldbank;
 
 use async_trait::async_trait;
 use techbalance_store::entities::source;
+use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::Batch;
 
 /// A publisher of figures that the worker can refresh.
@@ -57,6 +58,10 @@ pub struct Fetched {
     /// Countries named by the source, with its names for them.
     pub countries: Vec<CountryInfo>,
     pub pages: u32,
+    /// Reference data to record with the figures (the baseline's metrics, countries, …).
+    pub reference: Option<ReferenceData>,
+    /// Remarks for the run's notes (e.g. which baseline file, with its hash).
+    pub notes: Vec<String>,
 }
 
 /// Why a fetch failed. Every message names the source, the URL and the problem.
@@ -77,6 +82,12 @@ pub enum SourceError {
         url: String,
         problem: String,
         retry_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A source file cannot be read or is invalid (the baseline); `problem` names the file.
+    #[error("{source_id}: {problem}")]
+    File {
+        source_id: &'static str,
+        problem: String,
     },
     /// The source refused the request (a 4xx, or an error payload such as World Bank id 120).
     #[error("{source_id}: GET {url}: refused: {problem}")]
