@@ -17,7 +17,8 @@ both_backends!(an_edit_seeded_by_another_process_reaches_subscribers_and_is_not_
 
 const FIGURE: &str = "metric = \"rd_intensity\"\ncountry = \"USA\"\nyear = 2024\nvalue = 3.5\n";
 
-fn sha256(text: &str) -> String {
+/// SHA-256 of `text`, lower-case hex (as run notes give it).
+pub(crate) fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

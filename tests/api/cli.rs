@@ -344,18 +344,12 @@ fn tokens_and_schedules_are_managed_from_the_command_line() {
 
 #[test]
 fn editing_data_baseline_toml_and_seeding_records_the_edit() {
-    use sha2::{Digest, Sha256};
+    use crate::baseline_file::sha256 as hash;
     let dir = scratch_dir("baseline-edit");
     std::fs::create_dir_all(dir.join("data")).expect("data dir");
     let file = dir.join("data").join("baseline.toml");
     let bundled = techbalance_worker::sources::baseline::BUNDLED;
     std::fs::write(&file, bundled).expect("copy of the baseline");
-    let hash = |text: &str| {
-        Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
     let run = |args: &[&str]| {
         let output = techbalance(&dir).args(args).output().expect("run");
         assert!(

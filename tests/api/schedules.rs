@@ -86,6 +86,9 @@ async fn fired(store: &Store, schedule: i64, from: Timestamp, to: Timestamp) -> 
         .collect()
 }
 
+/// A schedule and the three fire times it should get in a window.
+type Expected = (i64, [&'static str; 3]);
+
 async fn schedules_fire_at_their_zones_wall_clock_times_through_daylight_saving_changes(
     backend: Backend,
 ) {
@@ -105,7 +108,7 @@ async fn schedules_fire_at_their_zones_wall_clock_times_through_daylight_saving_
 
     // Each window: three days around a change, stepped ten minutes at a time by two schedulers
     // started at its beginning; then the fire times each schedule got in it.
-    let windows: &[(&str, &[(i64, [&str; 3])])] = &[
+    let windows: &[(&str, &[Expected])] = &[
         // New York springs forward 2027-03-14 02:00 EST → 03:00 EDT.
         (
             "2027-03-13T00:00:00Z",

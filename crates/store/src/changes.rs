@@ -169,6 +169,23 @@ impl Store {
         }
     }
 
+    /// Tells subscribers that changes may have been missed.
+    async fn resync(&self) {
+        let data_version = self.data_version().await.unwrap_or(0);
+        let _ = self
+            .hub
+            .sender
+            .send(Arc::new(Change::Resync { data_version }));
+    }
+
+    /// Dispatches a notice another process wrote, as JSON.
+    async fn dispatch_payload(&self, payload: &str) {
+        match serde_json::from_str::<Notice>(payload) {
+            Ok(notice) => self.dispatch(&notice).await,
+            Err(e) => tracing::warn!(error = %e, payload, "unreadable notice"),
+        }
+    }
+
     /// Resolves a notice and broadcasts it to this process's subscribers.
     async fn dispatch(&self, notice: &Notice) {
         if self.hub.sender.receiver_count() == 0 {
@@ -280,21 +297,12 @@ impl Store {
             backoff = Duration::from_millis(200);
             if !first {
                 tracing::info!("change listener reconnected; telling subscribers to resync");
-                let data_version = self.data_version().await.unwrap_or(0);
-                let _ = self
-                    .hub
-                    .sender
-                    .send(Arc::new(Change::Resync { data_version }));
+                self.resync().await;
             }
             first = false;
             // `None` or an error: the connection is gone, and notices may have been missed.
             while let Ok(Some(notification)) = listener.try_recv().await {
-                match serde_json::from_str::<Notice>(notification.payload()) {
-                    Ok(notice) => self.dispatch(&notice).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, payload = notification.payload(), "unreadable notice")
-                    }
-                }
+                self.dispatch_payload(notification.payload()).await;
             }
             self.hub.connected.store(false, Ordering::SeqCst);
             tracing::warn!("change listener lost its connection; reconnecting");
@@ -328,11 +336,7 @@ impl Store {
                 }
             };
             if !first {
-                let data_version = self.data_version().await.unwrap_or(0);
-                let _ = self
-                    .hub
-                    .sender
-                    .send(Arc::new(Change::Resync { data_version }));
+                self.resync().await;
             }
             first = false;
             let mut seen: Option<i64> = None;
@@ -369,12 +373,8 @@ impl Store {
                                 _ => continue,
                             };
                         last = last.max(id);
-                        if origin == *self.hub.origin {
-                            continue;
-                        }
-                        match serde_json::from_str::<Notice>(&payload) {
-                            Ok(notice) => self.dispatch(&notice).await,
-                            Err(e) => tracing::warn!(error = %e, payload, "unreadable notice"),
+                        if origin != *self.hub.origin {
+                            self.dispatch_payload(&payload).await;
                         }
                     }
                 }
