@@ -8,6 +8,7 @@ use techbalance_api::{CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
+use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
 use techbalance_worker::sources::{oecd, worldbank};
 
 /// The embedded database used when `DATABASE_URL` is unset.
@@ -79,6 +80,9 @@ pub struct RefreshConfig {
     pub from_year: i32,
     pub worldbank_per_page: u32,
     pub fetch: FetchSettings,
+    /// The share (0 to 1) of a source's current values one refresh may withdraw without an
+    /// operator accepting it; a whole series is never withdrawn without one.
+    pub max_withdrawal_share: f64,
 }
 
 impl Config {
@@ -407,6 +411,12 @@ fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig
             )?,
             ..defaults
         },
+        max_withdrawal_share: parse(
+            get,
+            "TECHBALANCE_MAX_WITHDRAWAL_SHARE",
+            DEFAULT_MAX_WITHDRAWAL_SHARE,
+            |n: &f64| (0.0..=1.0).contains(n),
+        )?,
     })
 }
 
