@@ -348,9 +348,9 @@ async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> any
                 Ok(o) => (o.run_id, "ok"),
                 Err(f) => (f.run_id, "failed"),
             };
-            let arguments = serde_json::json!({ "source": source.id(), "run": run.to_string() });
+            let arguments = format!(r#"{{"source":"{}","run":"{run}"}}"#, source.id());
             store
-                .record_audit(&cli_actor(), "acceptWithdrawals", &arguments.to_string(), result)
+                .record_audit(&cli_actor(), "acceptWithdrawals", &arguments, result)
                 .await?;
         }
         match outcome {

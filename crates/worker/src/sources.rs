@@ -103,12 +103,19 @@ impl Bisection {
     /// The source refused `group`: split it, or record its one country as refused.
     pub fn refused(&mut self, mut group: Vec<String>, problem: String) {
         if group.len() > 1 {
+            self.split(group);
+        } else if let Some(country) = group.pop() {
+            self.refused.push((country, problem));
+        }
+    }
+
+    /// Requests `group` again in two halves (a group of one is dropped).
+    pub fn split(&mut self, mut group: Vec<String>) {
+        if group.len() > 1 {
             let second = group.split_off(group.len() / 2);
             // Popped last-in first-out: the first half is requested first.
             self.pending.push(second);
             self.pending.push(group);
-        } else if let Some(country) = group.pop() {
-            self.refused.push((country, problem));
         }
     }
 
@@ -117,14 +124,19 @@ impl Bisection {
         self.requested > 0 && self.refused.len() == self.requested
     }
 
-    /// "TWN (error 120: Invalid value)", for the run's notes.
-    pub fn describe_refused(&self) -> String {
-        self.refused
-            .iter()
-            .map(|(country, problem)| format!("{country} ({problem})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+}
+
+/// The run's note on countries a source refused: "refused by worldbank, not refreshed: TWN
+/// (error 120: …)".
+pub fn refused_note(source_id: &str, refused: &[(String, String)]) -> String {
+    let refused: Vec<String> = refused
+        .iter()
+        .map(|(country, problem)| format!("{country} ({problem})"))
+        .collect();
+    format!(
+        "refused by {source_id}, not refreshed: {}",
+        refused.join(", ")
+    )
 }
 
 /// Why a fetch failed. Every message names the source, the URL and the problem.
