@@ -602,7 +602,7 @@ async fn a_world_bank_release_that_changes_while_paging_is_malformed() {
 
 const GERD_CSV: &str = include_str!("fixtures/oecd_msti_gerd_usd_ppp.csv");
 const RESEARCHERS_CSV: &str = include_str!("fixtures/oecd_msti_researchers_fte.csv");
-const OECD_HEADER: &str = "STRUCTURE,STRUCTURE_ID,STRUCTURE_NAME,ACTION,REF_AREA,Reference area,FREQ,Frequency of observation,MEASURE,Measure,UNIT_MEASURE,Unit of measure,PRICE_BASE,Price base,TRANSFORMATION,Transformation,TIME_PERIOD,Time period,OBS_VALUE,Observation value,OBS_STATUS,Observation status";
+const OECD_HEADER: &str = "STRUCTURE,STRUCTURE_ID,STRUCTURE_NAME,ACTION,REF_AREA,Reference area,FREQ,Frequency of observation,MEASURE,Measure,UNIT_MEASURE,Unit of measure,PRICE_BASE,Price base,TRANSFORMATION,Transformation,TIME_PERIOD,Time period,OBS_VALUE,Observation value,OBS_STATUS,Observation status,UNIT_MULT,Unit multiplier";
 const OECD_ROW_PREFIX: &str =
     "DATAFLOW,OECD.STI.STP:DSD_MSTI@DF_MSTI(1.3),Main Science and Technology Indicators,I";
 
@@ -737,7 +737,7 @@ async fn an_oecd_not_found_without_no_records_is_refused() {
 async fn an_oecd_csv_without_obs_value_is_malformed() {
     let server = MockServer::start().await;
     let body = format!(
-        "{}\r\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,A,Normal value\r\n",
+        "{}\r\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,A,Normal value,0,Units\r\n",
         OECD_HEADER.replace("OBS_VALUE,Observation value,", "")
     );
     let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
@@ -752,8 +752,8 @@ async fn a_ragged_oecd_row_is_malformed_with_its_row_number() {
     let server = MockServer::start().await;
     let body = format!(
         "{OECD_HEADER}\r\n\
-         {OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,1638632,,A,Normal value\r\n\
-         {OECD_ROW_PREFIX},CHN,China (People's Republic of),A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,2021,,2405470,,A,Normal value\r\n"
+         {OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,1638632,,A,Normal value,0,Units\r\n\
+         {OECD_ROW_PREFIX},CHN,China (People's Republic of),A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,2021,,2405470,,A,Normal value,0,Units\r\n"
     );
     let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
 
@@ -766,7 +766,7 @@ async fn a_ragged_oecd_row_is_malformed_with_its_row_number() {
 async fn an_oecd_row_for_another_measure_is_malformed() {
     let server = MockServer::start().await;
     let body = format!(
-        "{OECD_HEADER}\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,HC,Headcount,_Z,Not applicable,_Z,Not applicable,2021,,1900000,,A,Normal value\n"
+        "{OECD_HEADER}\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,HC,Headcount,_Z,Not applicable,_Z,Not applicable,2021,,1900000,,A,Normal value,0,Units\n"
     );
     let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
 

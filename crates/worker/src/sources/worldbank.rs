@@ -276,10 +276,18 @@ impl WorldBank {
             };
             let response = self.fetcher.get(&url).await?;
             if !(200..300).contains(&response.status) {
+                let problem = format!("HTTP {}: {}", response.status, snippet(&response.body));
+                // Page 1 refused (a 4xx, often an HTML page): these countries may be at fault.
+                if first.is_none() && (400..500).contains(&response.status) {
+                    tally.progress.pages_fetched += 1;
+                    tally.progress.pages_total += 1;
+                    (tally.request.progress)(tally.progress);
+                    return Ok(Part::Refused(problem, url.clone()));
+                }
                 return Err(SourceError::Refused {
                     source_id: SOURCE_ID,
                     url: url.clone(),
-                    problem: format!("HTTP {}: {}", response.status, snippet(&response.body)),
+                    problem,
                 });
             }
             let (meta, rows) = match parse(&response.body).map_err(&malformed)? {
