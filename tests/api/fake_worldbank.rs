@@ -145,13 +145,20 @@ impl Respond for FakeWorldBank {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         let (vintage, failure) = self.state.lock().expect("state").clone();
         match failure {
-            Failure::ServerError => return ResponseTemplate::new(500).set_body_string("Internal Server Error"),
-            Failure::OneServerError if n == 0 => return ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+            Failure::ServerError => {
+                return ResponseTemplate::new(500).set_body_string("Internal Server Error")
+            }
+            Failure::OneServerError if n == 0 => {
+                return ResponseTemplate::new(502).set_body_string("Bad Gateway")
+            }
             Failure::OneTooManyRequests if n == 0 => {
                 return ResponseTemplate::new(429).insert_header("Retry-After", "1")
             }
             Failure::Hang => return ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
-            Failure::Malformed => return ResponseTemplate::new(200).set_body_string("<html>Service Unavailable</html>"),
+            Failure::Malformed => {
+                return ResponseTemplate::new(200)
+                    .set_body_string("<html>Service Unavailable</html>")
+            }
             Failure::InvalidValue => return invalid_value(),
             _ => {}
         }

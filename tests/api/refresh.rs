@@ -467,7 +467,11 @@ async fn fake_oecd(researchers_found: bool) -> wiremock::MockServer {
         ResponseTemplate::new(404).set_body_string("NoRecordsFound")
     };
     // NoRecordsFound answers every key, so the request narrowed down per area finds none either.
-    let areas = if researchers_found { r"USA\+CHN" } else { r"[A-Z+]+" };
+    let areas = if researchers_found {
+        r"USA\+CHN"
+    } else {
+        r"[A-Z+]+"
+    };
     Mock::given(method("GET"))
         .and(path_regex(format!(
             r"/data/OECD\.STI\.STP,DSD_MSTI@DF_MSTI,1\.3/{areas}\.A\.T_RS\.FTE\.\.$"

@@ -139,7 +139,10 @@ async fn a_page_that_does_not_answer_the_page_asked_for_fails_the_run_and_change
     let before = s.versions().await;
     // `[{"page":0,"pages":0,"total":0,...},null]` for page 1 of every indicator.
     s.fake.fail(Failure::PageZeroOfZero);
-    let error = s.refresh().await.expect_err("a page 0 answers no page asked for");
+    let error = s
+        .refresh()
+        .await
+        .expect_err("a page 0 answers no page asked for");
     assert!(
         error.contains("malformed") && error.contains("asked for page 1, received page 0"),
         "{error}"
@@ -219,17 +222,17 @@ async fn an_operator_accepts_held_withdrawals_through_the_api_audited(backend: B
     s.fake.fail(Failure::Empty);
     let held = s.refresh().await.expect("held");
     assert_eq!(s.run(held.run_id).await.status, "held");
-    let accept = |run: i64| format!(r#"mutation {{ acceptWithdrawals(run: "{run}") {{ id status acceptsWithdrawals source {{ id }} }} }}"#);
+    let accept = |run: i64| {
+        format!(
+            r#"mutation {{ acceptWithdrawals(run: "{run}") {{ id status acceptsWithdrawals source {{ id }} }} }}"#
+        )
+    };
 
     // Without a token: refused, nothing queued, nothing audited.
     let audit = s.app.store.count_audit_log().await.expect("audit");
     let body = s.app.post(&accept(held.run_id), Value::Null).await;
     assert_eq!(code(&body["errors"][0]), "UNAUTHENTICATED");
-    assert_eq!(
-        last_run(&s.app).await.id,
-        held.run_id,
-        "nothing was queued"
-    );
+    assert_eq!(last_run(&s.app).await.id, held.run_id, "nothing was queued");
     assert_eq!(s.app.store.count_audit_log().await.expect("audit"), audit);
 
     // A run that held nothing has nothing to accept; an unknown run is not found.
@@ -339,7 +342,11 @@ async fn the_command_line_accepts_withdrawals_audited(backend: Backend) {
         .expect("audit")
         .remove(0);
     assert_eq!(
-        (entry.actor.as_str(), entry.action.as_str(), entry.outcome.as_str()),
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.outcome.as_str()
+        ),
         ("cli:ops", "acceptWithdrawals", "ok")
     );
     assert_eq!(
@@ -384,11 +391,12 @@ async fn withdrawing_more_than_the_allowed_share_holds_every_withdrawal(backend:
     assert_eq!(s.run(outcome.run_id).await.status, "held");
 
     // One of seven (14%) is within the share: recorded without an operator.
-    s.fake.publish(
-        vintage()
-            .without(RD, "USA", 2020)
-            .with(PATENTS, "CHN", 2022, Some(1_500_000.0)),
-    );
+    s.fake.publish(vintage().without(RD, "USA", 2020).with(
+        PATENTS,
+        "CHN",
+        2022,
+        Some(1_500_000.0),
+    ));
     let outcome = s.refresh().await.expect("recorded");
     assert_eq!((outcome.summary.withdrawn, outcome.summary.held), (1, 0));
     assert_eq!(s.run(outcome.run_id).await.status, "succeeded");
@@ -452,11 +460,7 @@ async fn two_countries_with_one_iso2_code_are_a_named_conflict_and_the_rest_is_r
 ) {
     // The fake names an unknown ISO3 code by its first two letters: XKX and XKZ are both "XK",
     // and USB is "US", the ISO2 code of the USA.
-    let s = setup(
-        backend,
-        &[("TECHBALANCE_COUNTRIES", "USA,CHN,XKX,XKZ,USB")],
-    )
-    .await;
+    let s = setup(backend, &[("TECHBALANCE_COUNTRIES", "USA,CHN,XKX,XKZ,USB")]).await;
     s.fake.publish(
         vintage()
             .with(RD, "XKX", 2022, Some(0.1))
@@ -508,7 +512,12 @@ struct FakeMsti {
 impl Respond for FakeMsti {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let key = request.url.path().rsplit('/').next().unwrap_or_default();
-        let areas: Vec<&str> = key.split('.').next().unwrap_or_default().split('+').collect();
+        let areas: Vec<&str> = key
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .split('+')
+            .collect();
         if !key.contains(".G.USD_PPP.") {
             return ResponseTemplate::new(404).set_body_string("NoRecordsFound");
         }
@@ -523,7 +532,10 @@ impl Respond for FakeMsti {
             }
         }
         ResponseTemplate::new(200)
-            .insert_header("content-type", "application/vnd.sdmx.data+csv; charset=utf-8")
+            .insert_header(
+                "content-type",
+                "application/vnd.sdmx.data+csv; charset=utf-8",
+            )
             .set_body_string(body)
     }
 }
@@ -532,7 +544,10 @@ async fn fake_msti(header: &str, rows: &[(&str, String)], unknown: &[&str]) -> M
     let server = MockServer::start().await;
     let fake = FakeMsti {
         header: header.to_owned(),
-        rows: rows.iter().map(|(a, r)| (a.to_string(), r.clone())).collect(),
+        rows: rows
+            .iter()
+            .map(|(a, r)| (a.to_string(), r.clone()))
+            .collect(),
         unknown: unknown.iter().map(|u| u.to_string()).collect(),
     };
     Mock::given(wiremock::matchers::method("GET"))
@@ -575,10 +590,26 @@ async fn oecd_values_are_stored_only_with_their_magnitude_established(backend: B
     let usa = gerd_row("USA", "United States", 2021, "806013", "6");
     let usa_without = usa.replace(",6,Millions", "");
     for (header, row, expected) in [
-        (without_column.as_str(), usa_without, "column UNIT_MULT is missing"),
-        (HEADER, gerd_row("USA", "United States", 2021, "806013", ""), "UNIT_MULT is empty"),
-        (HEADER, gerd_row("USA", "United States", 2021, "806013", "M"), "UNIT_MULT \"M\" is not a known unit multiplier"),
-        (HEADER, gerd_row("USA", "United States", 2021, "806013", "15"), "UNIT_MULT \"15\" is not a known unit multiplier"),
+        (
+            without_column.as_str(),
+            usa_without,
+            "column UNIT_MULT is missing",
+        ),
+        (
+            HEADER,
+            gerd_row("USA", "United States", 2021, "806013", ""),
+            "UNIT_MULT is empty",
+        ),
+        (
+            HEADER,
+            gerd_row("USA", "United States", 2021, "806013", "M"),
+            "UNIT_MULT \"M\" is not a known unit multiplier",
+        ),
+        (
+            HEADER,
+            gerd_row("USA", "United States", 2021, "806013", "15"),
+            "UNIT_MULT \"15\" is not a known unit multiplier",
+        ),
         (
             &HEADER.replace("OBS_VALUE,Observation value,", ""),
             usa.replace(",806013,", ","),
@@ -590,7 +621,9 @@ async fn oecd_values_are_stored_only_with_their_magnitude_established(backend: B
             .await
             .expect_err("no guessed magnitude");
         assert!(
-            error.contains("oecd-msti") && error.contains("rd_spending_usd") && error.contains(expected),
+            error.contains("oecd-msti")
+                && error.contains("rd_spending_usd")
+                && error.contains(expected),
             "{expected}: {error}"
         );
         assert_eq!(gerd(&app).await, json!([]), "{expected}: nothing stored");
@@ -599,11 +632,19 @@ async fn oecd_values_are_stored_only_with_their_magnitude_established(backend: B
     // The right magnitudes: millions, thousands and units.
     let rows = [
         ("USA", gerd_row("USA", "United States", 2021, "806013", "6")),
-        ("CHN", gerd_row("CHN", "China (People's Republic of)", 2021, "667970", "3")),
-        ("CHN", gerd_row("CHN", "China (People's Republic of)", 2022, "1.5", "0")),
+        (
+            "CHN",
+            gerd_row("CHN", "China (People's Republic of)", 2021, "667970", "3"),
+        ),
+        (
+            "CHN",
+            gerd_row("CHN", "China (People's Republic of)", 2022, "1.5", "0"),
+        ),
     ];
     let server = fake_msti(HEADER, &rows, &[]).await;
-    refresh_oecd(&app, &server, "USA,CHN").await.expect("refresh");
+    refresh_oecd(&app, &server, "USA,CHN")
+        .await
+        .expect("refresh");
     assert_eq!(
         gerd(&app).await,
         json!([
@@ -628,7 +669,10 @@ async fn an_area_the_oecd_does_not_know_does_not_stop_the_others(backend: Backen
         .expect("the others refresh");
     assert_eq!(outcome.summary.inserted, 2, "{outcome:?}");
     let notes = outcome.notes.clone().unwrap_or_default();
-    assert!(notes.contains("oecd-msti rd_spending_usd: no records for TWN"), "{notes}");
+    assert!(
+        notes.contains("oecd-msti rd_spending_usd: no records for TWN"),
+        "{notes}"
+    );
     assert_eq!(gerd(&app).await.as_array().map(Vec::len), Some(2));
 
     // The same year twice with different values: a named conflict, the other area recorded.

@@ -181,9 +181,11 @@ pub async fn record_batch(
     at: Timestamp,
     run: Option<i64>,
 ) -> Result<RecordSummary, StoreError> {
-    Ok(record_batch_guarded(db, batch, at, run, Withdrawals::Record)
-        .await?
-        .summary)
+    Ok(
+        record_batch_guarded(db, batch, at, run, Withdrawals::Record)
+            .await?
+            .summary,
+    )
 }
 
 /// How a new version changes its series.
@@ -315,7 +317,11 @@ pub async fn record_batch_guarded(
 }
 
 /// Removes the changes of every series `policy` holds, and names those series.
-fn hold(batch: &Batch, changes: &mut Vec<(Change, NewVersion<'_>)>, policy: Withdrawals) -> Vec<HeldSeries> {
+fn hold(
+    batch: &Batch,
+    changes: &mut Vec<(Change, NewVersion<'_>)>,
+    policy: Withdrawals,
+) -> Vec<HeldSeries> {
     if policy == Withdrawals::Record {
         return Vec::new();
     }

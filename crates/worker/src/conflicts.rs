@@ -9,7 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Removes the countries of `fetched` that conflict with each other or with `known` (code →
 /// ISO2), and returns one note per conflict.
-pub fn resolve(source_id: &str, fetched: &mut Fetched, known: &HashMap<String, String>) -> Vec<String> {
+pub fn resolve(
+    source_id: &str,
+    fetched: &mut Fetched,
+    known: &HashMap<String, String>,
+) -> Vec<String> {
     let mut notes = Vec::new();
     let mut dropped: BTreeSet<String> = BTreeSet::new();
     // Codes named by the answer or already known, by ISO2 code.
@@ -155,7 +159,10 @@ mod tests {
         fetched.countries.clear();
         let notes = resolve("oecd-msti", &mut fetched, &known());
         assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("oecd-msti gives figures for KOR"), "{notes:?}");
+        assert!(
+            notes[0].contains("oecd-msti gives figures for KOR"),
+            "{notes:?}"
+        );
         assert_eq!(fetched.batches[0].points, [point("USA")]);
     }
 

@@ -118,8 +118,8 @@ impl Executor {
         };
         let outcome = self
             .fetch_and_record(store, source, countries, run, &tracked, &reporter)
-        .instrument(span.clone())
-        .await;
+            .instrument(span.clone())
+            .await;
         heartbeat.abort();
         reporter.abort();
         let _entered = span.enter();
@@ -354,6 +354,7 @@ async fn record(
         summary.add(recorded.summary);
         held.extend(recorded.held);
     }
+    held.sort();
     Ok((summary, held))
 }
 

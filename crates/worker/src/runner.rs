@@ -115,8 +115,7 @@ impl Runner {
                     base: Duration::ZERO,
                 }
             };
-            match self.executor.fail(&self.store, &run, &error, retry).await
-            {
+            match self.executor.fail(&self.store, &run, &error, retry).await {
                 AfterFailure::Retry { at, attempt } => {
                     tracing::info!(run = run.id, %at, attempt, "will retry");
                 }

@@ -123,7 +123,6 @@ impl Bisection {
     pub fn all_refused(&self) -> bool {
         self.requested > 0 && self.refused.len() == self.requested
     }
-
 }
 
 /// The run's note on countries a source refused: "refused by worldbank, not refreshed: TWN

@@ -5,7 +5,9 @@
 //! whose text borrows from the body; countries are looked up by hash, and the strings every point
 //! of an indicator shares (its citation) are held once.
 
-use super::{refused_note, Bisection, CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError};
+use super::{
+    refused_note, Bisection, CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError,
+};
 use crate::fetch::Fetcher;
 use async_trait::async_trait;
 use chrono::Datelike;
@@ -308,10 +310,8 @@ impl WorldBank {
                         );
                         return Ok(Part::Retired);
                     }
-                    let problem = format!(
-                        "error {}: {}: {}",
-                        message.id, message.key, message.value
-                    );
+                    let problem =
+                        format!("error {}: {}: {}", message.id, message.key, message.value);
                     // A refusal after page 1 is no refusal of these countries: fail.
                     if first.is_some() {
                         return Err(SourceError::Refused {
