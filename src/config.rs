@@ -490,6 +490,21 @@ mod tests {
     }
 
     #[test]
+    fn the_withdrawal_share_is_a_fifth_by_default_and_a_fraction_when_set() {
+        assert_eq!(
+            config(&[]).expect("defaults").refresh.max_withdrawal_share,
+            0.2
+        );
+        let set = config(&[("TECHBALANCE_MAX_WITHDRAWAL_SHARE", "0.05")]).expect("set");
+        assert_eq!(set.refresh.max_withdrawal_share, 0.05);
+        for bad in ["1.5", "-0.1", "NaN", "20%"] {
+            let err =
+                config(&[("TECHBALANCE_MAX_WITHDRAWAL_SHARE", bad)]).expect_err("not a fraction");
+            assert_eq!(err.variable, "TECHBALANCE_MAX_WITHDRAWAL_SHARE", "{bad}");
+        }
+    }
+
+    #[test]
     fn source_urls_default_to_the_real_services_and_can_be_replaced() {
         let defaults = config(&[]).expect("defaults");
         assert_eq!(

@@ -695,3 +695,42 @@ async fn an_area_the_oecd_does_not_know_does_not_stop_the_others(backend: Backen
         "China's stored value is left as it was: {outcome:?}"
     );
 }
+
+both_backends!(a_write_that_breaks_a_key_is_not_retried);
+
+/// What the pipeline now prevents (figures for a country the store does not know), written
+/// directly: the database refuses it, and the worker does not try again.
+async fn a_write_that_breaks_a_key_is_not_retried(backend: Backend) {
+    use techbalance_store::revisions::{Batch, Point, Scope};
+    let app = TestApp::spawn(backend).await;
+    let batch = Batch {
+        source: "worldbank".into(),
+        release: None,
+        scope: Scope {
+            metrics: vec!["rd_intensity".into()],
+            countries: Some(vec!["XKX".into()]),
+            years: None,
+        },
+        points: vec![Point {
+            metric: "rd_intensity".into(),
+            country: "XKX".into(),
+            year: 2022,
+            value: 0.1,
+            qualifier: None,
+            citation: None,
+        }],
+    };
+    let error = app
+        .store
+        .record(&batch, techbalance_store::now())
+        .await
+        .expect_err("no such country");
+    assert!(error.is_constraint_violation(), "{error}");
+    assert!(!techbalance_worker::WorkerError::from(error).is_retryable());
+    let unreachable = techbalance_worker::sources::SourceError::Unreachable {
+        source_id: "worldbank",
+        url: String::new(),
+        problem: "timed out".into(),
+    };
+    assert!(techbalance_worker::WorkerError::from(unreachable).is_retryable());
+}
