@@ -71,7 +71,7 @@ pub struct Fetched {
 
 /// Narrows a refused request down to the countries refused: a request for several countries that
 /// the source refuses as a whole is split in halves, recursively, until each refused country is
-/// alone. Sources ask for [`Bisection::next`] group, and report a refusal with
+/// alone. Sources ask for [`Bisection::next_group`], and report a refusal with
 /// [`Bisection::refused`].
 #[derive(Debug)]
 pub struct Bisection {
@@ -96,7 +96,7 @@ impl Bisection {
     }
 
     /// The next group of countries to request.
-    pub fn next(&mut self) -> Option<Vec<String>> {
+    pub fn next_group(&mut self) -> Option<Vec<String>> {
         self.pending.pop()
     }
 

@@ -158,7 +158,7 @@ impl Source for Oecd {
             let mut empty = Vec::new();
             let mut first_refusal: Option<(String, String)> = None;
             let mut requests = 0;
-            while let Some(group) = bisection.next() {
+            while let Some(group) = bisection.next_group() {
                 requests += 1;
                 if requests > 1 {
                     progress.pages_total += 1;

@@ -207,7 +207,7 @@ impl WorldBank {
         let mut release: Option<String> = None;
         let mut scope: Vec<String> = Vec::with_capacity(countries.len());
         let mut first_refusal: Option<(String, String)> = None;
-        while let Some(group) = bisection.next() {
+        while let Some(group) = bisection.next_group() {
             match self.pages(code, slug, &group, tally).await? {
                 Part::Rows {
                     points: part,
