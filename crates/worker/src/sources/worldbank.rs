@@ -235,9 +235,8 @@ impl WorldBank {
             });
         }
         tally.refused.extend(bisection.refused);
-        // The API lists countries by name: keep the order the countries were asked for.
-        let order: HashMap<&str, usize> = tally.requested.clone();
-        scope.sort_by_key(|c| order.get(c.as_str()).copied().unwrap_or(usize::MAX));
+        // Groups come back in any order: keep the order the countries were asked for.
+        scope.sort_by_key(|c| tally.requested.get(c.as_str()).copied());
         Ok(Series::Batch(Batch {
             source: SOURCE_ID.to_owned(),
             release,
