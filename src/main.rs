@@ -357,9 +357,9 @@ async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> any
             Ok(o) => {
                 let s = o.summary;
                 println!(
-                    "{}: run {} {}: {} fetched, {} new, {} revised, {} withdrawn, {} held, {} unchanged ({} pages)",
+                    "{}: run {} {}: {} fetched, {} new, {} revised, {} withdrawn, {} unchanged, {} held ({} pages)",
                     source.id(), o.run_id, if s.held > 0 { "held" } else { "succeeded" },
-                    s.fetched, s.inserted, s.revised, s.withdrawn, s.held, s.unchanged,
+                    s.fetched, s.inserted, s.revised, s.withdrawn, s.unchanged, s.held,
                     o.pages_fetched,
                 );
                 if let Some(notes) = &o.notes {

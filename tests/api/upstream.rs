@@ -326,7 +326,7 @@ async fn the_command_line_accepts_withdrawals_audited(backend: Backend) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("succeeded: 0 fetched, 0 new, 0 revised, 7 withdrawn, 0 held"),
+        stdout.contains("succeeded: 0 fetched, 0 new, 0 revised, 7 withdrawn, 0 unchanged, 0 held"),
         "{stdout}"
     );
     let run = last_run(&s.app).await;
