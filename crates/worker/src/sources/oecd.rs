@@ -76,8 +76,8 @@ impl Oecd {
         }
     }
 
-    /// One series for `countries`: its points and the areas whose rows contradict each other,
-    /// `None` for no records, or a refusal (the problem and the URL).
+    /// One series for `countries`: its rows, no records, or a refusal (a 4xx other than
+    /// `NoRecordsFound`). Any other status fails the fetch.
     async fn request(
         &self,
         countries: &[String],
@@ -87,31 +87,32 @@ impl Oecd {
         let url = self.url(countries, series);
         let response = self.fetcher.get(&url).await?;
         let body = String::from_utf8_lossy(&response.body);
-        match response.status {
-            200..=299 => parse(&body, series, countries, years)
+        let status = response.status;
+        if (200..300).contains(&status) {
+            return parse(&body, series, countries, years)
                 .map(Answer::Rows)
                 .map_err(|problem| SourceError::Malformed {
                     source_id: SOURCE_ID,
                     url,
                     problem: format!("{}: {problem}", series.slug),
-                }),
-            // The query matched nothing: the source has no values in this scope.
-            404 if no_records(&body) => Ok(Answer::NoRecords),
-            status @ 400..=499 => Ok(Answer::Refused(
-                format!(
-                    "HTTP {status}: {}",
-                    body.trim().chars().take(200).collect::<String>()
-                ),
-                url,
-            )),
-            status => Err(SourceError::Refused {
+                });
+        }
+        // The query matched nothing: the source has no values in this scope.
+        if status == 404 && no_records(&body) {
+            return Ok(Answer::NoRecords);
+        }
+        let problem = format!(
+            "HTTP {status}: {}",
+            body.trim().chars().take(200).collect::<String>()
+        );
+        if (400..500).contains(&status) {
+            Ok(Answer::Refused(problem, url))
+        } else {
+            Err(SourceError::Refused {
                 source_id: SOURCE_ID,
                 url,
-                problem: format!(
-                    "HTTP {status}: {}",
-                    body.trim().chars().take(200).collect::<String>()
-                ),
-            }),
+                problem,
+            })
         }
     }
 
