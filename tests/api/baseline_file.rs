@@ -39,6 +39,7 @@ async fn an_edit_seeded_by_another_process_reaches_subscribers_and_is_not_revert
             poll_interval: Duration::from_millis(50),
             retry: app.config.worker.retry,
             countries: vec!["USA".into(), "CHN".into()],
+            max_withdrawal_share: app.config.refresh.max_withdrawal_share,
         },
     );
     let mut socket = acked(&app).await;

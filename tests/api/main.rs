@@ -23,4 +23,5 @@ pub(crate) mod seed;
 mod shutdown;
 pub(crate) mod subscriptions;
 mod telemetry;
+mod upstream;
 mod workers;

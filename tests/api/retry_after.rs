@@ -46,6 +46,7 @@ async fn one_throttled_attempt(
             poll_interval: Duration::from_millis(50),
             retry,
             countries: vec!["USA".into(), "CHN".into()],
+            max_withdrawal_share: app.config.refresh.max_withdrawal_share,
         },
     );
     let before = techbalance_store::now();

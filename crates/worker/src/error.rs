@@ -19,4 +19,15 @@ impl WorkerError {
             _ => None,
         }
     }
+
+    /// Whether running again may succeed. A write that breaks a constraint, or one the store
+    /// refuses as invalid, fails the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WorkerError::Store(e) => {
+                !(e.is_constraint_violation() || matches!(e, StoreError::Invalid(_)))
+            }
+            _ => true,
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! sources (World Bank, OECD) plug into the same path.
 
 pub mod clock;
+mod conflicts;
 mod error;
 pub mod fetch;
 pub mod pipeline;

@@ -421,6 +421,11 @@ impl Source for BaselineSource {
         SOURCE_ID
     }
 
+    /// The operator's own file: a figure removed from it is withdrawn as it is.
+    fn upstream(&self) -> bool {
+        false
+    }
+
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
         let loaded = self.file.load().map_err(|e| SourceError::File {
             source_id: SOURCE_ID,
