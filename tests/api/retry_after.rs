@@ -1,6 +1,6 @@
 //! A source that answers 429 or 503 with `Retry-After` (delay-seconds or an HTTP date) is not
 //! called again before that time: the run waits in the queue until then (capped), and says when
-//! and why.
+//! and why; other runs of the source wait for it too.
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp};
@@ -131,7 +131,35 @@ async fn a_source_asking_to_retry_after_keeps_the_run_waiting_until_then(backend
         chrono::DateTime::parse_from_rfc3339(node["notBefore"].as_str().unwrap_or_default())
             .expect("notBefore");
     assert_eq!(shown, not_before);
+    // The pause holds for the source: a scheduled run queued meanwhile waits for it too.
+    let schedule = app
+        .store
+        .schedules()
+        .await
+        .expect("schedules")
+        .into_iter()
+        .find(|s| s.source == "worldbank")
+        .expect("the default World Bank schedule");
+    let scheduled = app
+        .store
+        .enqueue_scheduled(schedule.id, "worldbank", techbalance_store::now())
+        .await
+        .expect("enqueue")
+        .expect("queued");
+    assert_eq!(
+        app.store
+            .claim_run_at("probe", LEASE, techbalance_store::now())
+            .await
+            .expect("claim"),
+        None,
+        "the source asked for a pause"
+    );
     waits_exactly_until(&app, &run).await;
+    app.store
+        .cancel_run(scheduled.id)
+        .await
+        .expect("cancel")
+        .expect("the scheduled run was still queued");
     let finished = app
         .data(&format!(
             r#"{{ refreshRun(id: "{}") {{ notBefore waitReason }} }}"#,

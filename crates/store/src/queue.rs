@@ -235,7 +235,8 @@ impl Store {
     }
 
     /// Claims the oldest run that is queued and due, or whose lease has expired, for `worker`,
-    /// unless its source already has a run executing. `None` when there is nothing to do.
+    /// unless its source already has a run executing, or asked for a pause (`Retry-After`) that
+    /// a queued run is still waiting out: every run of that source waits for it. `None` when there is nothing to do.
     pub async fn claim_run(
         &self,
         worker: &str,
@@ -267,6 +268,10 @@ impl Store {
                        SELECT 1 FROM refresh_runs busy \
                        WHERE busy.source = r.source AND busy.status = 'running' \
                          AND busy.id <> r.id AND busy.lease_until >= $1) \
+                   AND NOT EXISTS ( \
+                       SELECT 1 FROM refresh_runs paused \
+                       WHERE paused.source = r.source AND paused.status = 'queued' \
+                         AND paused.wait_reason = 'retry_after' AND paused.not_before > $1) \
                  ORDER BY r.id \
                  LIMIT 1 {lock}) \
              RETURNING *"

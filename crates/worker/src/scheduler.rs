@@ -144,3 +144,42 @@ fn same_timing(a: &schedule::Model, b: &schedule::Model) -> bool {
     (a.source.as_str(), a.cron.as_str(), a.timezone.as_str())
         == (b.source.as_str(), b.cron.as_str(), b.timezone.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("RFC 3339 instant")
+            .to_utc()
+    }
+
+    #[test]
+    fn a_late_wake_queues_the_latest_occurrence_once_then_waits_for_the_next() {
+        let cron = CronSchedule::parse("0 30 2 * * *", "America/New_York").expect("cron");
+        let mut entry = Entry {
+            schedule: schedule::Model {
+                id: 1,
+                source: "baseline".into(),
+                cron: "0 30 2 * * *".into(),
+                timezone: "America/New_York".into(),
+                enabled: true,
+                created_by: "test".into(),
+                created_at: at("2027-03-01T00:00:00Z"),
+                updated_at: at("2027-03-01T00:00:00Z"),
+                last_fired_at: None,
+            },
+            next: cron.next_after(at("2027-03-12T12:00:00Z")),
+            cron,
+        };
+        assert_eq!(entry.due(at("2027-03-13T07:29:59Z")), None, "not yet");
+        // Asleep from before 2027-03-13's occurrence until after 2027-03-15's.
+        assert_eq!(
+            entry.due(at("2027-03-15T12:00:00Z")),
+            Some((at("2027-03-15T06:30:00Z"), 2))
+        );
+        assert_eq!(entry.next, Some(at("2027-03-16T06:30:00Z")));
+        assert_eq!(entry.due(at("2027-03-15T12:00:01Z")), None, "once");
+    }
+}
