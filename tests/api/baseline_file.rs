@@ -5,7 +5,7 @@
 
 use crate::both_backends;
 use crate::seed::tempfile_path::TempPath;
-use crate::subscriptions::{acked, receive, send, wait_for_subscriptions};
+use crate::subscriptions::{acked, receive, send, wait_for_listening, wait_for_subscriptions};
 use crate::support::{Backend, TestApp};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -50,6 +50,7 @@ async fn an_edit_seeded_by_another_process_reaches_subscribers_and_is_not_revert
     )
     .await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
 
     // Edit the file; another process seeds it.
     assert!(BUNDLED.contains(FIGURE), "the bundled baseline changed");

@@ -176,7 +176,7 @@ async fn wait_for_shared_executions(app: &TestApp, count: usize) {
 
 /// Waits until `count` executions listen to the change hub: a subscriber is counted as soon as
 /// it joins, but the first one's execution still resolves its arguments before it listens.
-async fn wait_for_listening(app: &TestApp, count: usize) {
+pub(crate) async fn wait_for_listening(app: &TestApp, count: usize) {
     wait_until("executions listening", count, || {
         app.store.change_receivers()
     })
@@ -468,6 +468,7 @@ async fn the_legacy_protocol_streams_data_and_stops(backend: Backend) {
     )
     .await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
     revise(&app, &[(2024, 3.8)]).await;
     let message = receive(&mut socket).await;
     assert_eq!(

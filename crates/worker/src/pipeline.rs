@@ -278,12 +278,21 @@ impl Executor {
         // Progress is about fetching; nothing else writes the run while its figures are recorded.
         reporter.abort();
 
-        let known: HashMap<String, String> = store
+        let mut known: HashMap<String, String> = store
             .countries()
             .await?
             .into_iter()
             .map(|c| (c.code, c.iso2))
             .collect();
+        // Countries the source's own reference data brings (the baseline's) are recorded first.
+        if let Some(reference) = &fetched.reference {
+            known.extend(
+                reference
+                    .countries
+                    .iter()
+                    .map(|c| (c.code.clone(), c.iso2.clone())),
+            );
+        }
         let mut notes = Vec::new();
         if !fetched.retired.is_empty() {
             notes.push(format!(
