@@ -9,6 +9,7 @@ mod dashboard;
 mod fuzz;
 mod hostile;
 mod http;
+mod input_coercion;
 mod live_clients;
 mod observability;
 mod operators;

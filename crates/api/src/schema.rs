@@ -11,6 +11,7 @@ use techbalance_store::Store;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+mod coerce;
 mod document;
 mod guard;
 

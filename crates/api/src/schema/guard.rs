@@ -7,6 +7,7 @@
 //! then measured with its fragments expanded ([`document::expanded_size`]); only then do
 //! async-graphql's own checks (recursion, directives per field, depth, complexity) run.
 
+use super::coerce;
 use super::document::{self, Expansion};
 use super::SchemaLimits;
 use crate::error::ApiError;
@@ -24,7 +25,7 @@ use async_graphql::{
 };
 use std::any::TypeId;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The `extensions.code` of errors raised before execution.
 pub(crate) mod code {
@@ -42,9 +43,11 @@ pub(crate) mod code {
     /// A mutation or subscription sent where only queries may run (HTTP GET).
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const TIMEOUT: &str = "TIMEOUT";
+    /// A variable's value cannot be coerced to the variable's declared type.
+    pub const BAD_VARIABLE_VALUE: &str = "BAD_VARIABLE_VALUE";
 
     /// Codes of errors that mean the request never executed (no `data` at all).
-    pub const REQUEST_ERRORS: [&str; 12] = [
+    pub const REQUEST_ERRORS: [&str; 13] = [
         PARSE_FAILED,
         VALIDATION_FAILED,
         OPERATION_RESOLUTION_FAILURE,
@@ -57,6 +60,7 @@ pub(crate) mod code {
         TOO_MANY_TOKENS,
         INTROSPECTION_DISABLED,
         METHOD_NOT_ALLOWED,
+        BAD_VARIABLE_VALUE,
     ];
 }
 
@@ -73,12 +77,17 @@ impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(GuardExtension {
             limits: self.limits,
+            literal_problems: Mutex::default(),
         })
     }
 }
 
+/// Created for each request.
 struct GuardExtension {
     limits: SchemaLimits,
+    /// Literals that cannot be coerced, found before validation and reported after it (as the
+    /// specification's validation rule "Values of Correct Type" would report them).
+    literal_problems: Mutex<Vec<String>>,
 }
 
 /// A refusal, through [`ApiError`], without a source location.
@@ -87,6 +96,11 @@ pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ServerE
     let mut server_error = ServerError::new(error.message, None);
     server_error.extensions = error.extensions;
     server_error
+}
+
+/// One request error carrying every problem, one per line.
+fn refused_all(code: &'static str, problems: Vec<String>) -> ServerError {
+    refused(code, problems.join("\n"))
 }
 
 /// Gives `error` the `extensions.code` `code` unless it has one.
@@ -143,6 +157,7 @@ impl Extension for GuardExtension {
             with_code(e, code)
         })?;
         let operation_name = request.operation_name.clone();
+        let mut variables = std::mem::take(&mut request.variables);
         let doc = request
             .parsed_query()
             .map_err(|e| with_code(e, code::PARSE_FAILED))?;
@@ -160,6 +175,19 @@ impl Extension for GuardExtension {
                 "introspection is disabled on this server",
             ));
         }
+        let registry = &ctx.schema_env.registry;
+        let problems = coerce::variables(registry, &operation.node, &variables);
+        if !problems.is_empty() {
+            return Err(refused_all(code::BAD_VARIABLE_VALUE, problems));
+        }
+        for (name, value) in coerce::argument_defaults(registry, doc, &operation.node, &variables) {
+            variables.insert(name, value);
+        }
+        let literal = coerce::literals(registry, doc, &operation.node);
+        if let Ok(mut stash) = self.literal_problems.lock() {
+            *stash = literal;
+        }
+        request.variables = variables;
         Ok(request)
     }
 
@@ -192,7 +220,23 @@ impl Extension for GuardExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
+        let result = next.run(ctx).await;
+        if result.is_ok() {
+            let literal = self
+                .literal_problems
+                .lock()
+                .map(|mut stash| std::mem::take(&mut *stash))
+                .unwrap_or_default();
+            if !literal.is_empty() {
+                // Several errors of one request: one `ServerError` each, as validation gives them.
+                let errors = literal
+                    .into_iter()
+                    .map(|problem| refused(code::VALIDATION_FAILED, problem))
+                    .collect();
+                return Err(errors);
+            }
+        }
+        result.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|e| match e.message.as_str() {
