@@ -19,6 +19,7 @@ mod refresh;
 mod schema;
 mod seed;
 mod shutdown;
+mod string_escapes;
 mod subscriptions;
 mod telemetry;
 mod workers;

@@ -9,9 +9,11 @@
 
 use super::coerce;
 use super::document::{self, Expansion};
+use super::escapes;
 use super::SchemaLimits;
 use crate::error::ApiError;
 use async_graphql::async_trait::async_trait;
+use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
     NextValidation,
@@ -21,9 +23,12 @@ use async_graphql::parser::types::{
     SelectionSet,
 };
 use async_graphql::{
-    Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
+    Pos, Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Value,
+    Variables,
 };
+use sha2::{Digest, Sha256};
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -71,12 +76,15 @@ pub struct QueriesOnly;
 /// The extension factory; see the module documentation.
 pub(crate) struct Guard {
     pub(crate) limits: SchemaLimits,
+    /// The automatic persisted queries' storage, when they are on.
+    pub(crate) persisted: Option<LruCacheStorage>,
 }
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(GuardExtension {
             limits: self.limits,
+            persisted: self.persisted.clone(),
             literal_problems: Mutex::default(),
         })
     }
@@ -85,6 +93,7 @@ impl ExtensionFactory for Guard {
 /// Created for each request.
 struct GuardExtension {
     limits: SchemaLimits,
+    persisted: Option<LruCacheStorage>,
     /// Literals that cannot be coerced, found before validation and reported after it (as the
     /// specification's validation rule "Values of Correct Type" would report them).
     literal_problems: Mutex<Vec<String>>,
@@ -110,6 +119,26 @@ fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
         extensions.set("code", code);
     }
     error
+}
+
+impl GuardExtension {
+    /// An automatic persisted query whose text [`escapes`] rewrote: its hash is the hash of the
+    /// text `sent`, which the persisted-query extension would find does not match the rewritten
+    /// text. So the document is registered here under the hash sent (once it was found to be
+    /// the hash of the text sent), and the extension finds it by that hash.
+    async fn register_rewritten(&self, request: &mut Request, sent: &str, doc: ExecutableDocument) {
+        let Some(storage) = &self.persisted else {
+            return;
+        };
+        let Some(Value::Object(persisted)) = request.extensions.get("persistedQuery") else {
+            return;
+        };
+        let hash = persisted_hash(sent);
+        if persisted.get("sha256Hash") == Some(&Value::String(hash.clone())) {
+            storage.set(hash, doc).await;
+            request.query.clear();
+        }
+    }
 }
 
 #[async_trait]
@@ -141,10 +170,15 @@ impl Extension for GuardExtension {
     ) -> ServerResult<Request> {
         let limits = &self.limits;
         if !request.query.is_empty() {
+            let sent = normalise_escapes(&mut request)?;
             check_shape(limits, document::scan(&request.query))?;
-            request
+            let doc = request
                 .parsed_query()
-                .map_err(|e| with_code(e, code::PARSE_FAILED))?;
+                .map_err(|e| with_code(e, code::PARSE_FAILED))?
+                .clone();
+            if let Some(sent) = sent {
+                self.register_rewritten(&mut request, &sent, doc).await;
+            }
         }
         let queries_only = request.data.contains_key(&TypeId::of::<QueriesOnly>());
         // Persisted queries come next: they may fill in the document.
@@ -259,6 +293,28 @@ impl Extension for GuardExtension {
                 .collect()
         })
     }
+}
+
+/// Rewrites the string escapes the parser does not know ([`escapes`]); the text as sent when it
+/// changed.
+fn normalise_escapes(request: &mut Request) -> ServerResult<Option<String>> {
+    match escapes::normalise(&request.query) {
+        Ok(Cow::Borrowed(_)) => Ok(None),
+        Ok(Cow::Owned(text)) => Ok(Some(std::mem::replace(&mut request.query, text))),
+        Err(error) => {
+            let mut refusal = refused(code::PARSE_FAILED, error.message);
+            refusal.locations = vec![Pos {
+                line: error.line,
+                column: error.column,
+            }];
+            Err(refusal)
+        }
+    }
+}
+
+/// The SHA-256 an automatic persisted query is known by, as lowercase hex.
+fn persisted_hash(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
 /// The limits [`document::scan`] can tell from the text alone.
@@ -392,7 +448,10 @@ pub(crate) fn selects_subscription(query: &str, operation_name: Option<&str>) ->
     if check_shape(&SchemaLimits::default(), document::scan(query)).is_err() {
         return false;
     }
-    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+    let Ok(query) = escapes::normalise(query) else {
+        return false;
+    };
+    let Ok(doc) = async_graphql::parser::parse_query(query.as_ref()) else {
         return false;
     };
     selected_operation(&doc, operation_name)
