@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use techbalance_api::{CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings};
+use techbalance_api::{
+    CorsHeaders, CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings,
+};
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
@@ -239,6 +241,13 @@ fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, 
             problem,
         })?,
     };
+    let cors_headers = match get("TECHBALANCE_CORS_HEADERS") {
+        None => d.cors_headers,
+        Some(text) => CorsHeaders::parse(&text).map_err(|problem| ConfigError {
+            variable: "TECHBALANCE_CORS_HEADERS",
+            problem,
+        })?,
+    };
     Ok(HttpSettings {
         max_body_bytes: parse(get, "TECHBALANCE_MAX_BODY_BYTES", d.max_body_bytes, |n| {
             *n >= 1024
@@ -266,6 +275,7 @@ fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, 
             )?,
         },
         cors_origins,
+        cors_headers,
         csrf_prevention: parse(
             get,
             "TECHBALANCE_CSRF_PREVENTION",

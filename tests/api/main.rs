@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod conformance;
+mod cors;
 mod dashboard;
 mod fuzz;
 mod hostile;
