@@ -104,7 +104,7 @@ impl Config {
         }
         Ok(Self {
             database: ConnectionSettings {
-                url,
+                url: created_if_missing(url),
                 max_connections: parse(&get, "TECHBALANCE_DB_MAX_CONNECTIONS", 10, |n: &u32| {
                     *n >= 1
                 })?,
@@ -180,6 +180,19 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database.url.starts_with("sqlite:")
     }
+}
+
+/// A SQLite file URL without a `mode` opens read-write and creates the file (`mode=rwc`), as
+/// the default does: a path the user names just works. Other URLs are kept as they are.
+fn created_if_missing(url: String) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url;
+    };
+    if rest.contains(":memory:") || rest.contains("mode=") {
+        return url;
+    }
+    let separator = if rest.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
 }
 
 /// The HTTP transport: body size, batches, rate limiting, CORS and CSRF.
@@ -460,6 +473,23 @@ mod tests {
         assert_eq!(config.database.url, DEFAULT_DATABASE_URL);
         assert_eq!(config.bind.to_string(), DEFAULT_BIND);
         assert!(config.is_sqlite());
+    }
+
+    #[test]
+    fn a_sqlite_file_is_created_if_missing_unless_a_mode_is_given() {
+        for (given, used) in [
+            ("sqlite://mydata.db", "sqlite://mydata.db?mode=rwc"),
+            (
+                "sqlite:data/x.db?cache=shared",
+                "sqlite:data/x.db?cache=shared&mode=rwc",
+            ),
+            ("sqlite://ro.db?mode=ro", "sqlite://ro.db?mode=ro"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+        ] {
+            let config = config(&[("DATABASE_URL", given)]).expect(given);
+            assert_eq!(config.database.url, used);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod fake_worldbank;
 mod support;
 
 mod cli;
+mod cli_messages;
 mod conformance;
 mod cors;
 mod dashboard;
