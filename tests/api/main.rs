@@ -8,6 +8,7 @@ mod cli_messages;
 mod conformance;
 mod cors;
 mod dashboard;
+mod friendly;
 mod fuzz;
 mod hostile;
 mod http;
