@@ -4,6 +4,14 @@
 use crate::cli::{scratch_dir, techbalance};
 use std::process::Output;
 
+/// A port nothing listens on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -55,10 +63,7 @@ fn a_sqlite_file_the_user_names_is_created_if_missing() {
 #[test]
 fn an_unreachable_postgres_server_is_reported_at_once_as_connection_refused() {
     let dir = scratch_dir("refused");
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let free = free_port();
     let output = techbalance(&dir)
         .arg("migrate")
         .env(
@@ -151,10 +156,7 @@ fn commands_log_migrations_only_when_there_are_some_to_apply() {
 #[test]
 fn a_refresh_that_cannot_reach_its_source_says_so_once_with_a_hint() {
     let dir = scratch_dir("refresh-unreachable");
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let free = free_port();
     let output = techbalance(&dir)
         .args(["refresh", "worldbank"])
         .env(
@@ -194,10 +196,7 @@ fn the_progress_bar_on_a_terminal_never_shows_a_full_bar_before_pages_are_known(
         "this test needs `script` (a terminal for the progress bar): install util-linux"
     );
     let dir = scratch_dir("progress");
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let free = free_port();
     let binary = env!("CARGO_BIN_EXE_techbalance");
     for (source, shows) in [("worldbank", "connecting"), ("baseline", "1/1 pages")] {
         let mut command = std::process::Command::new("script");

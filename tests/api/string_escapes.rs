@@ -104,31 +104,25 @@ async fn a_persisted_query_with_new_escapes_runs_by_its_hash(backend: Backend) {
     let query = r#"{ country(code: "\u{55}S\u0041") { name } }"#;
     let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
     let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
-    let registered = app
-        .client()
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": query, "extensions": extensions }))
-        .send()
-        .await
-        .expect("request")
-        .json::<Value>()
-        .await
-        .expect("json");
+    let registered = post(&app, json!({ "query": query, "extensions": extensions })).await;
     assert_eq!(
         registered["data"]["country"]["name"], "United States",
         "{registered}"
     );
-    let by_hash = app
-        .client()
+    let by_hash = post(&app, json!({ "extensions": extensions })).await;
+    assert_eq!(by_hash, registered);
+}
+
+async fn post(app: &TestApp, body: Value) -> Value {
+    app.client()
         .post(app.url("/graphql"))
-        .json(&json!({ "extensions": extensions }))
+        .json(&body)
         .send()
         .await
         .expect("request")
-        .json::<Value>()
+        .json()
         .await
-        .expect("json");
-    assert_eq!(by_hash, registered);
+        .expect("json")
 }
 
 async fn get(app: &TestApp, query: &str) -> Value {
