@@ -25,4 +25,5 @@ mod shutdown;
 mod string_escapes;
 mod subscriptions;
 mod telemetry;
+mod upstream;
 mod workers;
