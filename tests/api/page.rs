@@ -604,3 +604,135 @@ async fn a_refresh_revises_a_figure_in_place_and_as_of_shows_the_earlier_value(b
     );
     browser.finish().await;
 }
+
+both_backends!(the_pages_speed_and_size_are_measured);
+
+/// The bundled baseline with `extra` more countries, each with five years of every metric.
+fn baseline_with_countries(extra: usize) -> String {
+    let mut toml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/baseline.toml"))
+            .expect("the baseline");
+    let metrics: Vec<String> = toml
+        .split("[[metrics]]")
+        .skip(1)
+        .filter_map(|entry| entry.lines().find_map(|l| l.strip_prefix("slug = ")))
+        .map(|slug| slug.trim_matches('"').to_string())
+        .collect();
+    let letters = |n: usize| {
+        let a = (b'A' + (n / 26) as u8) as char;
+        let b = (b'A' + (n % 26) as u8) as char;
+        format!("{a}{b}")
+    };
+    let iso2s = (0..26 * 26).map(letters).filter(|c| c != "US" && c != "CN");
+    for (i, iso2) in iso2s.take(extra).enumerate() {
+        let code = format!("Q{}", letters(i));
+        toml.push_str(&format!(
+            "\n[[countries]]\ncode = \"{code}\"\niso2 = \"{iso2}\"\nname = \"Country {code}\"\nflag = \"🏳\"\n"
+        ));
+        for (m, metric) in metrics.iter().enumerate() {
+            for year in 2019..2024 {
+                let value = 1.0 + ((i * 31 + m * 7 + year as usize) % 97) as f64 * 1.5;
+                toml.push_str(&format!(
+                    "\n[[observations]]\nmetric = \"{metric}\"\ncountry = \"{code}\"\nyear = {year}\nvalue = {value}\nyear_basis = \"stated\"\n"
+                ));
+            }
+        }
+    }
+    toml
+}
+
+/// Loads `path` in a fresh browser (no cache) and reads the Performance API: when the figures
+/// were first painted, and what crossed the network (compressed).
+async fn measure(app: &TestApp, path: &str) -> Value {
+    let mut browser = Browser::launch(app.addr).await;
+    browser.goto(path).await;
+    loaded(&mut browser, 1).await;
+    let figures = browser
+        .wait_for(
+            "(() => {
+                const mark = performance.getEntriesByName('techbalance:data-painted')[0];
+                if (!mark) return null;
+                const nav = performance.getEntriesByType('navigation')[0];
+                const resources = performance.getEntriesByType('resource');
+                const sum = (key, list) => list.reduce((total, r) => total + r[key], 0);
+                const api = resources.filter(r => r.name.endsWith('/graphql'));
+                const assets = resources.filter(r => !r.name.endsWith('/graphql'));
+                return {
+                    dataPaintedMs: Math.round(mark.startTime),
+                    firstContentfulPaintMs: Math.round(performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1),
+                    transferBytes: nav.transferSize + sum('transferSize', resources),
+                    assetTransferBytes: nav.transferSize + sum('transferSize', assets),
+                    apiTransferBytes: sum('transferSize', api),
+                    decodedBytes: nav.decodedBodySize + sum('decodedBodySize', resources),
+                    requests: 1 + resources.length,
+                    apiRequests: api.length,
+                    figures: document.querySelectorAll('#figures tbody td').length,
+                };
+            })()",
+            30,
+        )
+        .await;
+    browser.finish().await;
+    figures
+}
+
+async fn the_pages_speed_and_size_are_measured(backend: Backend) {
+    let seeded = TestApp::spawn(backend).await;
+    // Once to warm the browser binary and the server's first queries (not reported).
+    measure(&seeded, "/").await;
+    let mut results = vec![(
+        "seeded data, USA and China".to_string(),
+        measure(&seeded, "/").await,
+    )];
+    drop(seeded);
+
+    let dir = std::env::temp_dir().join(format!("techbalance-200-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let baseline = dir.join(format!("baseline-{backend:?}.toml"));
+    std::fs::write(&baseline, baseline_with_countries(198)).expect("write baseline");
+    let path = baseline.to_string_lossy().into_owned();
+    let many = TestApp::spawn_with(backend, &[("TECHBALANCE_BASELINE", path.as_str())]).await;
+    let count = app_countries(&many).await;
+    assert_eq!(count.len(), 200);
+    results.push((
+        "200 countries stored, USA and China".to_string(),
+        measure(&many, "/").await,
+    ));
+    let twenty = count[..20].join(",");
+    results.push((
+        "200 countries stored, 20 chosen".to_string(),
+        measure(&many, &format!("/?countries={twenty}")).await,
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    for (what, figures) in &results {
+        assert!(
+            figures["dataPaintedMs"].as_i64().is_some_and(|ms| ms > 0),
+            "{figures}"
+        );
+        assert!(
+            figures["transferBytes"].as_i64().is_some_and(|b| b > 0),
+            "{figures}"
+        );
+        eprintln!("{backend:?}, {what}: {figures}");
+    }
+    let report: Value = results
+        .into_iter()
+        .map(|(k, v)| (k, v))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    std::fs::write(
+        crate::browser::artifacts().join(format!("speed-{backend:?}.json")),
+        serde_json::to_string_pretty(&report).expect("JSON"),
+    )
+    .expect("write the measurements");
+}
+
+async fn app_countries(app: &TestApp) -> Vec<String> {
+    app.data("{ countries { code } }").await["countries"]
+        .as_array()
+        .expect("countries")
+        .iter()
+        .map(|c| c["code"].as_str().expect("code").to_string())
+        .collect()
+}

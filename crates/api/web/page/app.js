@@ -216,12 +216,17 @@ async function load({ live = false } = {}) {
   const load = ++state.loads;
   setStatus(live ? "Updating…" : "Loading…");
   try {
-    const [headline, series, sides] = await Promise.all([loadHeadline(), loadSeries(), loadSides()]);
+    const [headline, rest] = [loadHeadline(), Promise.all([loadSeries(), loadSides()])];
+    rest.catch(() => {}); // reported below, once the headline is shown
+    // The headline first, as soon as it arrives; then the charts and the narrative.
+    const rows = await headline;
     if (load !== state.loads) return; // a newer load started meanwhile
-    renderHeadline(headline, { live });
+    renderHeadline(rows, { live });
     if (load === 1) {
       requestAnimationFrame(() => performance.mark("techbalance:data-painted"));
     }
+    const [series, sides] = await rest;
+    if (load !== state.loads) return;
     renderCharts(series);
     renderSides(sides);
     setStatus(
