@@ -369,7 +369,15 @@ async fn loaded(browser: &mut Browser, n: u32) {
 }
 
 async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // The seeded data and one more country (QAA), to pick.
+    let baseline = std::env::temp_dir().join(format!(
+        "techbalance-page-{}-{backend:?}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&baseline, baseline_with_countries(1)).expect("write baseline");
+    let path = baseline.to_string_lossy().into_owned();
+    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_BASELINE", path.as_str())]).await;
+    let _ = std::fs::remove_file(&baseline);
     let mut browser = Browser::launch(app.addr).await;
     browser.goto("/").await;
     loaded(&mut browser, 1).await;
@@ -431,6 +439,39 @@ async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
         "uPlot drew every chart"
     );
 
+    // A chart's source can be switched: it then plots that source's series.
+    let pinned = app
+        .data("{ metric(slug: \"rd_intensity\") { usa: series(country: \"USA\", source: \"baseline\") { year value } chn: series(country: \"CHN\", source: \"baseline\") { year value } } }")
+        .await;
+    let points = |series: &Value| {
+        series
+            .as_array()
+            .expect("series")
+            .iter()
+            .filter(|p| !p["value"].is_null())
+            .map(|p| format!("{}={}", p["year"], p["value"].as_f64().expect("value")))
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let expected = format!(
+        "USA:{} CHN:{}",
+        points(&pinned["metric"]["usa"]),
+        points(&pinned["metric"]["chn"])
+    );
+    browser
+        .eval(
+            "(() => { const s = document.querySelector('#chart-rd_intensity select');
+                 s.value = 'baseline'; s.dispatchEvent(new Event('change')); })()",
+        )
+        .await;
+    let shown = browser
+        .wait_for(
+            &format!("document.querySelector('#chart-rd_intensity')?.dataset.points === {} && document.querySelector('#chart-rd_intensity').dataset.points", json!(expected)),
+            30,
+        )
+        .await;
+    assert_eq!(shown, json!(expected));
+
     // Sectors with their leaders; the companies and highlights of each side.
     let narrative = app
         .data("{ sectors { slug leader } usa: country(code: \"USA\") { companies { name } highlights { title } }
@@ -486,6 +527,32 @@ async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
     browser
         .screenshot(&format!("page-{backend:?}.png"), true)
         .await;
+
+    // Any stored country can be picked (two at least): the table and the URL follow.
+    let pick = |codes: &[&str]| {
+        format!(
+            "(() => {{ const s = document.getElementById('countries');
+                 for (const o of s.options) o.selected = {}.includes(o.value);
+                 s.dispatchEvent(new Event('change')); }})()",
+            json!(codes)
+        )
+    };
+    browser.eval(&pick(&["USA"])).await;
+    assert_eq!(
+        browser
+            .eval("document.getElementById('status').textContent")
+            .await,
+        json!("Pick at least two countries to compare.")
+    );
+    browser.eval(&pick(&["USA", "QAA"])).await;
+    loaded(&mut browser, 3).await;
+    // In the picker's order (by name).
+    assert_eq!(
+        browser.eval("location.search").await,
+        json!("?countries=QAA,USA&metric=rd_intensity")
+    );
+    let (picked, _) = api_headline(&app, &["QAA", "USA"], None).await;
+    assert_eq!(dom_figures(&browser.eval(DOM_FIGURES).await), picked);
 
     // Dark theme, then phone width without horizontal scrolling of the page.
     browser.click("#theme").await;
@@ -718,7 +785,6 @@ async fn the_pages_speed_and_size_are_measured(backend: Backend) {
     }
     let report: Value = results
         .into_iter()
-        .map(|(k, v)| (k, v))
         .collect::<serde_json::Map<_, _>>()
         .into();
     std::fs::write(

@@ -614,7 +614,12 @@ function toLocalInput(iso) {
 function setupControls() {
   $("countries").addEventListener("change", (event) => {
     const picked = [...event.target.selectedOptions].map((o) => o.value);
-    if (picked.length === 0) return;
+    if (picked.length < 2) {
+      // A comparison needs two sides: keep the view, say why.
+      renderCountryPicker();
+      setStatus("Pick at least two countries to compare.", true);
+      return;
+    }
     state.countries = picked;
     state.shown.clear();
     writeUrl();
@@ -646,6 +651,7 @@ function setupControls() {
   const apply = (dark) => {
     document.documentElement.dataset.theme = dark ? "dark" : "light";
     theme.setAttribute("aria-pressed", String(dark));
+    theme.textContent = dark ? "Light theme" : "Dark theme";
   };
   const stored = localStorage.getItem("techbalance-theme");
   apply(stored ? stored === "dark" : window.matchMedia("(prefers-color-scheme: dark)").matches);
