@@ -663,11 +663,19 @@ async fn a_refresh_revises_a_figure_in_place_and_as_of_shows_the_earlier_value(b
             .await,
         json!(0)
     );
+    // The control shows the instant (UTC, to the second).
     assert_eq!(
-        browser
-            .eval("document.getElementById('as-of').value !== ''")
-            .await,
-        json!(true)
+        browser.eval("document.getElementById('as-of').value").await,
+        json!(between[..19])
+    );
+    // Back to now: the current value, and the URL drops asOf.
+    browser.click("#now").await;
+    browser
+        .wait_for(&format!("{RD_USA}?.dataset.value === '3.61'"), 30)
+        .await;
+    assert_eq!(
+        browser.eval("location.search").await,
+        json!("?countries=USA,CHN")
     );
     browser.finish().await;
 }
