@@ -117,6 +117,10 @@ impl Browser {
         self.send(json!({ "click": selector })).await;
     }
 
+    pub async fn hover(&mut self, selector: &str) {
+        self.send(json!({ "hover": selector })).await;
+    }
+
     pub async fn viewport(&mut self, width: u32, height: u32) {
         self.send(json!({ "viewport": [width, height] })).await;
     }

@@ -16,7 +16,7 @@ const RD: &str = "GB.XPD.RSDV.GD.ZS";
 
 both_backends!(
     assets_are_immutable_at_hashed_urls_with_etags_and_compression,
-    graphiql_runs_the_readmes_first_query_without_leaving_the_origin,
+    graphiql_runs_the_readmes_first_query_and_an_operators_mutation_offline,
     a_subscription_in_graphiql_receives_a_revision_a_refresh_records,
     the_page_shows_every_figure_the_api_returns,
     a_refresh_revises_a_figure_in_place_and_as_of_shows_the_earlier_value,
@@ -114,10 +114,13 @@ async fn assets_are_immutable_at_hashed_urls_with_etags_and_compression(backend:
 /// GraphiQL's query editor and result pane (CodeMirror 5 in GraphiQL 3).
 const QUERY_EDITOR: &str =
     "document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror?.getValue()";
+/// The headers editor, once its tab is open.
+const HEADERS_EDITOR: &str =
+    "document.querySelector('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror')?.CodeMirror";
 const RESULT: &str =
     "document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror?.getValue()";
 
-async fn graphiql_runs_the_readmes_first_query_without_leaving_the_origin(backend: Backend) {
+async fn graphiql_runs_the_readmes_first_query_and_an_operators_mutation_offline(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let query = readme_first_query();
     let mut browser = Browser::launch(app.addr).await;
@@ -148,6 +151,38 @@ async fn graphiql_runs_the_readmes_first_query_without_leaving_the_origin(backen
     browser
         .screenshot(&format!("graphiql-{backend:?}.png"), false)
         .await;
+
+    // An operator sets the Authorization header in the Headers tab and runs a mutation.
+    let token = app.token("graphiql-operator").await;
+    let mutation = "mutation { triggerRefresh(source: \"baseline\") { source { id } status } }";
+    browser
+        .goto(&format!("/graphql#query={}", url_encode(mutation)))
+        .await;
+    browser
+        .wait_for(
+            &format!("({QUERY_EDITOR} || '').startsWith('mutation')"),
+            30,
+        )
+        .await;
+    browser.click("button:has-text('Headers')").await;
+    browser.wait_for(&format!("!!{HEADERS_EDITOR}"), 30).await;
+    let headers = json!({ "Authorization": format!("Bearer {token}") }).to_string();
+    browser
+        .eval(&format!("{HEADERS_EDITOR}.setValue({})", json!(headers)))
+        .await;
+    browser.click(".graphiql-execute-button").await;
+    let shown = browser
+        .wait_for(
+            &format!("(({RESULT}) || '').includes('triggerRefresh') && {RESULT}"),
+            30,
+        )
+        .await;
+    let shown: Value = serde_json::from_str(shown.as_str().expect("text")).expect("JSON result");
+    assert_eq!(
+        shown["data"]["triggerRefresh"]["source"]["id"],
+        json!("baseline"),
+        "{shown}"
+    );
     browser.finish().await;
 }
 
@@ -524,6 +559,24 @@ async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
     for part in ["Source:", "Citation:", "Recorded"] {
         assert!(tip.contains(part), "{tip}");
     }
+    // And on hover, once focus has gone.
+    const PATENTS_CHN: &str =
+        "#figures button.fig[data-metric='patent_applications'][data-country='CHN']";
+    browser.eval("document.activeElement.blur()").await;
+    browser.hover(PATENTS_CHN).await;
+    let hovered = browser
+        .eval(&format!(
+            "(() => {{ const b = document.querySelector(\"{PATENTS_CHN}\");
+                 const tip = document.getElementById(b.getAttribute('aria-describedby'));
+                 return getComputedStyle(tip).display !== 'none' && tip.textContent; }})()"
+        ))
+        .await;
+    assert!(
+        hovered
+            .as_str()
+            .is_some_and(|t| t.contains("Source:") && t.contains("China")),
+        "{hovered}"
+    );
     browser
         .screenshot(&format!("page-{backend:?}.png"), true)
         .await;

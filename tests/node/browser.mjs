@@ -7,6 +7,7 @@
 //   {"eval": "js expression"}          → {"ok": true, "value": …}   (awaited; JSON-serialisable)
 //   {"waitFor": "js expression", "timeoutMs": n}  → {"ok": true, "value": …} once truthy
 //   {"click": "css selector"}          → {"ok": true}
+//   {"hover": "css selector"}          → {"ok": true}   (the mouse over it)
 //   {"press": "key"}                   → {"ok": true}   (keyboard, on the focused element)
 //   {"viewport": [width, height]}      → {"ok": true}
 //   {"screenshot": "name.png"}         → {"ok": true, "path": …}
@@ -90,6 +91,10 @@ async function run(command) {
   }
   if ('click' in command) {
     await page.click(command.click);
+    return {};
+  }
+  if ('hover' in command) {
+    await page.hover(command.hover);
     return {};
   }
   if ('press' in command) {

@@ -40,6 +40,8 @@
     if (fromHash.has("query")) props.query = fromHash.get("query");
     if (fromHash.has("variables")) props.variables = fromHash.get("variables");
     ReactDOM.createRoot(root).render(React.createElement(GraphiQL, props));
+    // A link to another operation on this page (a new #query=…) opens it.
+    window.addEventListener("hashchange", () => window.location.reload());
   } catch (error) {
     root.textContent = "GraphiQL could not start: " + error;
     throw error;
