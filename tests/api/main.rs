@@ -22,4 +22,5 @@ mod seed;
 mod shutdown;
 mod subscriptions;
 mod telemetry;
+mod upstream;
 mod workers;
