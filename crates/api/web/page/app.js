@@ -491,9 +491,15 @@ function renderCharts(series) {
       {
         width: Math.max(260, plot.clientWidth || 320),
         height: 200,
-        scales: { x: { time: false } },
+        // Years on x, a year either side so that a single year is not a lone point at an edge.
+        scales: { x: { time: false, auto: false, range: [data[0][0] - 1, data[0][data[0].length - 1] + 1] } },
         axes: [
-          { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.2)" } },
+          {
+            stroke: "currentColor",
+            grid: { stroke: "rgba(128,128,128,0.2)" },
+            incrs: [1, 2, 5, 10, 20],
+            values: (_, ticks) => ticks.map((year) => (Number.isInteger(year) ? String(year) : "")),
+          },
           {
             stroke: "currentColor",
             grid: { stroke: "rgba(128,128,128,0.2)" },
