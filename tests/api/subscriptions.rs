@@ -404,6 +404,7 @@ async fn a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details(b
     )
     .await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
     revise(&app, &[(2024, 3.62)]).await;
     let message = receive(&mut socket).await;
     assert_eq!(message["type"], "next");
@@ -494,6 +495,7 @@ async fn data_changed_reports_the_version_and_the_metrics(backend: Backend) {
     let mut socket = acked(&app).await;
     send(&mut socket, json!({ "id": "d", "type": "subscribe", "payload": { "query": "subscription { dataChanged { version metrics resync runId } }" } })).await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
     let before = app.store.data_version().await.expect("version");
     revise(&app, &[(2024, 3.9)]).await;
     let change = &receive(&mut socket).await["payload"]["data"]["dataChanged"];
