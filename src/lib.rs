@@ -184,7 +184,12 @@ async fn release_runs(store: &Store, worker: &str) {
             base: Duration::ZERO,
         };
         let reason = "interrupted: the worker shut down before the run finished";
-        match store.fail_run(run.id, worker, reason, requeue).await {
+        let failure = techbalance_store::runs::RunFailure {
+            code: "INTERRUPTED",
+            message: reason.to_owned(),
+            detail: reason.to_owned(),
+        };
+        match store.fail_run(run.id, worker, &failure, requeue).await {
             Ok(after) => tracing::info!(run = run.id, ?after, "run released to the queue"),
             Err(e) => {
                 tracing::error!(run = run.id, error = %e, "cannot release the run; its lease will expire");
@@ -277,18 +282,9 @@ async fn within_grace(
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages (see [`techbalance_worker::redact`]).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    techbalance_worker::redact::url(url)
 }
 
 #[cfg(test)]

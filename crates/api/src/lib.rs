@@ -7,6 +7,7 @@ mod error;
 mod http;
 mod loaders;
 mod mutation;
+mod operator;
 mod query;
 mod schema;
 mod subscription;
@@ -14,6 +15,7 @@ mod types;
 
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
+pub use operator::Peer;
 pub use http::{
     observability, router, router_with, ClientAddr, CorsOrigins, HttpSettings, Live,
     RateLimitSettings, WsSettings,

@@ -15,12 +15,12 @@
 use crate::changes::Notice;
 use crate::entities::refresh_run;
 use crate::error::is_unique_violation;
-use crate::runs::{Trigger, CANCELLED, FAILED, QUEUED, RUNNING};
+use crate::runs::{RunFailure, Trigger, FAILED, QUEUED, RUNNING};
 use crate::sql::statement;
 use crate::{DatabaseBackend, Store, StoreError, Timestamp};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Value,
 };
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ fn plus(at: Timestamp, duration: Duration) -> Timestamp {
     at + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::ActiveModel {
+pub(crate) fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::ActiveModel {
     refresh_run::ActiveModel {
         id: NotSet,
         source: Set(source.to_owned()),
@@ -74,6 +74,8 @@ fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::Activ
         unchanged: Set(0),
         release: Set(None),
         error: Set(None),
+        error_code: Set(None),
+        error_detail: Set(None),
         notes: Set(None),
         dedupe_key: Set(None),
         schedule_id: Set(None),
@@ -91,7 +93,7 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<(refresh_run::Model, bool), StoreError> {
-        if let Some(queued) = self.queued_run(source).await? {
+        if let Some(queued) = queued_run(&self.db, source).await? {
             return Ok((queued, false));
         }
         match refresh_run::Entity::insert(new_run(source, Trigger::Manual, crate::now()))
@@ -103,7 +105,7 @@ impl Store {
                 Ok((run, true))
             }
             // Another process queued one between our read and our insert: return that one.
-            Err(err) if is_unique_violation(&err) => match self.queued_run(source).await? {
+            Err(err) if is_unique_violation(&err) => match queued_run(&self.db, source).await? {
                 Some(queued) => Ok((queued, false)),
                 None => Err(StoreError::Conflict(format!(
                     "could not queue a run of {source}"
@@ -113,14 +115,6 @@ impl Store {
         }
     }
 
-    async fn queued_run(&self, source: &str) -> Result<Option<refresh_run::Model>, StoreError> {
-        Ok(refresh_run::Entity::find()
-            .filter(refresh_run::Column::Source.eq(source))
-            .filter(refresh_run::Column::Status.eq(QUEUED))
-            .order_by_asc(refresh_run::Column::Id)
-            .one(&self.db)
-            .await?)
-    }
 
     /// A schedule fired: enqueues its run for `fire_time` unless another process already did
     /// (`None` then). Also records the schedule's last fire time.
@@ -130,6 +124,7 @@ impl Store {
         source: &str,
         fire_time: Timestamp,
     ) -> Result<Option<refresh_run::Model>, StoreError> {
+        self.writable()?;
         let key = format!(
             "schedule:{schedule_id}:{}",
             fire_time.format("%Y-%m-%dT%H:%M:%SZ")
@@ -163,6 +158,7 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<refresh_run::Model>, StoreError> {
+        self.writable()?;
         let now = crate::now();
         let lock = match self.backend() {
             DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -259,9 +255,10 @@ impl Store {
         &self,
         id: i64,
         worker: &str,
-        error: &str,
+        failure: &RunFailure,
         retry: RetryPolicy,
     ) -> Result<AfterFailure, StoreError> {
+        self.writable()?;
         let Some(run) = self.run(id).await? else {
             return Ok(AfterFailure::NotHeld);
         };
@@ -273,7 +270,9 @@ impl Store {
             .filter(refresh_run::Column::Id.eq(id))
             .filter(refresh_run::Column::Status.eq(RUNNING))
             .filter(refresh_run::Column::Worker.eq(worker))
-            .col_expr(refresh_run::Column::Error, error.into())
+            .col_expr(refresh_run::Column::Error, failure.message.clone().into())
+            .col_expr(refresh_run::Column::ErrorCode, failure.code.into())
+            .col_expr(refresh_run::Column::ErrorDetail, failure.detail.clone().into())
             .col_expr(refresh_run::Column::FinishedAt, now.into())
             .col_expr(
                 refresh_run::Column::LeaseUntil,
@@ -314,18 +313,13 @@ impl Store {
 
     /// Cancels a queued run; `None` when no queued run has that id.
     pub async fn cancel_run(&self, id: i64) -> Result<Option<refresh_run::Model>, StoreError> {
-        let result = refresh_run::Entity::update_many()
-            .col_expr(refresh_run::Column::Status, CANCELLED.into())
-            .col_expr(refresh_run::Column::FinishedAt, crate::now().into())
-            .filter(refresh_run::Column::Id.eq(id))
-            .filter(refresh_run::Column::Status.eq(QUEUED))
-            .exec(&self.db)
-            .await?;
-        if result.rows_affected == 1 {
-            self.announce(Notice::Run { run: id }).await;
-            self.run(id).await
-        } else {
-            Ok(None)
+        match self
+            .apply_unaudited(crate::operations::CancelRun { id })
+            .await
+        {
+            Ok(run) => Ok(Some(run)),
+            Err(StoreError::NotFound { .. } | StoreError::Invalid(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -368,4 +362,17 @@ mod tests {
         assert_eq!(policy.delay_after(2), Duration::from_secs(120));
         assert_eq!(policy.delay_after(4), Duration::from_secs(480));
     }
+}
+
+/// The oldest queued run of `source`.
+pub(crate) async fn queued_run(
+    db: &impl ConnectionTrait,
+    source: &str,
+) -> Result<Option<refresh_run::Model>, StoreError> {
+    Ok(refresh_run::Entity::find()
+        .filter(refresh_run::Column::Source.eq(source))
+        .filter(refresh_run::Column::Status.eq(QUEUED))
+        .order_by_asc(refresh_run::Column::Id)
+        .one(db)
+        .await?)
 }

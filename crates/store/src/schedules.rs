@@ -7,7 +7,6 @@ use chrono::{TimeZone, Timelike};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
@@ -94,24 +93,10 @@ impl Store {
         Ok(schedule::Entity::find_by_id(id).one(&self.db).await?)
     }
 
-    /// Creates a schedule after checking its expression and time zone.
+    /// Creates a schedule after checking its expression and time zone (not audited: see
+    /// [`crate::operations`]).
     pub async fn create_schedule(&self, new: NewSchedule) -> Result<schedule::Model, StoreError> {
-        CronSchedule::parse(&new.cron, &new.timezone).map_err(StoreError::Invalid)?;
-        let now = crate::now();
-        let row = schedule::ActiveModel {
-            id: NotSet,
-            source: Set(new.source),
-            cron: Set(new.cron),
-            timezone: Set(new.timezone),
-            enabled: Set(new.enabled),
-            created_by: Set(new.created_by),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_fired_at: Set(None),
-        };
-        Ok(schedule::Entity::insert(row)
-            .exec_with_returning(&self.db)
-            .await?)
+        crate::operations::insert_schedule(&self.db, new).await
     }
 
     /// Applies `change`; `None` when there is no such schedule.
@@ -120,30 +105,24 @@ impl Store {
         id: i64,
         change: ScheduleChange,
     ) -> Result<Option<schedule::Model>, StoreError> {
-        let Some(current) = self.schedule(id).await? else {
-            return Ok(None);
-        };
-        let cron = change.cron.unwrap_or(current.cron);
-        let timezone = change.timezone.unwrap_or(current.timezone);
-        CronSchedule::parse(&cron, &timezone).map_err(StoreError::Invalid)?;
-        schedule::Entity::update_many()
-            .col_expr(schedule::Column::Cron, cron.into())
-            .col_expr(schedule::Column::Timezone, timezone.into())
-            .col_expr(
-                schedule::Column::Enabled,
-                change.enabled.unwrap_or(current.enabled).into(),
-            )
-            .col_expr(schedule::Column::UpdatedAt, crate::now().into())
-            .filter(schedule::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
-        self.schedule(id).await
+        let update = crate::operations::UpdateSchedule { id, change };
+        match self.apply_unaudited(update).await {
+            Ok(schedule) => Ok(Some(schedule)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes a schedule; false when there was none. Its past runs stay.
     pub async fn delete_schedule(&self, id: i64) -> Result<bool, StoreError> {
-        let result = schedule::Entity::delete_by_id(id).exec(&self.db).await?;
-        Ok(result.rows_affected == 1)
+        match self
+            .apply_unaudited(crate::operations::DeleteSchedule { id })
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) async fn record_fire(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {

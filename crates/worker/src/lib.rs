@@ -6,6 +6,7 @@
 mod error;
 pub mod fetch;
 pub mod pipeline;
+pub mod redact;
 pub mod runner;
 pub mod scheduler;
 pub mod sources;

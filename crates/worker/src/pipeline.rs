@@ -126,7 +126,7 @@ impl Executor {
                     base: Duration::ZERO,
                 };
                 if let Err(e) = store
-                    .fail_run(run.id, &self.worker_id, &error.to_string(), once)
+                    .fail_run(run.id, &self.worker_id, &error.classify(), once)
                     .await
                 {
                     tracing::error!(error = %e, "could not mark the run failed");
@@ -151,9 +151,10 @@ impl Executor {
     ) -> AfterFailure {
         let deadline = tokio::time::Instant::now() + self.lease;
         let mut wait = Duration::from_millis(250);
+        let failure = error.classify();
         loop {
             match store
-                .fail_run(run.id, &self.worker_id, &error.to_string(), retry)
+                .fail_run(run.id, &self.worker_id, &failure, retry)
                 .await
             {
                 Ok(after) => return after,
