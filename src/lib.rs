@@ -33,8 +33,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         )
     })?;
     store.migrate().await.context("cannot apply migrations")?;
+    if let Some(message) = store.lost_before_start() {
+        // Logged by the store too; said here as well, for whoever reads the terminal.
+        eprintln!("WARNING: {message}");
+    }
     Ok(store)
 }
+
+/// How often a serving process checks that its SQLite file is still the one it opened.
+const FILE_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The configured baseline: the file named by `TECHBALANCE_BASELINE`, or the bundled one.
 pub fn baseline(config: &Config) -> anyhow::Result<Baseline> {
@@ -240,6 +247,7 @@ pub async fn serve_live(
     live: Live,
 ) -> anyhow::Result<()> {
     let listening = tokio::spawn(store.clone().listen_for_changes());
+    let watching = tokio::spawn(store.clone().watch_file(FILE_WATCH_INTERVAL));
     let app = app(store, config, live.clone());
     let (began, shutdown_began) = tokio::sync::oneshot::channel();
     let listener = techbalance_api::observability::count_connections(listener);
@@ -253,6 +261,7 @@ pub async fn serve_live(
         .await
         .context("HTTP server failed");
     listening.abort();
+    watching.abort();
     result
 }
 

@@ -186,16 +186,27 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { action } => {
+            use techbalance_store::operations::{CreateToken, RevokeToken};
             let store = techbalance::open_store(&config).await?;
+            let actor = cli_actor();
             match action {
                 TokenAction::Create { name } => {
-                    let token = techbalance_api::auth::create_token(&store, &name).await?;
+                    let (token, token_hash) = techbalance_api::auth::new_token(&name)?;
+                    let create = CreateToken {
+                        name: name.clone(),
+                        token_hash,
+                    };
+                    store.perform(&actor, create).await?;
                     println!("{token}");
                     eprintln!("token \"{name}\" created; it is shown only this once");
                 }
                 TokenAction::Revoke { name } => {
-                    if !store.revoke_token(&name).await? {
-                        anyhow::bail!("no active token named \"{name}\"");
+                    let revoke = RevokeToken { name: name.clone() };
+                    match store.perform(&actor, revoke).await {
+                        Err(techbalance_store::StoreError::NotFound { .. }) => {
+                            anyhow::bail!("no active token named \"{name}\"")
+                        }
+                        done => done?,
                     }
                     println!("token \"{name}\" revoked");
                 }
@@ -222,15 +233,23 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// Who the command line acts as, in the audit log.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+/// Schedule commands: each change is applied with its audit entry, as the API's mutations are.
 async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()> {
+    use techbalance_store::operations::{CreateSchedule, DeleteSchedule, UpdateSchedule};
     use techbalance_store::schedules::{NewSchedule, ScheduleChange};
     let store = techbalance::open_store(config).await?;
     techbalance::seed_if_empty(&store, config).await?;
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
-    let (action_name, arguments, outcome) = match action {
+    let actor = cli_actor();
+    let no_schedule = |id: i64| anyhow::anyhow!("no schedule {id}");
+    match action {
         ScheduleAction::List => {
             println!(
                 "{:>4}  {:<10} {:<20} {:<14} {:<8} last fired",
@@ -246,7 +265,6 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     s.id, s.source, s.cron, s.timezone, s.enabled
                 );
             }
-            return Ok(());
         }
         ScheduleAction::Add {
             source,
@@ -259,19 +277,15 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     techbalance::source_ids().join(", ")
                 );
             }
-            let arguments =
-                format!(r#"{{"source":"{source}","cron":"{cron}","timezone":"{timezone}"}}"#);
-            let created = store
-                .create_schedule(NewSchedule {
-                    source,
-                    cron,
-                    timezone,
-                    enabled: true,
-                    created_by: actor.clone(),
-                })
-                .await?;
+            let new = NewSchedule {
+                source,
+                cron,
+                timezone,
+                enabled: true,
+                created_by: actor.clone(),
+            };
+            let created = store.perform(&actor, CreateSchedule(new)).await?;
             println!("schedule {} added", created.id);
-            ("createSchedule", arguments, "ok")
         }
         ScheduleAction::Pause { id } | ScheduleAction::Resume { id } => {
             let enabled = matches!(action, ScheduleAction::Resume { .. });
@@ -279,30 +293,23 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                 enabled: Some(enabled),
                 ..Default::default()
             };
-            if store.update_schedule(id, change).await?.is_none() {
-                anyhow::bail!("no schedule {id}");
-            }
+            match store.perform(&actor, UpdateSchedule { id, change }).await {
+                Err(techbalance_store::StoreError::NotFound { .. }) => return Err(no_schedule(id)),
+                done => done?,
+            };
             println!(
                 "schedule {id} {}",
                 if enabled { "resumed" } else { "paused" }
             );
-            (
-                "updateSchedule",
-                format!(r#"{{"id":"{id}","enabled":{enabled}}}"#),
-                "ok",
-            )
         }
         ScheduleAction::Remove { id } => {
-            if !store.delete_schedule(id).await? {
-                anyhow::bail!("no schedule {id}");
+            match store.perform(&actor, DeleteSchedule { id }).await {
+                Err(techbalance_store::StoreError::NotFound { .. }) => return Err(no_schedule(id)),
+                done => done?,
             }
             println!("schedule {id} removed");
-            ("deleteSchedule", format!(r#"{{"id":"{id}"}}"#), "ok")
         }
-    };
-    store
-        .record_audit(&actor, action_name, &arguments, outcome)
-        .await?;
+    }
     Ok(())
 }
 
