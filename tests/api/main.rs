@@ -15,6 +15,7 @@ mod operators;
 mod outage;
 mod queries;
 mod refresh;
+mod revocation;
 mod schema;
 mod seed;
 mod shutdown;
