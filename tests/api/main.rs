@@ -3,6 +3,7 @@
 mod fake_worldbank;
 mod support;
 
+mod audit;
 mod cli;
 mod conformance;
 mod dashboard;

@@ -169,8 +169,16 @@ impl Store {
 
     /// Counts a refused attempt (see the module's documentation for the rule).
     pub async fn record_refusal(&self, refusal: Refusal<'_>) -> Result<(), StoreError> {
+        self.record_refusal_at(refusal, crate::now()).await
+    }
+
+    /// [`Store::record_refusal`] as if it were `now` (tests place attempts in one window).
+    pub async fn record_refusal_at(
+        &self,
+        refusal: Refusal<'_>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.writable()?;
-        let now = crate::now();
         let seconds = now.timestamp();
         let window = seconds - seconds.rem_euclid(REFUSAL_WINDOW_SECS);
         let address = refusal.address.unwrap_or("-");
