@@ -18,6 +18,7 @@ mod queries;
 mod refresh;
 mod revocation;
 mod schema;
+mod secrets;
 mod seed;
 mod shutdown;
 mod subscriptions;
