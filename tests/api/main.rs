@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod conformance;
 mod dashboard;
+mod database_file;
 mod fuzz;
 mod hostile;
 mod http;

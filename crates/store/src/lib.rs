@@ -54,8 +54,8 @@ pub struct Store {
     hub: changes::ChangeHub,
     /// The SQLite file opened, watched (see [`file_watch`]).
     file: Option<Arc<file_watch::FileWatch>>,
-    /// Set when this start created a new, empty SQLite file where a database had been before.
-    lost_before_start: Option<String>,
+    /// Set when this start found a new, empty SQLite database where one had been before.
+    lost_before_start: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Next to a SQLite file: says a database was opened there, so that a missing file is noticed.
@@ -65,7 +65,6 @@ impl Store {
     /// Connects to PostgreSQL (`postgres://`) or SQLite (`sqlite:`), creating the SQLite file if needed.
     pub async fn connect(settings: &ConnectionSettings) -> Result<Self, StoreError> {
         let sqlite_file = file_watch::sqlite_path(&settings.url);
-        let existed = sqlite_file.as_deref().map(std::path::Path::exists);
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .max_connections(settings.max_connections)
@@ -83,31 +82,40 @@ impl Store {
         }
         let mut store = Self::from_connection(db);
         if let Some(path) = sqlite_file {
-            store.watch(&path, existed == Some(false));
+            store.watch(&path);
         }
         Ok(store)
     }
 
-    /// Starts watching the SQLite file at `path`; `created` when connecting created it. A new
-    /// file where the marker says a database was opened before is reported loudly.
-    fn watch(&mut self, path: &std::path::Path, created: bool) {
+    /// Starts watching the SQLite file at `path`, which the store has just opened.
+    fn watch(&mut self, path: &std::path::Path) {
         match file_watch::FileWatch::open(path) {
             Ok(watch) => self.file = Some(Arc::new(watch)),
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot watch the database file"),
         }
+    }
+
+    /// Called before migrating a database that has no migration applied yet (`fresh`) or after
+    /// migrating: a fresh SQLite database where the marker next to it says a database was
+    /// opened before is reported loudly; then the marker is (re)written.
+    fn mark_database(&self, fresh: bool) {
+        let Some(watch) = &self.file else {
+            return;
+        };
+        let path = watch.path();
         let mut marker = path.as_os_str().to_owned();
         marker.push(MARKER_SUFFIX);
         let marker = std::path::PathBuf::from(marker);
-        if created && marker.exists() {
+        if fresh && marker.exists() {
             let message = format!(
-                "the database file {} did not exist, so a NEW EMPTY database was created; but {} \
-                 says a database was opened here before: its data is not in this one (restore it \
-                 from a backup, or delete the marker to accept the new database)",
+                "the database file {} held no database, so a NEW EMPTY database was created; but \
+                 {} says a database was opened here before: its data is not in this one (restore \
+                 it from a backup, or delete the marker to accept the new database)",
                 path.display(),
                 marker.display()
             );
             tracing::warn!(path = %path.display(), marker = %marker.display(), "{message}");
-            self.lost_before_start = Some(message);
+            let _ = self.lost_before_start.set(message);
         }
         let note = format!(
             "techbalance opened a database at {} ({}); if this file remains without it, the \
@@ -123,7 +131,7 @@ impl Store {
     /// When this start created a new, empty SQLite database where one had been before: what to
     /// tell the operator.
     pub fn lost_before_start(&self) -> Option<&str> {
-        self.lost_before_start.as_deref()
+        self.lost_before_start.get().map(String::as_str)
     }
 
     /// Whether the SQLite file opened is still the one at its path (always true on PostgreSQL).
@@ -165,7 +173,7 @@ impl Store {
             db,
             hub: changes::ChangeHub::default(),
             file: None,
-            lost_before_start: None,
+            lost_before_start: Arc::default(),
         }
     }
 
@@ -199,8 +207,16 @@ impl Store {
     }
 
     /// Applies every pending migration.
+    /// Applies every pending migration. A SQLite database that had none applied yet is checked
+    /// against the marker of a database opened before (see [`Store::lost_before_start`]).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let fresh = if self.file.is_some() {
+            Migrator::get_applied_migrations(&self.db).await?.is_empty()
+        } else {
+            false
+        };
         Migrator::up(&self.db, None).await?;
+        self.mark_database(fresh);
         Ok(())
     }
 
