@@ -39,7 +39,7 @@ async fn add_column(
         .alter_table(
             Table::alter()
                 .table(table)
-                .add_column(&mut column.to_owned())
+                .add_column(column)
                 .to_owned(),
         )
         .await

@@ -79,7 +79,11 @@ async fn no_audit_entry_no_change_for_every_mutation_and_cli_command(backend: Ba
     let cancel = format!(r#"mutation {{ cancelRun(id: "{}") {{ id }} }}"#, queued.id);
     for mutation in MUTATIONS.iter().copied().chain([cancel.as_str()]) {
         let body = app.post_as(&token, mutation).await;
-        assert_eq!(code(&body["errors"][0]), "AUDIT_FAILED", "{mutation}: {body}");
+        assert_eq!(
+            code(&body["errors"][0]),
+            "AUDIT_FAILED",
+            "{mutation}: {body}"
+        );
         assert_eq!(body["data"], Value::Null, "{mutation}: {body}");
         assert!(
             !body.to_string().contains("refused by the test"),
@@ -94,12 +98,22 @@ async fn no_audit_entry_no_change_for_every_mutation_and_cli_command(backend: Ba
         &["token", "create", "bob"],
     ] {
         let output = cli(&app, args);
-        assert!(!output.status.success(), "{args:?} succeeded without its audit entry");
+        assert!(
+            !output.status.success(),
+            "{args:?} succeeded without its audit entry"
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("audit entry"), "{args:?}: {stderr}");
-        assert!(output.stdout.is_empty(), "{args:?} printed a result: {output:?}");
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?} printed a result: {output:?}"
+        );
     }
-    assert_eq!(state(&app).await, before, "a change was made without its audit entry");
+    assert_eq!(
+        state(&app).await,
+        before,
+        "a change was made without its audit entry"
+    );
     assert_eq!(app.store.count_audit_log().await.expect("count"), 0);
 }
 
@@ -152,7 +166,11 @@ async fn a_flood_of_refused_attempts_is_counted_in_bounded_rows(backend: Backend
         .into_iter()
         .filter(|e| e.at >= start && e.at < start + chrono::Duration::seconds(REFUSAL_WINDOW_SECS))
         .collect();
-    assert_eq!(window.len(), MAX_REFUSAL_ROWS as usize + 1, "rows of the window");
+    assert_eq!(
+        window.len(),
+        MAX_REFUSAL_ROWS as usize + 1,
+        "rows of the window"
+    );
     let overflow: Vec<_> = window.iter().filter(|e| e.actor == "*").collect();
     assert_eq!(overflow.len(), 1);
     assert_eq!(overflow[0].attempts, 2 * 50);

@@ -75,14 +75,21 @@ async fn a_deleted_database_fails_readiness_refuses_writes_and_is_reported_at_th
     let token = token(&db);
     let server = ServerProcess::start(&db, "file-deleted", &[]).await;
     let (status, body) = readyz(&server).await;
-    assert_eq!((status, &body["databaseFile"]), (200, &json!("in place")), "{body}");
+    assert_eq!(
+        (status, &body["databaseFile"]),
+        (200, &json!("in place")),
+        "{body}"
+    );
     assert!(create_schedule(&server, &token).await["errors"].is_null());
 
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     answers_as_lost(&server, &token).await;
-    assert!(!server.log().contains("NEW EMPTY"), "not at the first start");
+    assert!(
+        !server.log().contains("NEW EMPTY"),
+        "not at the first start"
+    );
     drop(server);
 
     // Started again, the server creates a new empty database: it says so, loudly.

@@ -160,7 +160,10 @@ async fn connections_opened_with_a_revoked_token_are_told_and_closed(backend: Ba
     require_node();
     let app = TestApp::spawn_with(backend, &[("TECHBALANCE_TOKEN_RECHECK_MS", "200")]).await;
     for protocol in PROTOCOLS {
-        wait_until("subscriptions left open", 0, || app.live.open_subscriptions()).await;
+        wait_until("subscriptions left open", 0, || {
+            app.live.open_subscriptions()
+        })
+        .await;
         let name = format!("operator-{protocol}");
         let token = app.token(&name).await;
         let client = Client::start(&app, protocol, &token);
@@ -180,7 +183,9 @@ async fn connections_opened_with_a_revoked_token_are_told_and_closed(backend: Ba
             let closed = client.expect("the connection is closed", |e| e["event"] == "closed");
             assert_eq!(closed["code"], 4403, "{protocol}: {closed}");
             assert!(
-                closed["reason"].as_str().is_some_and(|r| r.contains("revoked")),
+                closed["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("revoked")),
                 "{closed}"
             );
         }

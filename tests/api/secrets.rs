@@ -18,7 +18,8 @@ both_backends!(
 
 const SECRET: &str = "s3cr3t-pa55";
 const RUNS: &str = "{ refreshRuns(source: \"worldbank\", first: 1) { edges { node { status error errorCode } } } }";
-const DETAIL: &str = "{ refreshRuns(source: \"worldbank\", first: 1) { edges { node { errorDetail } } } }";
+const DETAIL: &str =
+    "{ refreshRuns(source: \"worldbank\", first: 1) { edges { node { errorDetail } } } }";
 
 /// `techbalance refresh worldbank` against `base_url`; its stdout and stderr together.
 fn refresh_with_cli(app: &TestApp, base_url: &str) -> String {
@@ -55,14 +56,21 @@ async fn upstream_credentials_reach_no_public_field_log_or_output(backend: Backe
     let token = app.token("operator").await;
     let fake = FakeWorldBank::start(Vintage::new("2025-07-01")).await;
     fake.fail(Failure::Malformed);
-    let with_credentials = |url: &str| url.replacen("http://", &format!("http://reader:{SECRET}@"), 1);
+    let with_credentials =
+        |url: &str| url.replacen("http://", &format!("http://reader:{SECRET}@"), 1);
     // A source that answers nonsense, and one that cannot be reached (port 1), retried once.
     for (base_url, expected_code) in [
         (with_credentials(&fake.url()), "UPSTREAM_MALFORMED"),
-        (with_credentials("http://127.0.0.1:1/v2"), "UPSTREAM_UNREACHABLE"),
+        (
+            with_credentials("http://127.0.0.1:1/v2"),
+            "UPSTREAM_UNREACHABLE",
+        ),
     ] {
         let output = refresh_with_cli(&app, &base_url);
-        assert!(!output.contains(SECRET), "the command line's output and log: {output}");
+        assert!(
+            !output.contains(SECRET),
+            "the command line's output and log: {output}"
+        );
         assert!(
             output.contains("reader:***@"),
             "the output still names the URL, masked: {output}"
@@ -73,23 +81,36 @@ async fn upstream_credentials_reach_no_public_field_log_or_output(backend: Backe
         let error = public["error"].as_str().expect("a public error");
         assert!(error.starts_with("worldbank: "), "{error}");
         for internal in [SECRET, "reader", "127.0.0.1", "http", "GET"] {
-            assert!(!error.contains(internal), "public error {error:?} has {internal:?}");
+            assert!(
+                !error.contains(internal),
+                "public error {error:?} has {internal:?}"
+            );
         }
         assert!(!detail.contains(SECRET), "operator detail: {detail}");
-        assert!(detail.contains("reader:***@127.0.0.1"), "operator detail: {detail}");
+        assert!(
+            detail.contains("reader:***@127.0.0.1"),
+            "operator detail: {detail}"
+        );
     }
     // The detail is for operators only.
     let anonymous = app.post(DETAIL, Value::Null).await;
-    assert_eq!(code(&anonymous["errors"][0]), "UNAUTHENTICATED", "{anonymous}");
+    assert_eq!(
+        code(&anonymous["errors"][0]),
+        "UNAUTHENTICATED",
+        "{anonymous}"
+    );
     assert!(!anonymous.to_string().contains("reader:"), "{anonymous}");
 }
 
 async fn database_messages_stay_out_of_public_run_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.token("operator").await;
-    let fake = FakeWorldBank::start(
-        Vintage::new("2025-07-01").with("GB.XPD.RSDV.GD.ZS", "USA", 2022, Some(3.58)),
-    )
+    let fake = FakeWorldBank::start(Vintage::new("2025-07-01").with(
+        "GB.XPD.RSDV.GD.ZS",
+        "USA",
+        2022,
+        Some(3.58),
+    ))
     .await;
     // Recording fails inside the database, as a broken constraint would.
     let message = "(code: 787) FOREIGN KEY constraint failed";
@@ -110,12 +131,24 @@ async fn database_messages_stay_out_of_public_run_errors(backend: Backend) {
             .expect("install the failing trigger");
     }
     let output = refresh_with_cli(&app, &fake.url());
-    assert!(output.contains("FOREIGN KEY"), "the operator's terminal has the detail: {output}");
+    assert!(
+        output.contains("FOREIGN KEY"),
+        "the operator's terminal has the detail: {output}"
+    );
     let (public, detail) = last_run(&app, &token).await;
     assert_eq!(public["errorCode"], "STORAGE_FAILURE", "{public}");
     let error = public["error"].as_str().expect("a public error");
-    for internal in ["FOREIGN KEY", "787", "constraint", "database error", "observations"] {
-        assert!(!error.contains(internal), "public error {error:?} has {internal:?}");
+    for internal in [
+        "FOREIGN KEY",
+        "787",
+        "constraint",
+        "database error",
+        "observations",
+    ] {
+        assert!(
+            !error.contains(internal),
+            "public error {error:?} has {internal:?}"
+        );
     }
     assert!(detail.contains("FOREIGN KEY constraint failed"), "{detail}");
 }

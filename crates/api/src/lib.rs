@@ -15,9 +15,9 @@ mod types;
 
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
-pub use operator::Peer;
 pub use http::{
     observability, router, router_with, ClientAddr, CorsOrigins, HttpSettings, Live,
     RateLimitSettings, WsSettings,
 };
+pub use operator::Peer;
 pub use schema::{build_schema, sdl, AppSchema, QueriesOnly, SchemaLimits};

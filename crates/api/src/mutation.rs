@@ -95,12 +95,7 @@ async fn perform<O: Operation>(ctx: &Context<'_>, operation: O) -> Result<O::Out
 }
 
 /// The id of `what`; one that is not a number names nothing (for an operator, audited as such).
-async fn numeric_id(
-    ctx: &Context<'_>,
-    action: &str,
-    what: &'static str,
-    id: &ID,
-) -> Result<i64> {
+async fn numeric_id(ctx: &Context<'_>, action: &str, what: &'static str, id: &ID) -> Result<i64> {
     if let Ok(number) = id.parse() {
         return Ok(number);
     }

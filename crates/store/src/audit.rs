@@ -94,7 +94,9 @@ async fn insert(
     db: &impl ConnectionTrait,
     row: audit_entry::ActiveModel,
 ) -> Result<audit_entry::Model, StoreError> {
-    Ok(audit_entry::Entity::insert(row).exec_with_returning(db).await?)
+    Ok(audit_entry::Entity::insert(row)
+        .exec_with_returning(db)
+        .await?)
 }
 
 impl Store {

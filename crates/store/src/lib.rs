@@ -91,7 +91,9 @@ impl Store {
     fn watch(&mut self, path: &std::path::Path) {
         match file_watch::FileWatch::open(path) {
             Ok(watch) => self.file = Some(Arc::new(watch)),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot watch the database file"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot watch the database file")
+            }
         }
     }
 

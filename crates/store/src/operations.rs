@@ -78,13 +78,10 @@ impl Operation for TriggerRefresh {
         // A savepoint: another process may queue one between the read and the insert, and a
         // failed statement would end the whole transaction on PostgreSQL.
         let savepoint = txn.begin().await?;
-        let inserted = refresh_run::Entity::insert(new_run(
-            &self.source,
-            Trigger::Manual,
-            crate::now(),
-        ))
-        .exec_with_returning(&savepoint)
-        .await;
+        let inserted =
+            refresh_run::Entity::insert(new_run(&self.source, Trigger::Manual, crate::now()))
+                .exec_with_returning(&savepoint)
+                .await;
         match inserted {
             Ok(run) => {
                 savepoint.commit().await?;
@@ -149,7 +146,9 @@ pub(crate) async fn insert_schedule(
         updated_at: Set(now),
         last_fired_at: Set(None),
     };
-    Ok(schedule::Entity::insert(row).exec_with_returning(db).await?)
+    Ok(schedule::Entity::insert(row)
+        .exec_with_returning(db)
+        .await?)
 }
 
 impl Operation for UpdateSchedule {

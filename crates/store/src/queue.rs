@@ -115,7 +115,6 @@ impl Store {
         }
     }
 
-
     /// A schedule fired: enqueues its run for `fire_time` unless another process already did
     /// (`None` then). Also records the schedule's last fire time.
     pub async fn enqueue_scheduled(
@@ -272,7 +271,10 @@ impl Store {
             .filter(refresh_run::Column::Worker.eq(worker))
             .col_expr(refresh_run::Column::Error, failure.message.clone().into())
             .col_expr(refresh_run::Column::ErrorCode, failure.code.into())
-            .col_expr(refresh_run::Column::ErrorDetail, failure.detail.clone().into())
+            .col_expr(
+                refresh_run::Column::ErrorDetail,
+                failure.detail.clone().into(),
+            )
             .col_expr(refresh_run::Column::FinishedAt, now.into())
             .col_expr(
                 refresh_run::Column::LeaseUntil,

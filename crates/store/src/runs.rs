@@ -156,8 +156,14 @@ pub async fn complete_run(
         .col_expr(refresh_run::Column::Release, result.release.clone().into())
         .col_expr(refresh_run::Column::Notes, result.notes.clone().into())
         .col_expr(refresh_run::Column::Error, Option::<String>::None.into())
-        .col_expr(refresh_run::Column::ErrorCode, Option::<String>::None.into())
-        .col_expr(refresh_run::Column::ErrorDetail, Option::<String>::None.into())
+        .col_expr(
+            refresh_run::Column::ErrorCode,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            refresh_run::Column::ErrorDetail,
+            Option::<String>::None.into(),
+        )
         .col_expr(
             refresh_run::Column::LeaseUntil,
             Option::<Timestamp>::None.into(),

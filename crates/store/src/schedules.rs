@@ -6,9 +6,7 @@ use crate::{Store, StoreError, Timestamp};
 use chrono::{TimeZone, Timelike};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
-use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 /// A cron expression and the time zone it is read in, checked.
 #[derive(Clone, Debug)]

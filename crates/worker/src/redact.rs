@@ -84,9 +84,18 @@ fn sensitive(name: &str) -> bool {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    ["key", "token", "secret", "passw", "pwd", "signature", "credential", "auth"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "key",
+        "token",
+        "secret",
+        "passw",
+        "pwd",
+        "signature",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
         || name == "sig"
 }
 

@@ -531,7 +531,8 @@ impl Connection {
                     if selects_subscription(&request.query, request.operation_name.as_deref()) {
                         return Step::Refuse(id, revoked());
                     }
-                    let task = self.start(id.clone(), request, caller, outbox.clone(), Some(revoked()));
+                    let task =
+                        self.start(id.clone(), request, caller, outbox.clone(), Some(revoked()));
                     self.subscriptions.insert(id, Running::Alone(task));
                     return Step::Continue;
                 }
