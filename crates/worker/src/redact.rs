@@ -18,6 +18,11 @@ pub fn text(text: &str) -> String {
         let end = rest[found..]
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | ')'))
             .map_or(rest.len(), |i| found + i);
+        // Punctuation after a URL ends the sentence, not the URL.
+        let end = start
+            + rest[start..end]
+                .trim_end_matches([':', ',', ';', '.'])
+                .len();
         out.push_str(&rest[..start]);
         out.push_str(&url(&rest[start..end]));
         rest = &rest[end..];
