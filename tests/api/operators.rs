@@ -22,7 +22,7 @@ both_backends!(
     a_worker_executes_a_queued_run,
 );
 
-const MUTATIONS: &[&str] = &[
+pub(crate) const MUTATIONS: &[&str] = &[
     r#"mutation { triggerRefresh(source: "baseline") { id } }"#,
     r#"mutation { createSchedule(source: "worldbank", cron: "0 30 2 * * *") { id } }"#,
     r#"mutation { updateSchedule(id: "1", enabled: false) { id } }"#,

@@ -4,10 +4,10 @@
 //! (`tests/node/revocation.mjs`), against both backends.
 
 use crate::both_backends;
+use crate::live_clients::{node_dir, require_node};
 use crate::support::{wait_until, Backend, TestApp};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,22 +18,6 @@ both_backends!(
 );
 
 const PROTOCOLS: [&str; 3] = ["transport", "legacy", "sse"];
-
-fn node_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
-fn require_node() {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "these tests need Node.js: install nodejs (apt-get install nodejs npm)"
-    );
-    assert!(
-        node_dir().join("node_modules/graphql-ws").exists(),
-        "these tests need the client libraries: run `npm ci --prefix tests/node`"
-    );
-}
 
 /// A reference client holding a connection open with a token.
 struct Client {
