@@ -98,9 +98,42 @@ pub async fn refresh(
     source: &dyn Source,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<RefreshOutcome, RefreshFailure> {
-    Executor::new(config.worker.lease)
+    refresh_accepting(store, config, source, false, progress).await
+}
+
+/// [`refresh`]; with `accept_withdrawals`, the run records every withdrawal its answer implies
+/// (the operator accepted them), instead of holding them.
+pub async fn refresh_accepting(
+    store: &Store,
+    config: &Config,
+    source: &dyn Source,
+    accept_withdrawals: bool,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<RefreshOutcome, RefreshFailure> {
+    executor(config)
+        .accepting_withdrawals(accept_withdrawals)
         .refresh_now(store, source, &config.refresh.countries, progress)
         .await
+}
+
+/// [`refresh`], recording every withdrawal on behalf of `operator`, audited in the transaction
+/// that records them (the command line's `--accept-withdrawals`).
+pub async fn refresh_accepted_by(
+    store: &Store,
+    config: &Config,
+    source: &dyn Source,
+    operator: &str,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<RefreshOutcome, RefreshFailure> {
+    executor(config)
+        .accepted_by(operator)
+        .refresh_now(store, source, &config.refresh.countries, progress)
+        .await
+}
+
+fn executor(config: &Config) -> Executor {
+    Executor::new(config.worker.lease)
+        .with_max_withdrawal_share(config.refresh.max_withdrawal_share)
 }
 
 /// The worker's background tasks (scheduler and run queue); stopped by [`Background::stop`].
@@ -120,6 +153,7 @@ impl Background {
             poll_interval: config.worker.poll_interval,
             retry: config.worker.retry,
             countries: config.refresh.countries.clone(),
+            max_withdrawal_share: config.refresh.max_withdrawal_share,
         };
         let runner = Runner::new(store.clone(), sources(config)?, settings);
         let worker_id = runner.worker_id().to_owned();

@@ -48,6 +48,10 @@ enum Command {
     Refresh {
         /// A source id, or `all`.
         source: String,
+        /// Record every withdrawal the answer implies, instead of holding whole series (or more
+        /// than TECHBALANCE_MAX_WITHDRAWAL_SHARE of the source's values) for an operator. Audited.
+        #[arg(long)]
+        accept_withdrawals: bool,
     },
     /// Print the GraphQL schema (SDL, fields sorted).
     Schema,
@@ -228,17 +232,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Refresh { source } => refresh(&config, &source).await,
+        Command::Refresh {
+            source,
+            accept_withdrawals,
+        } => refresh(&config, &source, accept_withdrawals).await,
         Command::Schema => unreachable!("handled before configuration is read"),
     }
-}
-
-/// Who the command line acts as, in the audit log.
-fn cli_actor() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
 }
 
 /// Schedule commands: each change is applied with its audit entry, as the API's mutations are.
@@ -313,7 +312,15 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn refresh(config: &Config, wanted: &str) -> anyhow::Result<()> {
+/// The audit log's name for an operator at the command line.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> anyhow::Result<()> {
     let known = techbalance::source_ids();
     if wanted != "all" && !known.contains(&wanted) {
         anyhow::bail!(
@@ -329,18 +336,27 @@ async fn refresh(config: &Config, wanted: &str) -> anyhow::Result<()> {
             continue;
         }
         let bar = progress::Bar::new(source.id());
-        let outcome =
-            techbalance::refresh(&store, config, source.as_ref(), &|p| bar.update(p)).await;
+        let update = |p| bar.update(p);
+        // Accepted withdrawals are audited in the transaction that records them.
+        let outcome = if accept_withdrawals {
+            techbalance::refresh_accepted_by(&store, config, source.as_ref(), &cli_actor(), &update)
+                .await
+        } else {
+            techbalance::refresh(&store, config, source.as_ref(), &update).await
+        };
         bar.finish();
         match outcome {
             Ok(o) => {
                 let s = o.summary;
                 println!(
-                    "{}: run {} succeeded: {} fetched, {} new, {} revised, {} withdrawn, {} unchanged ({} pages{})",
-                    source.id(), o.run_id, s.fetched, s.inserted, s.revised, s.withdrawn, s.unchanged,
+                    "{}: run {} {}: {} fetched, {} new, {} revised, {} withdrawn, {} unchanged, {} held ({} pages)",
+                    source.id(), o.run_id, if s.held > 0 { "held" } else { "succeeded" },
+                    s.fetched, s.inserted, s.revised, s.withdrawn, s.unchanged, s.held,
                     o.pages_fetched,
-                    if o.retired.is_empty() { String::new() } else { format!("; retired upstream: {}", o.retired.join(", ")) }
                 );
+                if let Some(notes) = &o.notes {
+                    println!("{}: {notes}", source.id());
+                }
             }
             Err(failure) => {
                 println!(

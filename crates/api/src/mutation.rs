@@ -8,7 +8,7 @@ use crate::types::{store, RefreshRun, Schedule};
 use async_graphql::{Context, Object, Result, ID};
 use techbalance_store::audit::Operation;
 use techbalance_store::operations::{
-    CancelRun, CreateSchedule, DeleteSchedule, TriggerRefresh, UpdateSchedule,
+    AcceptWithdrawals, CancelRun, CreateSchedule, DeleteSchedule, TriggerRefresh, UpdateSchedule,
 };
 use techbalance_store::schedules::{NewSchedule, ScheduleChange};
 use techbalance_store::StoreError;
@@ -76,6 +76,16 @@ impl MutationRoot {
         let number = numeric_id(ctx, "deleteSchedule", "schedule", &id).await?;
         perform(ctx, DeleteSchedule { id: number }).await?;
         Ok(id)
+    }
+
+    /// Accepts the withdrawals a `HELD` run kept back: queues a refresh of its source that
+    /// records every withdrawal its answer implies (or marks the source's queued run so), and
+    /// returns that run. `BAD_USER_INPUT` when the run is not held.
+    async fn accept_withdrawals(&self, ctx: &Context<'_>, run: ID) -> Result<RefreshRun> {
+        let held = numeric_id(ctx, "acceptWithdrawals", "refresh run", &run).await?;
+        perform(ctx, AcceptWithdrawals { held })
+            .await
+            .map(RefreshRun)
     }
 
     /// Cancels a queued run (a run already executing finishes).

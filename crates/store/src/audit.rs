@@ -99,6 +99,21 @@ async fn insert(
         .await?)
 }
 
+/// Writes an audit entry inside `txn`, the transaction of the change it records (for changes
+/// that are not an [`Operation`]: a refresh an operator allowed to withdraw values). Its failure
+/// is [`StoreError::AuditFailed`]: roll the change back.
+pub async fn record_in(
+    txn: &Transaction,
+    actor: &str,
+    action: &str,
+    arguments: &str,
+) -> Result<(), StoreError> {
+    insert(txn, entry(actor, action, arguments, "ok", crate::now()))
+        .await
+        .map(|_| ())
+        .map_err(|e| StoreError::AuditFailed(Box::new(e)))
+}
+
 impl Store {
     /// Applies `operation` for `actor` and writes its audit entry in the same transaction; a
     /// failed operation changes nothing and is audited with its error code. When the entry

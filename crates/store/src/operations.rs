@@ -7,7 +7,7 @@ use crate::changes::Notice;
 use crate::entities::{api_token, refresh_run, schedule, source};
 use crate::error::is_unique_violation;
 use crate::queue::{new_run, queued_run};
-use crate::runs::{Trigger, CANCELLED, QUEUED};
+use crate::runs::{Trigger, CANCELLED, HELD, QUEUED};
 use crate::schedules::{CronSchedule, NewSchedule, ScheduleChange};
 use crate::{StoreError, Transaction};
 use sea_orm::{
@@ -312,5 +312,65 @@ impl Operation for RevokeToken {
                 id: self.name,
             })
         }
+    }
+}
+
+/// Accepts the withdrawals the run `held` kept back: queues a run of its source that records
+/// every withdrawal its fetch implies (or marks the source's queued run so), and returns it.
+pub struct AcceptWithdrawals {
+    pub held: i64,
+}
+
+impl Operation for AcceptWithdrawals {
+    type Output = refresh_run::Model;
+
+    fn action(&self) -> &'static str {
+        "acceptWithdrawals"
+    }
+
+    fn arguments(&self) -> serde_json::Value {
+        json!({ "run": self.held.to_string() })
+    }
+
+    async fn apply(self, txn: &Transaction) -> Result<Self::Output, StoreError> {
+        let held = self.held;
+        let Some(run) = refresh_run::Entity::find_by_id(held).one(txn).await? else {
+            return Err(StoreError::NotFound {
+                what: "refresh run",
+                id: held.to_string(),
+            });
+        };
+        if run.status != HELD {
+            return Err(StoreError::Invalid(format!(
+                "run {held} is {}: only a held run's withdrawals can be accepted",
+                run.status
+            )));
+        }
+        // A worker may claim the queued run between our two statements: then queue another.
+        for _ in 0..3 {
+            let trigger = TriggerRefresh {
+                source: run.source.clone(),
+            };
+            let (queued, _) = trigger.apply(txn).await?;
+            let marked = refresh_run::Entity::update_many()
+                .col_expr(refresh_run::Column::AcceptWithdrawals, true.into())
+                .filter(refresh_run::Column::Id.eq(queued.id))
+                .filter(refresh_run::Column::Status.eq(QUEUED))
+                .exec(txn)
+                .await?;
+            if marked.rows_affected == 1 {
+                if let Some(marked) = refresh_run::Entity::find_by_id(queued.id).one(txn).await? {
+                    return Ok(marked);
+                }
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "could not queue a run of {} that accepts withdrawals",
+            run.source
+        )))
+    }
+
+    fn notices(run: &Self::Output) -> Vec<Notice> {
+        vec![Notice::Run { run: run.id }]
     }
 }

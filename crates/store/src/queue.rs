@@ -83,6 +83,8 @@ pub(crate) fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh
         lease_until: Set(None),
         worker: Set(None),
         claims: Set(0),
+        held_withdrawals: Set(0),
+        accept_withdrawals: Set(false),
     }
 }
 
@@ -112,6 +114,23 @@ impl Store {
                 ))),
             },
             Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Accepts the withdrawals the run `held` kept back (see
+    /// [`crate::operations::AcceptWithdrawals`]; not audited). `None` when there is no such
+    /// run; [`StoreError::Invalid`] when the run is not held.
+    pub async fn accept_withdrawals(
+        &self,
+        held: i64,
+    ) -> Result<Option<refresh_run::Model>, StoreError> {
+        match self
+            .apply_unaudited(crate::operations::AcceptWithdrawals { held })
+            .await
+        {
+            Ok(run) => Ok(Some(run)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -206,8 +225,23 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<refresh_run::Model, StoreError> {
+        self.start_run_accepting(source, trigger, worker, lease, false)
+            .await
+    }
+
+    /// [`Store::start_run`]; with `accept_withdrawals`, the run records every withdrawal (an
+    /// operator accepted them).
+    pub async fn start_run_accepting(
+        &self,
+        source: &str,
+        trigger: Trigger,
+        worker: &str,
+        lease: Duration,
+        accept_withdrawals: bool,
+    ) -> Result<refresh_run::Model, StoreError> {
         let now = crate::now();
         let mut run = new_run(source, trigger, now);
+        run.accept_withdrawals = Set(accept_withdrawals);
         run.status = Set(RUNNING.to_owned());
         run.started_at = Set(Some(now));
         run.worker = Set(Some(worker.to_owned()));

@@ -19,6 +19,17 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
+    /// Whether running again may succeed. A write that breaks a constraint, or one the store
+    /// refuses as invalid, fails the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WorkerError::Store(e) => {
+                !(e.is_constraint_violation() || matches!(e, StoreError::Invalid(_)))
+            }
+            _ => true,
+        }
+    }
+
     /// The failure as a run records it: a stable code and a message anyone may read (no URL,
     /// credential, database message or path), and the full text for operators, with
     /// credentials masked.
