@@ -16,7 +16,7 @@ mod types;
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
 pub use http::{
-    observability, router, router_with, ClientAddr, CorsOrigins, HttpSettings, Live,
+    observability, router, router_with, ClientAddr, CorsHeaders, CorsOrigins, HttpSettings, Live,
     RateLimitSettings, WsSettings,
 };
 pub use operator::Peer;
