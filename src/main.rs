@@ -426,11 +426,13 @@ fn unreachable_hint(error: &WorkerError, source: &str) -> Option<String> {
     let WorkerError::Source(SourceError::Unreachable { url, .. }) = error else {
         return None;
     };
+    // The host alone: user information (credentials) stays out of the message.
     let host = url
         .split("://")
         .nth(1)
         .and_then(|rest| rest.split(['/', '?']).next())
-        .unwrap_or(url);
+        .map(|authority| authority.rsplit('@').next().unwrap_or(authority))
+        .unwrap_or("the source");
     let variable = match source {
         "worldbank" => "TECHBALANCE_WORLDBANK_URL",
         "oecd-msti" => "TECHBALANCE_OECD_URL",
