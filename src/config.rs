@@ -399,6 +399,7 @@ fn ws_settings(get: &impl Fn(&str) -> Option<String>) -> Result<WsSettings, Conf
         )?,
         outbox: parse(get, "TECHBALANCE_WS_OUTBOX", d.outbox, |n| *n >= 1)?,
         write_timeout: millis("TECHBALANCE_WS_WRITE_TIMEOUT_MS", d.write_timeout)?,
+        token_recheck: millis("TECHBALANCE_TOKEN_RECHECK_MS", d.token_recheck)?,
     })
 }
 

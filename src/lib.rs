@@ -47,8 +47,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         store.migrate().await.context("cannot apply migrations")?;
         tracing::info!(migrations = %pending.join(", "), "applied {} migrations", pending.len());
     }
+    if let Some(message) = store.lost_before_start() {
+        // Logged by the store too; said here as well, for whoever reads the terminal.
+        eprintln!("WARNING: {message}");
+    }
     Ok(store)
 }
+
+/// How often a serving process checks that its SQLite file is still the one it opened.
+const FILE_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The directory of a SQLite file URL's file (`None` for other URLs and in-memory databases).
 fn sqlite_directory(url: &str) -> Option<std::path::PathBuf> {
@@ -121,11 +128,30 @@ pub async fn refresh_accepting(
     accept_withdrawals: bool,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<RefreshOutcome, RefreshFailure> {
-    Executor::new(config.worker.lease)
-        .with_max_withdrawal_share(config.refresh.max_withdrawal_share)
+    executor(config)
         .accepting_withdrawals(accept_withdrawals)
         .refresh_now(store, source, &config.refresh.countries, progress)
         .await
+}
+
+/// [`refresh`], recording every withdrawal on behalf of `operator`, audited in the transaction
+/// that records them (the command line's `--accept-withdrawals`).
+pub async fn refresh_accepted_by(
+    store: &Store,
+    config: &Config,
+    source: &dyn Source,
+    operator: &str,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<RefreshOutcome, RefreshFailure> {
+    executor(config)
+        .accepted_by(operator)
+        .refresh_now(store, source, &config.refresh.countries, progress)
+        .await
+}
+
+fn executor(config: &Config) -> Executor {
+    Executor::new(config.worker.lease)
+        .with_max_withdrawal_share(config.refresh.max_withdrawal_share)
 }
 
 /// The worker's background tasks (scheduler and run queue); stopped by [`Background::stop`].
@@ -220,7 +246,15 @@ async fn release_runs(store: &Store, worker: &str) {
             max_retry_after: Duration::ZERO,
         };
         let reason = "interrupted: the worker shut down before the run finished";
-        match store.fail_run(run.id, worker, reason, requeue, None).await {
+        let failure = techbalance_store::runs::RunFailure {
+            code: "INTERRUPTED",
+            message: reason.to_owned(),
+            detail: reason.to_owned(),
+        };
+        match store
+            .fail_run(run.id, worker, &failure, requeue, None)
+            .await
+        {
             Ok(after) => tracing::info!(run = run.id, ?after, "run released to the queue"),
             Err(e) => {
                 tracing::error!(run = run.id, error = %e, "cannot release the run; its lease will expire");
@@ -286,6 +320,7 @@ pub async fn serve_live(
     live: Live,
 ) -> anyhow::Result<()> {
     let listening = tokio::spawn(store.clone().listen_for_changes());
+    let watching = tokio::spawn(store.clone().watch_file(FILE_WATCH_INTERVAL));
     let app = app(store, config, live.clone());
     let (began, shutdown_began) = tokio::sync::oneshot::channel();
     let listener = techbalance_api::observability::count_connections(listener);
@@ -299,6 +334,7 @@ pub async fn serve_live(
         .await
         .context("HTTP server failed");
     listening.abort();
+    watching.abort();
     result
 }
 
@@ -345,18 +381,9 @@ pub fn error_report(err: &anyhow::Error) -> String {
     said.join(": ")
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages (see [`techbalance_worker::redact`]).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    techbalance_worker::redact::url(url)
 }
 
 #[cfg(test)]

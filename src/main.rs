@@ -223,16 +223,27 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { action } => {
+            use techbalance_store::operations::{CreateToken, RevokeToken};
             let store = techbalance::open_store(&config).await?;
+            let actor = cli_actor();
             match action {
                 TokenAction::Create { name } => {
-                    let token = techbalance_api::auth::create_token(&store, &name).await?;
+                    let (token, token_hash) = techbalance_api::auth::new_token(&name)?;
+                    let create = CreateToken {
+                        name: name.clone(),
+                        token_hash,
+                    };
+                    store.perform(&actor, create).await?;
                     println!("{token}");
                     eprintln!("token \"{name}\" created; it is shown only this once");
                 }
                 TokenAction::Revoke { name } => {
-                    if !store.revoke_token(&name).await? {
-                        anyhow::bail!("no active token named \"{name}\"");
+                    let revoke = RevokeToken { name: name.clone() };
+                    match store.perform(&actor, revoke).await {
+                        Err(techbalance_store::StoreError::NotFound { .. }) => {
+                            anyhow::bail!("no active token named \"{name}\"")
+                        }
+                        done => done?,
                     }
                     println!("token \"{name}\" revoked");
                 }
@@ -266,12 +277,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// Schedule commands: each change is applied with its audit entry, as the API's mutations are.
 async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()> {
+    use techbalance_store::operations::{CreateSchedule, DeleteSchedule, UpdateSchedule};
     use techbalance_store::schedules::{NewSchedule, ScheduleChange};
     let store = techbalance::open_store(config).await?;
     techbalance::seed_if_empty(&store, config).await?;
     let actor = cli_actor();
-    let (action_name, arguments, outcome) = match action {
+    let no_schedule = |id: i64| anyhow::anyhow!("no schedule {id}");
+    match action {
         ScheduleAction::List => {
             println!(
                 "{:>4}  {:<10} {:<20} {:<14} {:<8} last fired",
@@ -287,7 +301,6 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     s.id, s.source, s.cron, s.timezone, s.enabled
                 );
             }
-            return Ok(());
         }
         ScheduleAction::Add {
             source,
@@ -300,17 +313,14 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     techbalance::source_ids().join(", ")
                 );
             }
-            let arguments =
-                format!(r#"{{"source":"{source}","cron":"{cron}","timezone":"{timezone}"}}"#);
-            let (schedule, created) = store
-                .create_schedule(NewSchedule {
-                    source,
-                    cron,
-                    timezone,
-                    enabled: true,
-                    created_by: actor.clone(),
-                })
-                .await?;
+            let new = NewSchedule {
+                source,
+                cron,
+                timezone,
+                enabled: true,
+                created_by: actor.clone(),
+            };
+            let (schedule, created) = store.perform(&actor, CreateSchedule(new)).await?;
             if created {
                 println!("schedule {} added", schedule.id);
             } else {
@@ -319,7 +329,6 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     schedule.id, schedule.source, schedule.cron, schedule.timezone
                 );
             }
-            ("createSchedule", arguments, "ok")
         }
         ScheduleAction::Pause { id } | ScheduleAction::Resume { id } => {
             let enabled = matches!(action, ScheduleAction::Resume { .. });
@@ -327,30 +336,23 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                 enabled: Some(enabled),
                 ..Default::default()
             };
-            if store.update_schedule(id, change).await?.is_none() {
-                anyhow::bail!("no schedule {id}");
-            }
+            match store.perform(&actor, UpdateSchedule { id, change }).await {
+                Err(techbalance_store::StoreError::NotFound { .. }) => return Err(no_schedule(id)),
+                done => done?,
+            };
             println!(
                 "schedule {id} {}",
                 if enabled { "resumed" } else { "paused" }
             );
-            (
-                "updateSchedule",
-                format!(r#"{{"id":"{id}","enabled":{enabled}}}"#),
-                "ok",
-            )
         }
         ScheduleAction::Remove { id } => {
-            if !store.delete_schedule(id).await? {
-                anyhow::bail!("no schedule {id}");
+            match store.perform(&actor, DeleteSchedule { id }).await {
+                Err(techbalance_store::StoreError::NotFound { .. }) => return Err(no_schedule(id)),
+                done => done?,
             }
             println!("schedule {id} removed");
-            ("deleteSchedule", format!(r#"{{"id":"{id}"}}"#), "ok")
         }
-    };
-    store
-        .record_audit(&actor, action_name, &arguments, outcome)
-        .await?;
+    }
     Ok(())
 }
 
@@ -378,25 +380,15 @@ async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> any
             continue;
         }
         let bar = progress::Bar::new(source.id());
-        let outcome = techbalance::refresh_accepting(
-            &store,
-            config,
-            source.as_ref(),
-            accept_withdrawals,
-            &|p| bar.update(p),
-        )
-        .await;
+        let update = |p| bar.update(p);
+        // Accepted withdrawals are audited in the transaction that records them.
+        let outcome = if accept_withdrawals {
+            techbalance::refresh_accepted_by(&store, config, source.as_ref(), &cli_actor(), &update)
+                .await
+        } else {
+            techbalance::refresh(&store, config, source.as_ref(), &update).await
+        };
         bar.finish();
-        if accept_withdrawals {
-            let (run, result) = match &outcome {
-                Ok(o) => (o.run_id, "ok"),
-                Err(f) => (f.run_id, "failed"),
-            };
-            let arguments = format!(r#"{{"source":"{}","run":"{run}"}}"#, source.id());
-            store
-                .record_audit(&cli_actor(), "acceptWithdrawals", &arguments, result)
-                .await?;
-        }
         match outcome {
             Ok(o) => {
                 let s = o.summary;
@@ -445,11 +437,13 @@ fn unreachable_hint(error: &WorkerError, source: &str) -> Option<String> {
     let WorkerError::Source(SourceError::Unreachable { url, .. }) = error else {
         return None;
     };
+    // The host alone: user information (credentials) stays out of the message.
     let host = url
         .split("://")
         .nth(1)
         .and_then(|rest| rest.split(['/', '?']).next())
-        .unwrap_or(url);
+        .map(|authority| authority.rsplit('@').next().unwrap_or(authority))
+        .unwrap_or("the source");
     let variable = match source {
         "worldbank" => "TECHBALANCE_WORLDBANK_URL",
         "oecd-msti" => "TECHBALANCE_OECD_URL",

@@ -10,6 +10,7 @@ mod m20261130_000005_add_run_withdrawal_guard;
 mod m20261130_180000_add_unique_schedule_timing;
 mod m20261130_180100_add_run_wait_reason;
 mod m20261130_180200_create_change_notices;
+mod m20261130_184500_classify_errors_and_aggregate_refusals;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_180000_add_unique_schedule_timing::Migration),
             Box::new(m20261130_180100_add_run_wait_reason::Migration),
             Box::new(m20261130_180200_create_change_notices::Migration),
+            Box::new(m20261130_184500_classify_errors_and_aggregate_refusals::Migration),
         ]
     }
 }

@@ -18,12 +18,12 @@ type Seen = (String, String, i32, Option<f64>, Option<f64>);
 
 const QUERY: &str = "subscription { observationRevised { kind year previousValue value metric { slug } country { code } source { id } } }";
 
-fn node_dir() -> std::path::PathBuf {
+pub(crate) fn node_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
 /// The node client processes need `npm ci --prefix tests/node`.
-fn require_node() {
+pub(crate) fn require_node() {
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.is_ok_and(|o| o.status.success()),

@@ -6,6 +6,7 @@ use crate::support::{code, Backend, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
+use techbalance_store::runs::RunFailure;
 use techbalance_worker::runner::{Runner, RunnerSettings};
 
 both_backends!(
@@ -22,7 +23,7 @@ both_backends!(
     creating_an_identical_schedule_returns_the_existing_one,
 );
 
-const MUTATIONS: &[&str] = &[
+pub(crate) const MUTATIONS: &[&str] = &[
     r#"mutation { triggerRefresh(source: "baseline") { id } }"#,
     r#"mutation { createSchedule(source: "worldbank", cron: "0 30 2 * * *") { id } }"#,
     r#"mutation { updateSchedule(id: "1", enabled: false) { id } }"#,
@@ -30,13 +31,21 @@ const MUTATIONS: &[&str] = &[
     r#"mutation { cancelRun(id: "1") { id } }"#,
 ];
 
-/// Everything an operator could have changed.
+/// Everything an operator could have changed, and the audit entries of changes (refused
+/// attempts, which have an address, left out).
 async fn state(app: &TestApp) -> Value {
     let data = app
         .data("{ schedules { id cron enabled } refreshRuns(first: 100) { totalCount edges { node { id status } } } }")
         .await;
-    let audit = app.store.count_audit_log().await.expect("audit count");
-    json!({ "data": data, "audit": audit })
+    let changes = app
+        .store
+        .audit_log(None, 1000)
+        .await
+        .expect("audit log")
+        .into_iter()
+        .filter(|entry| entry.address.is_none())
+        .count();
+    json!({ "data": data, "audit": changes })
 }
 
 async fn every_mutation_refuses_missing_wrong_and_revoked_tokens_and_changes_nothing(
@@ -54,7 +63,8 @@ async fn every_mutation_refuses_missing_wrong_and_revoked_tokens_and_changes_not
         .await
         .expect("a queued run to cancel");
     let before = state(&app).await;
-    for mutation in MUTATIONS {
+    // Twice each: refused attempts are counted, not listed.
+    for mutation in MUTATIONS.iter().chain(MUTATIONS) {
         let body = app.post(mutation, Value::Null).await;
         assert_eq!(
             code(&body["errors"][0]),
@@ -77,6 +87,48 @@ async fn every_mutation_refuses_missing_wrong_and_revoked_tokens_and_changes_not
         before,
         "a refused mutation changed something"
     );
+    // Every refused attempt is in the audit log: one entry per caller, address, action and
+    // outcome, counting its attempts.
+    let token = app.token("auditor").await;
+    let log = app
+        .post_as(&token, "{ auditLog(first: 100) { edges { node { actor action outcome attempts address arguments } } } }")
+        .await;
+    let mut refused: Vec<(String, String, String, i64)> = log["data"]["auditLog"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"])
+        .inspect(|node| assert_eq!(node["address"], "127.0.0.1", "{node}"))
+        .map(|node| {
+            let text = |key: &str| node[key].as_str().expect(key).to_owned();
+            let attempts = node["attempts"].as_i64().expect("attempts");
+            (text("actor"), text("action"), text("outcome"), attempts)
+        })
+        .collect();
+    refused.sort();
+    let mut expected = vec![(
+        "invalid token".to_owned(),
+        "auditLog".to_owned(),
+        "UNAUTHENTICATED".to_owned(),
+        1,
+    )];
+    for action in [
+        "cancelRun",
+        "createSchedule",
+        "deleteSchedule",
+        "triggerRefresh",
+        "updateSchedule",
+    ] {
+        for (actor, outcome) in [
+            ("anonymous", "UNAUTHENTICATED"),
+            ("former-operator", "FORBIDDEN"),
+            ("invalid token", "UNAUTHENTICATED"),
+        ] {
+            expected.push((actor.into(), action.into(), outcome.into(), 2));
+        }
+    }
+    expected.sort();
+    assert_eq!(refused, expected, "{log}");
 }
 
 async fn every_mutation_with_a_valid_token_changes_what_it_says_and_is_audited(backend: Backend) {
@@ -391,7 +443,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
         .expect("run");
     let after = app
         .store
-        .fail_run(run.id, "w", "worldbank: GET …: boom", policy, None)
+        .fail_run(run.id, "w", &unreachable("boom"), policy, None)
         .await
         .expect("fail");
     let AfterFailure::Retry { attempt, .. } = after else {
@@ -413,15 +465,34 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
     assert_eq!((retried.id, retried.attempt), (run.id, 2));
     let after = app
         .store
-        .fail_run(run.id, "w", "worldbank: GET …: boom again", policy, None)
+        .fail_run(run.id, "w", &unreachable("boom again"), policy, None)
         .await
         .expect("fail");
     assert_eq!(after, AfterFailure::Failed);
     let failed = app.store.run(run.id).await.expect("run").expect("exists");
     assert_eq!(
-        (failed.status.as_str(), failed.error.as_deref()),
-        ("failed", Some("worldbank: GET …: boom again"))
+        (
+            failed.status.as_str(),
+            failed.error_code.as_deref(),
+            failed.error.as_deref(),
+            failed.error_detail.as_deref()
+        ),
+        (
+            "failed",
+            Some("UPSTREAM_UNREACHABLE"),
+            Some("worldbank: the source could not be reached"),
+            Some("worldbank: GET …: boom again")
+        )
     );
+}
+
+/// A failure as the worker records it for an unreachable World Bank.
+fn unreachable(problem: &str) -> RunFailure {
+    RunFailure {
+        code: "UPSTREAM_UNREACHABLE",
+        message: "worldbank: the source could not be reached".into(),
+        detail: format!("worldbank: GET …: {problem}"),
+    }
 }
 
 async fn a_worker_executes_a_queued_run(backend: Backend) {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use techbalance_store::entities::refresh_run;
 use techbalance_store::queue::RetryPolicy;
+use techbalance_store::runs::RunFailure;
 use techbalance_store::Timestamp;
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use wiremock::matchers::method;
@@ -77,7 +78,17 @@ async fn waits_exactly_until(app: &TestApp, run: &refresh_run::Model) {
         .expect("due at the time asked for");
     assert_eq!((claimed.id, claimed.attempt), (run.id, 2));
     app.store
-        .fail_run(run.id, "probe", "done with it", RetryPolicy::FINAL, None)
+        .fail_run(
+            run.id,
+            "probe",
+            &RunFailure {
+                code: "INTERRUPTED",
+                message: "done with it".into(),
+                detail: "done with it".into(),
+            },
+            RetryPolicy::FINAL,
+            None,
+        )
         .await
         .expect("fail");
 }

@@ -131,7 +131,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         match self.cleanup.take() {
             Some(Cleanup::File(path)) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".seen"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }

@@ -2,6 +2,10 @@
 //! A token is shown once when created; only its SHA-256 is stored, and a presented token is
 //! compared with every stored hash in constant time.
 
+mod session;
+
+pub(crate) use session::Session;
+
 use sha2::{Digest, Sha256};
 use techbalance_store::{Store, StoreError};
 
@@ -24,6 +28,14 @@ pub enum Caller {
 
 /// Creates a token named `name` and returns it: the only time it is ever shown.
 pub async fn create_token(store: &Store, name: &str) -> Result<String, StoreError> {
+    let (token, token_hash) = new_token(name)?;
+    store.add_token(name, &token_hash).await?;
+    Ok(token)
+}
+
+/// A new token for `name`, and the hash to store (as
+/// `techbalance_store::operations::CreateToken`).
+pub fn new_token(name: &str) -> Result<(String, String), StoreError> {
     if name.trim().is_empty() || name.len() > 100 {
         return Err(StoreError::Invalid(
             "a token name must have 1 to 100 characters".into(),
@@ -33,8 +45,8 @@ pub async fn create_token(store: &Store, name: &str) -> Result<String, StoreErro
     getrandom::getrandom(&mut secret)
         .map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
     let token = format!("{PREFIX}{}", hex(&secret));
-    store.add_token(name, &hash(&token)).await?;
-    Ok(token)
+    let token_hash = hash(&token);
+    Ok((token, token_hash))
 }
 
 /// Identifies the caller from an `Authorization` header value.

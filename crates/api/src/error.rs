@@ -137,6 +137,22 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable
             }
+            StoreError::NotFound { what, id } => ApiError::not_found(what, id),
+            StoreError::AuditFailed(cause) if cause.is_unavailable() => {
+                tracing::warn!(error = %cause, "database unavailable while auditing");
+                ApiError::Unavailable
+            }
+            StoreError::AuditFailed(_) => ApiError::refused(
+                "AUDIT_FAILED",
+                "nothing was changed: the audit entry could not be written (the server log says why)",
+            ),
+            StoreError::DatabaseLost(message) => {
+                tracing::error!(%message, "write refused");
+                ApiError::refused(
+                    "DATABASE_LOST",
+                    "writes are refused: the database file was deleted or replaced while the server had it open",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::Internal

@@ -111,8 +111,18 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         })
 }
 
+/// Leaves the client's address on the request, for the audit of refused attempts.
+fn with_peer(state: &AppState, mut request: Request) -> Request {
+    let address = rate_limit::client_address(&request, state.http.rate_limit.trust_forwarded_for);
+    request
+        .extensions_mut()
+        .insert(crate::operator::Peer(address));
+    request
+}
+
 /// GET `/graphql`: a WebSocket upgrade, an event stream, or GraphQL over HTTP / GraphiQL.
 async fn get_graphql(State(state): State<AppState>, request: Request) -> Response {
+    let request = with_peer(&state, request);
     if request.headers().contains_key(header::UPGRADE) {
         ws::serve(state, request).await
     } else if sse::wanted(request.headers()) {
@@ -124,6 +134,7 @@ async fn get_graphql(State(state): State<AppState>, request: Request) -> Respons
 
 /// POST `/graphql`: an event stream, or GraphQL over HTTP.
 async fn post_graphql(State(state): State<AppState>, request: Request) -> Response {
+    let request = with_peer(&state, request);
     if sse::wanted(request.headers()) {
         sse::serve(state, request).await
     } else {

@@ -7,6 +7,7 @@ mod error;
 mod http;
 mod loaders;
 mod mutation;
+mod operator;
 mod query;
 mod schema;
 mod subscription;
@@ -18,4 +19,5 @@ pub use http::{
     observability, router, router_with, ClientAddr, CorsHeaders, CorsOrigins, HttpSettings, Live,
     RateLimitSettings, WsSettings,
 };
+pub use operator::Peer;
 pub use schema::{build_schema, sdl, AppSchema, QueriesOnly, SchemaLimits};

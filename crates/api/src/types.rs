@@ -688,9 +688,22 @@ impl RefreshRun {
     async fn release(&self) -> Option<&str> {
         self.0.release.as_deref()
     }
-    /// Why the run failed.
+    /// Why the run failed, in words anyone may read (no URL, credential or database message).
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
+    }
+    /// The class of the failure, stable: `UPSTREAM_UNREACHABLE`, `UPSTREAM_REFUSED`,
+    /// `UPSTREAM_MALFORMED`, `UPSTREAM_THROTTLED`, `STORAGE_UNAVAILABLE`, `STORAGE_FAILURE`, `STORAGE_LOST`,
+    /// `RUN_CONFLICT`, `BASELINE_INVALID`, `SOURCE_UNKNOWN`, `INTERRUPTED` (or `UNCLASSIFIED`
+    /// for runs recorded before errors were classified).
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+    /// The full failure (URLs with their credentials masked). Operators only: `UNAUTHENTICATED`
+    /// or `FORBIDDEN` otherwise.
+    async fn error_detail(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        crate::operator::check_operator(ctx)?;
+        Ok(self.0.error_detail.as_deref())
     }
     /// Remarks, such as the baseline file read and its SHA-256, series the source retired,
     /// countries it refused or left out, conflicts in its answer, and withdrawals held.
@@ -820,13 +833,15 @@ impl Schedule {
 
 pub struct AuditEntry(pub techbalance_store::entities::audit_entry::Model);
 
-/// One mutation an operator made.
+/// One mutation an operator made, or refused attempts counted together (`attempts` of them
+/// between `at` and `lastAt`, from `address`).
 #[Object]
 impl AuditEntry {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The operator's token name.
+    /// The operator's token name (`cli:<user>` from the command line); for refused attempts,
+    /// the revoked token's name, `anonymous` or `invalid token`.
     async fn actor(&self) -> &str {
         &self.0.actor
     }
@@ -844,7 +859,20 @@ impl AuditEntry {
     async fn outcome(&self) -> &str {
         &self.0.outcome
     }
+    /// When it happened; for counted refusals, the first attempt.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
+    }
+    /// How many attempts the entry stands for: 1, or more for refused attempts counted together.
+    async fn attempts(&self) -> i64 {
+        self.0.attempts
+    }
+    /// The last attempt counted, for refused attempts.
+    async fn last_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_at
+    }
+    /// The client address, for refused attempts (`*` for the overflow entry of a window).
+    async fn address(&self) -> Option<&str> {
+        self.0.address.as_deref()
     }
 }

@@ -20,6 +20,16 @@ pub enum StoreError {
     /// A write conflicts with the current state (e.g. that source is already being refreshed).
     #[error("{0}")]
     Conflict(String),
+    /// An operation names something that does not exist.
+    #[error("unknown {what} \"{id}\"")]
+    NotFound { what: &'static str, id: String },
+    /// The audit entry of a change could not be written, so the change was not made.
+    #[error("the change was not made: its audit entry could not be written: {0}")]
+    AuditFailed(#[source] Box<StoreError>),
+    /// The SQLite file was deleted or replaced while the store had it open: writes would go to
+    /// a file nobody will read again.
+    #[error("{0}")]
+    DatabaseLost(String),
 }
 
 impl StoreError {
@@ -40,6 +50,19 @@ impl StoreError {
                 )
             ),
             _ => false,
+        }
+    }
+
+    /// The outcome an audit entry records for this error: the `extensions.code` the API answers
+    /// with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            StoreError::Database(_) => "INTERNAL_SERVER_ERROR",
+            StoreError::Invalid(_) | StoreError::Conflict(_) => "BAD_USER_INPUT",
+            StoreError::NotFound { .. } => "NOT_FOUND",
+            StoreError::AuditFailed(_) => "AUDIT_FAILED",
+            StoreError::DatabaseLost(_) => "DATABASE_LOST",
         }
     }
 }

@@ -7,7 +7,9 @@ pub mod audit;
 pub mod changes;
 pub mod entities;
 mod error;
+mod file_watch;
 pub mod history;
+pub mod operations;
 pub mod queries;
 pub mod queue;
 pub mod reference;
@@ -21,6 +23,7 @@ pub use error::StoreError;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction as Transaction};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
+use std::sync::Arc;
 use std::time::Duration;
 use techbalance_migrations::{Migrator, MigratorTrait};
 
@@ -49,7 +52,14 @@ pub struct ConnectionSettings {
 pub struct Store {
     db: DatabaseConnection,
     hub: changes::ChangeHub,
+    /// The SQLite file opened, watched (see [`file_watch`]).
+    file: Option<Arc<file_watch::FileWatch>>,
+    /// Set when this start found a new, empty SQLite database where one had been before.
+    lost_before_start: Arc<std::sync::OnceLock<String>>,
 }
+
+/// Next to a SQLite file: says a database was opened there, so that a missing file is noticed.
+const MARKER_SUFFIX: &str = ".seen";
 
 impl Store {
     /// Connects to PostgreSQL (`postgres://`) or SQLite (`sqlite:`), creating the SQLite file if needed.
@@ -57,6 +67,7 @@ impl Store {
         if settings.url.starts_with("postgres") {
             probe_postgres(settings).await?;
         }
+        let sqlite_file = file_watch::sqlite_path(&settings.url);
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .max_connections(settings.max_connections)
@@ -72,10 +83,93 @@ impl Store {
             // Persistent in the file: readers no longer wait for the writer.
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Self {
-            db,
-            hub: changes::ChangeHub::default(),
-        })
+        let mut store = Self::from_connection(db);
+        if let Some(path) = sqlite_file {
+            store.watch(&path);
+        }
+        Ok(store)
+    }
+
+    /// Starts watching the SQLite file at `path`, which the store has just opened.
+    fn watch(&mut self, path: &std::path::Path) {
+        match file_watch::FileWatch::open(path) {
+            Ok(watch) => self.file = Some(Arc::new(watch)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot watch the database file")
+            }
+        }
+    }
+
+    /// Called before migrating a database that has no migration applied yet (`fresh`) or after
+    /// migrating: a fresh SQLite database where the marker next to it says a database was
+    /// opened before is reported loudly; then the marker is (re)written.
+    fn mark_database(&self, fresh: bool) {
+        let Some(watch) = &self.file else {
+            return;
+        };
+        let path = watch.path();
+        let mut marker = path.as_os_str().to_owned();
+        marker.push(MARKER_SUFFIX);
+        let marker = std::path::PathBuf::from(marker);
+        if fresh && marker.exists() {
+            let message = format!(
+                "the database file {} held no database, so a NEW EMPTY database was created; but \
+                 {} says a database was opened here before: its data is not in this one (restore \
+                 it from a backup, or delete the marker to accept the new database)",
+                path.display(),
+                marker.display()
+            );
+            tracing::warn!(path = %path.display(), marker = %marker.display(), "{message}");
+            let _ = self.lost_before_start.set(message);
+        }
+        let note = format!(
+            "techbalance opened a database at {} ({}); if this file remains without it, the \
+             database was lost\n",
+            path.display(),
+            now().to_rfc3339()
+        );
+        if let Err(e) = std::fs::write(&marker, note) {
+            tracing::warn!(marker = %marker.display(), error = %e, "cannot write the database marker");
+        }
+    }
+
+    /// When this start created a new, empty SQLite database where one had been before: what to
+    /// tell the operator.
+    pub fn lost_before_start(&self) -> Option<&str> {
+        self.lost_before_start.get().map(String::as_str)
+    }
+
+    /// Whether the SQLite file opened is still the one at its path (always true on PostgreSQL).
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(watch) => watch.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a write when the database file was deleted or replaced.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        self.check_file()
+    }
+
+    /// Checks the SQLite file every `every`, logging once when it is deleted or replaced; for
+    /// PostgreSQL it returns at once.
+    pub async fn watch_file(self, every: Duration) {
+        let Some(watch) = self.file.clone() else {
+            return;
+        };
+        let mut reported = false;
+        loop {
+            tokio::time::sleep(every).await;
+            match watch.check() {
+                Err(e) if !reported => {
+                    tracing::error!(path = %watch.path().display(), error = %e, "database file lost");
+                    reported = true;
+                }
+                Ok(()) => reported = false,
+                Err(_) => {}
+            }
+        }
     }
 
     /// Wraps an existing connection (tests use this to observe the statements issued).
@@ -83,6 +177,8 @@ impl Store {
         Self {
             db,
             hub: changes::ChangeHub::default(),
+            file: None,
+            lost_before_start: Arc::default(),
         }
     }
 
@@ -101,6 +197,7 @@ impl Store {
     /// meanwhile (a lease renewal, a progress update) and fails with SQLITE_BUSY_SNAPSHOT instead
     /// of waiting its turn.
     pub async fn begin(&self) -> Result<Transaction, StoreError> {
+        self.writable()?;
         let txn = self.db.begin().await?;
         if self.backend() == DatabaseBackend::Sqlite {
             txn.execute_unprepared("UPDATE refresh_runs SET id = id WHERE 0 = 1")
@@ -115,8 +212,16 @@ impl Store {
     }
 
     /// Applies every pending migration.
+    /// Applies every pending migration. A SQLite database that had none applied yet is checked
+    /// against the marker of a database opened before (see [`Store::lost_before_start`]).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let fresh = if self.file.is_some() {
+            Migrator::get_applied_migrations(&self.db).await?.is_empty()
+        } else {
+            false
+        };
         Migrator::up(&self.db, None).await?;
+        self.mark_database(fresh);
         Ok(())
     }
 

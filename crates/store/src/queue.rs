@@ -16,12 +16,12 @@
 use crate::changes::Notice;
 use crate::entities::refresh_run;
 use crate::error::is_unique_violation;
-use crate::runs::{Trigger, CANCELLED, FAILED, HELD, QUEUED, RUNNING};
+use crate::runs::{RunFailure, Trigger, FAILED, QUEUED, RUNNING};
 use crate::sql::statement;
 use crate::{DatabaseBackend, Store, StoreError, Timestamp};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Value,
 };
 use std::time::Duration;
 
@@ -94,7 +94,7 @@ fn plus(at: Timestamp, duration: Duration) -> Timestamp {
     at + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::ActiveModel {
+pub(crate) fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::ActiveModel {
     refresh_run::ActiveModel {
         id: NotSet,
         source: Set(source.to_owned()),
@@ -113,6 +113,8 @@ fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::Activ
         unchanged: Set(0),
         release: Set(None),
         error: Set(None),
+        error_code: Set(None),
+        error_detail: Set(None),
         notes: Set(None),
         dedupe_key: Set(None),
         schedule_id: Set(None),
@@ -133,7 +135,7 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<(refresh_run::Model, bool), StoreError> {
-        if let Some(queued) = self.queued_run(source).await? {
+        if let Some(queued) = queued_run(&self.db, source).await? {
             return Ok((queued, false));
         }
         match refresh_run::Entity::insert(new_run(source, Trigger::Manual, crate::now()))
@@ -145,7 +147,7 @@ impl Store {
                 Ok((run, true))
             }
             // Another process queued one between our read and our insert: return that one.
-            Err(err) if is_unique_violation(&err) => match self.queued_run(source).await? {
+            Err(err) if is_unique_violation(&err) => match queued_run(&self.db, source).await? {
                 Some(queued) => Ok((queued, false)),
                 None => Err(StoreError::Conflict(format!(
                     "could not queue a run of {source}"
@@ -155,49 +157,21 @@ impl Store {
         }
     }
 
-    /// An operator accepts the withdrawals the run `held` kept back: queues a run of its source
-    /// that records every withdrawal its fetch implies (or marks the source's queued run so).
-    /// `None` when there is no such run; [`StoreError::Invalid`] when the run is not held.
+    /// Accepts the withdrawals the run `held` kept back (see
+    /// [`crate::operations::AcceptWithdrawals`]; not audited). `None` when there is no such
+    /// run; [`StoreError::Invalid`] when the run is not held.
     pub async fn accept_withdrawals(
         &self,
         held: i64,
     ) -> Result<Option<refresh_run::Model>, StoreError> {
-        let Some(run) = self.run(held).await? else {
-            return Ok(None);
-        };
-        if run.status != HELD {
-            return Err(StoreError::Invalid(format!(
-                "run {held} is {}: only a held run's withdrawals can be accepted",
-                run.status
-            )));
+        match self
+            .apply_unaudited(crate::operations::AcceptWithdrawals { held })
+            .await
+        {
+            Ok(run) => Ok(Some(run)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
-        // A worker may claim the queued run between our two statements: then queue another.
-        for _ in 0..3 {
-            let (queued, _) = self.enqueue_manual(&run.source).await?;
-            let marked = refresh_run::Entity::update_many()
-                .col_expr(refresh_run::Column::AcceptWithdrawals, true.into())
-                .filter(refresh_run::Column::Id.eq(queued.id))
-                .filter(refresh_run::Column::Status.eq(QUEUED))
-                .exec(&self.db)
-                .await?;
-            if marked.rows_affected == 1 {
-                self.announce(Notice::Run { run: queued.id }).await;
-                return self.run(queued.id).await;
-            }
-        }
-        Err(StoreError::Conflict(format!(
-            "could not queue a run of {} that accepts withdrawals",
-            run.source
-        )))
-    }
-
-    async fn queued_run(&self, source: &str) -> Result<Option<refresh_run::Model>, StoreError> {
-        Ok(refresh_run::Entity::find()
-            .filter(refresh_run::Column::Source.eq(source))
-            .filter(refresh_run::Column::Status.eq(QUEUED))
-            .order_by_asc(refresh_run::Column::Id)
-            .one(&self.db)
-            .await?)
     }
 
     /// A schedule fired: enqueues its run for `fire_time` unless another process already did
@@ -208,6 +182,7 @@ impl Store {
         source: &str,
         fire_time: Timestamp,
     ) -> Result<Option<refresh_run::Model>, StoreError> {
+        self.writable()?;
         let key = format!(
             "schedule:{schedule_id}:{}",
             fire_time.format("%Y-%m-%dT%H:%M:%SZ")
@@ -252,6 +227,7 @@ impl Store {
         lease: Duration,
         now: Timestamp,
     ) -> Result<Option<refresh_run::Model>, StoreError> {
+        self.writable()?;
         let lock = match self.backend() {
             DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
             _ => "",
@@ -368,10 +344,11 @@ impl Store {
         &self,
         id: i64,
         worker: &str,
-        error: &str,
+        failure: &RunFailure,
         retry: RetryPolicy,
         retry_at: Option<Timestamp>,
     ) -> Result<AfterFailure, StoreError> {
+        self.writable()?;
         let Some(run) = self.run(id).await? else {
             return Ok(AfterFailure::NotHeld);
         };
@@ -383,7 +360,12 @@ impl Store {
             .filter(refresh_run::Column::Id.eq(id))
             .filter(refresh_run::Column::Status.eq(RUNNING))
             .filter(refresh_run::Column::Worker.eq(worker))
-            .col_expr(refresh_run::Column::Error, error.into())
+            .col_expr(refresh_run::Column::Error, failure.message.clone().into())
+            .col_expr(refresh_run::Column::ErrorCode, failure.code.into())
+            .col_expr(
+                refresh_run::Column::ErrorDetail,
+                failure.detail.clone().into(),
+            )
             .col_expr(refresh_run::Column::FinishedAt, now.into())
             .col_expr(
                 refresh_run::Column::LeaseUntil,
@@ -432,18 +414,13 @@ impl Store {
 
     /// Cancels a queued run; `None` when no queued run has that id.
     pub async fn cancel_run(&self, id: i64) -> Result<Option<refresh_run::Model>, StoreError> {
-        let result = refresh_run::Entity::update_many()
-            .col_expr(refresh_run::Column::Status, CANCELLED.into())
-            .col_expr(refresh_run::Column::FinishedAt, crate::now().into())
-            .filter(refresh_run::Column::Id.eq(id))
-            .filter(refresh_run::Column::Status.eq(QUEUED))
-            .exec(&self.db)
-            .await?;
-        if result.rows_affected == 1 {
-            self.announce(Notice::Run { run: id }).await;
-            self.run(id).await
-        } else {
-            Ok(None)
+        match self
+            .apply_unaudited(crate::operations::CancelRun { id })
+            .await
+        {
+            Ok(run) => Ok(Some(run)),
+            Err(StoreError::NotFound { .. } | StoreError::Invalid(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -533,4 +510,17 @@ mod tests {
         assert_eq!(policy.delay_after(2), Duration::from_secs(120));
         assert_eq!(policy.delay_after(4), Duration::from_secs(480));
     }
+}
+
+/// The oldest queued run of `source`.
+pub(crate) async fn queued_run(
+    db: &impl ConnectionTrait,
+    source: &str,
+) -> Result<Option<refresh_run::Model>, StoreError> {
+    Ok(refresh_run::Entity::find()
+        .filter(refresh_run::Column::Source.eq(source))
+        .filter(refresh_run::Column::Status.eq(QUEUED))
+        .order_by_asc(refresh_run::Column::Id)
+        .one(db)
+        .await?)
 }

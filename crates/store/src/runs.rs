@@ -44,6 +44,16 @@ pub struct RunResult {
     pub notes: Option<String>,
 }
 
+/// Why a run failed: what anyone may read (a stable code and a readable message, without
+/// secrets or internals) and the full detail, for operators only (credentials already masked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFailure {
+    /// `UPSTREAM_UNREACHABLE`, `UPSTREAM_REFUSED`, `UPSTREAM_MALFORMED`, `STORAGE_FAILURE`, …
+    pub code: &'static str,
+    pub message: String,
+    pub detail: String,
+}
+
 /// Filters on the run list, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -151,6 +161,14 @@ pub async fn complete_run(
         .col_expr(refresh_run::Column::Release, result.release.clone().into())
         .col_expr(refresh_run::Column::Notes, result.notes.clone().into())
         .col_expr(refresh_run::Column::Error, Option::<String>::None.into())
+        .col_expr(
+            refresh_run::Column::ErrorCode,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            refresh_run::Column::ErrorDetail,
+            Option::<String>::None.into(),
+        )
         .col_expr(
             refresh_run::Column::LeaseUntil,
             Option::<Timestamp>::None.into(),

@@ -15,15 +15,11 @@
 //! is queued for.
 
 use crate::entities::schedule;
-use crate::error::is_unique_violation;
 use crate::{Store, StoreError, Timestamp};
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
-use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 /// Matching wall-clock times examined past `after` before a schedule is said to have no next
 /// fire time (only a repeated hour of an every-second schedule needs more than one).
@@ -158,56 +154,12 @@ impl Store {
 
     /// Creates a schedule after checking its expression and time zone, or returns the schedule
     /// that already has this source, expression and zone (the bool says whether it was created
-    /// now). The expression is stored with single spaces between its fields, the zone by its
-    /// IANA name; a unique key on the three makes this hold across processes too.
+    /// now); not audited: see [`crate::operations`].
     pub async fn create_schedule(
         &self,
         new: NewSchedule,
     ) -> Result<(schedule::Model, bool), StoreError> {
-        let checked = CronSchedule::parse(&new.cron, &new.timezone).map_err(StoreError::Invalid)?;
-        let (cron, timezone) = (checked.expression(), checked.timezone().name());
-        if let Some(existing) = self.schedule_with(&new.source, cron, timezone).await? {
-            return Ok((existing, false));
-        }
-        let now = crate::now();
-        let row = schedule::ActiveModel {
-            id: NotSet,
-            source: Set(new.source.clone()),
-            cron: Set(cron.to_owned()),
-            timezone: Set(timezone.to_owned()),
-            enabled: Set(new.enabled),
-            created_by: Set(new.created_by),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_fired_at: Set(None),
-        };
-        match schedule::Entity::insert(row)
-            .exec_with_returning(&self.db)
-            .await
-        {
-            Ok(created) => Ok((created, true)),
-            // Another process created the same schedule between our read and our insert.
-            Err(err) if is_unique_violation(&err) => self
-                .schedule_with(&new.source, cron, timezone)
-                .await?
-                .map(|existing| (existing, false))
-                .ok_or_else(|| StoreError::Conflict("could not create the schedule".into())),
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    async fn schedule_with(
-        &self,
-        source: &str,
-        cron: &str,
-        timezone: &str,
-    ) -> Result<Option<schedule::Model>, StoreError> {
-        Ok(schedule::Entity::find()
-            .filter(schedule::Column::Source.eq(source))
-            .filter(schedule::Column::Cron.eq(cron))
-            .filter(schedule::Column::Timezone.eq(timezone))
-            .one(&self.db)
-            .await?)
+        crate::operations::insert_schedule(&self.db, new).await
     }
 
     /// Applies `change`; `None` when there is no such schedule. A change that would make it
@@ -217,50 +169,24 @@ impl Store {
         id: i64,
         change: ScheduleChange,
     ) -> Result<Option<schedule::Model>, StoreError> {
-        let Some(current) = self.schedule(id).await? else {
-            return Ok(None);
-        };
-        let checked = CronSchedule::parse(
-            change.cron.as_deref().unwrap_or(&current.cron),
-            change.timezone.as_deref().unwrap_or(&current.timezone),
-        )
-        .map_err(StoreError::Invalid)?;
-        let (cron, timezone) = (checked.expression(), checked.timezone().name());
-        if let Some(other) = self
-            .schedule_with(&current.source, cron, timezone)
-            .await?
-            .filter(|other| other.id != id)
-        {
-            return Err(StoreError::Conflict(format!(
-                "schedule {} already refreshes {} at \"{cron}\" in {timezone}",
-                other.id, current.source
-            )));
-        }
-        let updated = schedule::Entity::update_many()
-            .col_expr(schedule::Column::Cron, cron.into())
-            .col_expr(schedule::Column::Timezone, timezone.into())
-            .col_expr(
-                schedule::Column::Enabled,
-                change.enabled.unwrap_or(current.enabled).into(),
-            )
-            .col_expr(schedule::Column::UpdatedAt, crate::now().into())
-            .filter(schedule::Column::Id.eq(id))
-            .exec(&self.db)
-            .await;
-        match updated {
-            Ok(_) => self.schedule(id).await,
-            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
-                "another schedule already refreshes {} at \"{cron}\" in {timezone}",
-                current.source
-            ))),
-            Err(err) => Err(err.into()),
+        let update = crate::operations::UpdateSchedule { id, change };
+        match self.apply_unaudited(update).await {
+            Ok(schedule) => Ok(Some(schedule)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
     /// Deletes a schedule; false when there was none. Its past runs stay.
     pub async fn delete_schedule(&self, id: i64) -> Result<bool, StoreError> {
-        let result = schedule::Entity::delete_by_id(id).exec(&self.db).await?;
-        Ok(result.rows_affected == 1)
+        match self
+            .apply_unaudited(crate::operations::DeleteSchedule { id })
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) async fn record_fire(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {

@@ -163,9 +163,9 @@ impl Fetcher {
                 asked_wait.unwrap_or_else(|| jittered(backoff(settings, attempt), fastrand::f64()));
             tracing::warn!(
                 source = source_id,
-                url,
+                url = %crate::redact::text(url),
                 attempt,
-                problem,
+                problem = %crate::redact::text(&problem),
                 ?delay,
                 "retrying"
             );

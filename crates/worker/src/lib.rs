@@ -8,6 +8,7 @@ mod conflicts;
 mod error;
 pub mod fetch;
 pub mod pipeline;
+pub mod redact;
 pub mod runner;
 pub mod scheduler;
 pub mod sources;

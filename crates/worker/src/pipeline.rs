@@ -66,6 +66,8 @@ pub struct Executor {
     pub max_withdrawal_share: f64,
     /// Runs started by [`Executor::refresh_now`] record every withdrawal (an operator accepted).
     pub accept_withdrawals: bool,
+    /// The operator who accepted them: audited in the transaction that records them.
+    pub accepted_by: Option<String>,
 }
 
 impl Executor {
@@ -77,6 +79,7 @@ impl Executor {
             lease,
             max_withdrawal_share: DEFAULT_MAX_WITHDRAWAL_SHARE,
             accept_withdrawals: false,
+            accepted_by: None,
         }
     }
 
@@ -88,6 +91,15 @@ impl Executor {
     /// Runs started now accept every withdrawal (the operator's `--accept-withdrawals`).
     pub fn accepting_withdrawals(mut self, accept: bool) -> Self {
         self.accept_withdrawals = accept;
+        self
+    }
+
+    /// Runs started now accept every withdrawal on behalf of `operator`, whose audit entry
+    /// (`acceptWithdrawals`) is written in the transaction that records them: without it,
+    /// nothing is recorded.
+    pub fn accepted_by(mut self, operator: &str) -> Self {
+        self.accept_withdrawals = true;
+        self.accepted_by = Some(operator.to_owned());
         self
     }
 
@@ -168,7 +180,7 @@ impl Executor {
                     .fail_run(
                         run.id,
                         &self.worker_id,
-                        &error.to_string(),
+                        &error.classify(),
                         RetryPolicy::FINAL,
                         None,
                     )
@@ -196,15 +208,10 @@ impl Executor {
     ) -> AfterFailure {
         let deadline = tokio::time::Instant::now() + self.lease;
         let mut wait = Duration::from_millis(250);
+        let failure = error.classify();
         loop {
             match store
-                .fail_run(
-                    run.id,
-                    &self.worker_id,
-                    &error.to_string(),
-                    retry,
-                    error.retry_at(),
-                )
+                .fail_run(run.id, &self.worker_id, &failure, retry, error.retry_at())
                 .await
             {
                 Ok(after) => return after,
@@ -338,6 +345,16 @@ impl Executor {
             release: fetched.release.clone(),
             notes: notes.clone(),
         };
+        if let (true, Some(operator)) = (run.accept_withdrawals, &self.accepted_by) {
+            let arguments = serde_json::json!({ "source": source.id(), "run": run.id.to_string() });
+            techbalance_store::audit::record_in(
+                &txn,
+                operator,
+                "acceptWithdrawals",
+                &arguments.to_string(),
+            )
+            .await?;
+        }
         complete_run(&txn, run.id, &self.worker_id, &result, at).await?;
         let mut notices = vec![Notice::Run { run: run.id }];
         if summary.versions_written() > 0 {

@@ -82,10 +82,7 @@ impl Runner {
         };
         tracing::info!(run = run.id, source = %run.source, attempt = run.attempt, claims = run.claims, "claimed");
         let Some(source) = self.sources.get(run.source.as_str()) else {
-            let error = crate::WorkerError::Baseline {
-                origin: run.source.clone(),
-                problem: "this worker has no such source".into(),
-            };
+            let error = crate::WorkerError::UnknownSource(run.source.clone());
             self.executor
                 .fail(&self.store, &run, &error, RetryPolicy::FINAL)
                 .await;

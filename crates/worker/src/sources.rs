@@ -141,11 +141,13 @@ pub fn refused_note(source_id: &str, refused: &[(String, String)]) -> String {
     )
 }
 
-/// Why a fetch failed. Every message names the source, the URL and the problem.
+/// Why a fetch failed. Every message names the source, the URL and the problem; its text masks
+/// credentials in URLs (see [`crate::redact`]) while its fields keep them, so log the error with
+/// `%`, never `?`.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The request could not be completed (connection, timeout, 5xx, 429) within the attempts allowed.
-    #[error("{source_id}: GET {url}: {problem}")]
+    #[error("{source_id}: GET {}: {}", crate::redact::text(.url), crate::redact::text(.problem))]
     Unreachable {
         source_id: &'static str,
         url: String,
@@ -153,7 +155,7 @@ pub enum SourceError {
     },
     /// The source answered 429 or 503 asking to be called again no earlier than `retry_at`
     /// (`Retry-After`), later than the fetcher waits within one attempt: the run waits for it.
-    #[error("{source_id}: GET {url}: {problem}")]
+    #[error("{source_id}: GET {}: {problem}", crate::redact::text(.url))]
     Throttled {
         source_id: &'static str,
         url: String,
@@ -167,14 +169,14 @@ pub enum SourceError {
         problem: String,
     },
     /// The source refused the request (a 4xx, or an error payload such as World Bank id 120).
-    #[error("{source_id}: GET {url}: refused: {problem}")]
+    #[error("{source_id}: GET {}: refused: {}", crate::redact::text(.url), crate::redact::text(.problem))]
     Refused {
         source_id: &'static str,
         url: String,
         problem: String,
     },
     /// The payload is malformed, truncated, re-shaped or inconsistent.
-    #[error("{source_id}: GET {url}: malformed payload: {problem}")]
+    #[error("{source_id}: GET {}: malformed payload: {}", crate::redact::text(.url), crate::redact::text(.problem))]
     Malformed {
         source_id: &'static str,
         url: String,

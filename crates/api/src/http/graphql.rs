@@ -8,6 +8,7 @@ use super::reply::{self, Media, JSON};
 use super::{assets, body_limit, csrf, AppState};
 use crate::auth::{self, Caller};
 use crate::loaders;
+use crate::operator::Peer;
 use crate::schema::{code, QueriesOnly};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,8 +21,10 @@ pub(super) async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Option<Extension<Caller>>,
+    peer: Option<Extension<Peer>>,
     uri: Uri,
 ) -> Response {
+    let peer = peer.map(|Extension(peer)| peer).unwrap_or_default();
     let media = Media::negotiate(&headers);
     if uri.query().unwrap_or_default().is_empty() && reply::accepts(&headers, "text/html") {
         return assets::graphiql(&headers);
@@ -40,7 +43,8 @@ pub(super) async fn graphql_get(
     match params::from_query_pairs(pairs) {
         Ok(request) => {
             let caller = identify(&state, &headers, caller).await;
-            let response = execute(&state, &headers, caller, request.data(QueriesOnly)).await;
+            let request = request.data(QueriesOnly).data(peer);
+            let response = execute(&state, &headers, caller, request).await;
             reply::graphql(media, &response)
         }
         Err(BadParams(message)) => bad_request(media, message),
@@ -51,8 +55,10 @@ pub(super) async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Option<Extension<Caller>>,
+    peer: Option<Extension<Peer>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let peer = peer.map(|Extension(peer)| peer).unwrap_or_default();
     let media = Media::negotiate(&headers);
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -96,10 +102,12 @@ pub(super) async fn graphql_post(
     };
     let caller = identify(&state, &headers, caller).await;
     match value {
-        serde_json::Value::Array(items) => batch(&state, &headers, media, caller, items).await,
+        serde_json::Value::Array(items) => {
+            batch(&state, &headers, media, (caller, peer), items).await
+        }
         value => match params::from_json(value) {
             Ok(request) => {
-                let response = execute(&state, &headers, caller, request).await;
+                let response = execute(&state, &headers, caller, request.data(peer)).await;
                 reply::graphql(media, &response)
             }
             Err(BadParams(message)) => bad_request(media, message),
@@ -112,7 +120,7 @@ async fn batch(
     state: &AppState,
     headers: &HeaderMap,
     media: Media,
-    caller: Caller,
+    (caller, peer): (Caller, Peer),
     items: Vec<serde_json::Value>,
 ) -> Response {
     let most = state.http.max_batch;
@@ -149,7 +157,7 @@ async fn batch(
     }
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
-        responses.push(execute(state, headers, caller.clone(), request).await);
+        responses.push(execute(state, headers, caller.clone(), request.data(peer)).await);
     }
     reply::batch(media, &responses)
 }

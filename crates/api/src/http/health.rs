@@ -4,6 +4,8 @@
 //! orchestrator does not restart a server whose database is down (restarting would not help).
 //! `/readyz` answers 200 when every [`Check`] passes and 503 otherwise, with a JSON body that
 //! names each check's state, e.g. `{"ready":false,"database":"unreachable","migrations":"unknown"}`.
+//! `databaseFile` is `lost` when the SQLite file was deleted or replaced while the server had it
+//! open (always `in place` on PostgreSQL).
 //!
 //! Extension point: a new readiness condition is one more [`Check`] pushed in [`checks`]; it
 //! appears in the body under its name, and gates readiness when it is `required`. The change
@@ -68,6 +70,13 @@ async fn checks(state: &AppState) -> Vec<Check> {
             unreachable_database()
         }
     };
+    let file = match state.store.check_file() {
+        Ok(()) => Check::new("databaseFile", true, "in place"),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness: the database file was lost");
+            Check::new("databaseFile", false, "lost")
+        }
+    };
     let listening = state.store.change_listener_connected();
     let listener = Check::new(
         "changeListener",
@@ -75,7 +84,7 @@ async fn checks(state: &AppState) -> Vec<Check> {
         if listening { "connected" } else { "connecting" },
     )
     .informational();
-    vec![database, migrations, listener]
+    vec![database, migrations, file, listener]
 }
 
 fn unreachable_database() -> (Check, Check) {

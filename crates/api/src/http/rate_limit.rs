@@ -186,7 +186,7 @@ pub(super) async fn limit(
 
 /// The client's address as the limiter keys it; `None` when the server was not started with
 /// connection info (an in-process router under test).
-fn client_address(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+pub(super) fn client_address(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
     let forwarded = trust_forwarded_for
         .then(|| {
             request

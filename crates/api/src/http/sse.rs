@@ -2,11 +2,16 @@
 //! a request with `Accept: text/event-stream` (POST with a JSON body, or GET with a query
 //! string) gets one event stream: a `next` event per result, then `complete`. For networks that
 //! drop WebSockets. When the server shuts down, every stream gets `complete` at once and ends.
+//!
+//! A stream opened with an operator token checks the token again every `token_recheck`; once it
+//! is revoked the stream gets a `next` event with a `FORBIDDEN` error, then `complete`, and ends.
 
 use super::shared::{Joined, Subscriber};
 use super::AppState;
+use crate::auth::Session;
 use crate::error::ApiError;
 use crate::loaders;
+use crate::operator::Peer;
 use async_graphql::Pos;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -15,6 +20,7 @@ use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
+use techbalance_store::Store;
 use tokio::sync::broadcast::error::RecvError;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -57,24 +63,30 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
     };
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let session = Session::open(&state.store, authorization).await;
+    let guard = Guard {
+        store: state.store.clone(),
+        every: state.live.settings().token_recheck,
+    };
     let open = state.live.subscription_guard();
     let closed = state.live.closed();
     let graphql_request = match state.live.executions().join(&state, graphql_request) {
         Joined::Shared(subscriber) => {
-            return Sse::new(shared(subscriber, open, closed))
+            return Sse::new(guard.events(shared(subscriber, open, closed), session))
                 .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
                 .into_response()
         }
         Joined::Alone(request) => *request,
     };
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = crate::auth::identify(&state.store, authorization).await;
+    let peer = parts.extensions.get::<Peer>().copied().unwrap_or_default();
     let graphql_request = graphql_request
         .data(loaders::per_request(state.store.clone()))
-        .data(caller);
+        .data(session.caller().clone())
+        .data(peer);
     let results = state
         .schema
         .execute_stream(graphql_request)
@@ -87,9 +99,66 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         drop(open);
         Ok::<_, Infallible>(Event::default().event("complete").data(""))
     });
-    Sse::new(results.chain(complete))
+    Sse::new(guard.events(results.chain(complete), session))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
+}
+
+/// What checks a stream's token while it is open.
+struct Guard {
+    store: Store,
+    every: Duration,
+}
+
+/// What happened next to a guarded stream.
+enum Next {
+    Event(Option<Result<Event, Infallible>>),
+    Recheck,
+}
+
+impl Guard {
+    /// `events`, ended with a `FORBIDDEN` error and `complete` once the session's token is
+    /// revoked.
+    fn events(
+        self,
+        events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+        mut session: Session,
+    ) -> impl Stream<Item = Result<Event, Infallible>> {
+        async_stream::stream! {
+            let mut events = Box::pin(events);
+            let mut recheck = tokio::time::interval(self.every);
+            recheck.tick().await;
+            loop {
+                let next = tokio::select! {
+                    event = events.next() => Next::Event(event),
+                    _ = recheck.tick(), if session.checks_again() => Next::Recheck,
+                };
+                match next {
+                    Next::Event(Some(event)) => yield event,
+                    Next::Event(None) => break,
+                    Next::Recheck => {
+                        session.recheck(&self.store).await;
+                        if session.lost() {
+                            let error = ApiError::Forbidden(
+                                "the token was revoked; this stream is closed".into(),
+                            );
+                            yield Ok(error_event(error));
+                            yield Ok(Event::default().event("complete").data(""));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A `next` event carrying `error` alone.
+fn error_event(error: ApiError) -> Event {
+    let error = error.into_graphql().into_server_error(Pos::default());
+    let response = async_graphql::Response::from_errors(vec![error]);
+    let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
+    Event::default().event("next").data(data)
 }
 
 /// The events of a subscriber of a shared execution: a `next` for each payload, then
@@ -125,12 +194,8 @@ fn shared(
                 Err(RecvError::Lagged(skipped)) => {
                     let error = ApiError::SlowConsumer(format!(
                         "this subscription fell {skipped} batches behind and was closed; resubscribe and refetch"
-                    ))
-                    .into_graphql()
-                    .into_server_error(Pos::default());
-                    let response = async_graphql::Response::from_errors(vec![error]);
-                    let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
-                    yield Ok(Event::default().event("next").data(data));
+                    ));
+                    yield Ok(error_event(error));
                     break;
                 }
                 Err(RecvError::Closed) => break,

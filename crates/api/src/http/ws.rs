@@ -14,11 +14,19 @@
 //! client that cannot keep up (its shared batches overtaken, its outbox full, or a write timing
 //! out) is told and closed instead of delaying anyone else. Per-connection subscriptions and total connections are
 //! capped, each with its own close reason. Closing on shutdown uses 1001.
+//!
+//! The token sent with `connection_init` is checked again for every operation and every
+//! `token_recheck`: once it is revoked, the operation that finds out runs as the revoked caller
+//! would (a mutation or an operator read is refused with `FORBIDDEN`; a subscription is refused)
+//! and the connection is closed with 4403 (Forbidden), which a connection also gets when the
+//! periodic check finds out first (the legacy protocol is sent `connection_error` before).
 
 use super::shared::{Batch, Execution, Executions, Joined};
 use super::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Session};
 use crate::loaders;
+use crate::operator::Peer;
+use crate::schema::selects_subscription;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -60,6 +68,9 @@ pub struct WsSettings {
     pub outbox: usize,
     /// How long one write may take before the client counts as too slow.
     pub write_timeout: Duration,
+    /// How often a WebSocket or an event stream opened with a token checks that the token is
+    /// still valid (every operation also checks it); a revoked token's connections are closed.
+    pub token_recheck: Duration,
 }
 
 impl Default for WsSettings {
@@ -71,6 +82,7 @@ impl Default for WsSettings {
             max_connections: 20_000,
             outbox: 256,
             write_timeout: Duration::from_secs(10),
+            token_recheck: Duration::from_secs(5),
         }
     }
 }
@@ -108,6 +120,10 @@ impl Live {
     /// operation and variables.
     pub fn shared_executions(&self) -> usize {
         self.executions.open()
+    }
+
+    pub(super) fn settings(&self) -> &WsSettings {
+        &self.settings
     }
 
     pub(super) fn executions(&self) -> &Arc<Executions> {
@@ -159,6 +175,7 @@ enum Protocol {
 /// Upgrades a GET to a WebSocket speaking whichever protocol the client asked for.
 pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
+    let peer = parts.extensions.get::<Peer>().copied().unwrap_or_default();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .protocols([TRANSPORT_WS, LEGACY_WS])
@@ -177,7 +194,7 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         }
     };
     upgrade.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol).run(socket).await;
+        Connection::new(state, protocol, peer).run(socket).await;
     })
 }
 
@@ -212,7 +229,8 @@ struct Connection {
     protocol: Protocol,
     settings: WsSettings,
     initialised: bool,
-    caller: Caller,
+    session: Session,
+    peer: Peer,
     subscriptions: HashMap<String, Running>,
     /// The batches of each shared subscription, by subscription id.
     feeds: StreamMap<String, BroadcastStream<Arc<Batch>>>,
@@ -262,14 +280,15 @@ enum Flushed {
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: Protocol) -> Self {
+    fn new(state: AppState, protocol: Protocol, peer: Peer) -> Self {
         let settings = state.live.settings;
         Self {
             state,
             protocol,
             settings,
             initialised: false,
-            caller: Caller::Anonymous,
+            session: Session::anonymous(),
+            peer,
             subscriptions: HashMap::new(),
             feeds: StreamMap::new(),
         }
@@ -298,6 +317,8 @@ impl Connection {
         tokio::pin!(init_deadline);
         let mut keepalive = tokio::time::interval(self.settings.keepalive);
         keepalive.tick().await;
+        let mut recheck = tokio::time::interval(self.settings.token_recheck);
+        recheck.tick().await;
 
         let ending: Option<Message> = loop {
             tokio::select! {
@@ -305,6 +326,16 @@ impl Connection {
                     break Some(close(4408, "Connection initialisation timeout"));
                 }
                 _ = closing.changed() => break Some(close(1001, "The server is shutting down")),
+                _ = recheck.tick(), if self.session.checks_again() => {
+                    self.session.recheck(&self.state.store).await;
+                    if self.session.lost() {
+                        if self.protocol == Protocol::Legacy {
+                            let told = text(json!({ "type": "connection_error", "payload": { "message": REVOKED } }));
+                            let _ = write(timeout, &mut sink, told).await;
+                        }
+                        break Some(revoked());
+                    }
+                }
                 _ = keepalive.tick(), if self.initialised => {
                     let ping = match self.protocol {
                         Protocol::Transport => json!({ "type": "ping" }),
@@ -338,6 +369,11 @@ impl Connection {
                             }
                         }
                         Step::Close(message) => break Some(message),
+                        Step::Refuse(id, message) => {
+                            let refused = envelope("error", &id, &[forbidden()]);
+                            let _ = write(timeout, &mut sink, refused).await;
+                            break Some(message);
+                        }
                     },
                     Some(Ok(Message::Binary(_))) => break Some(close(4400, "Binary frames are not part of the protocol")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
@@ -454,7 +490,8 @@ impl Connection {
                     };
                 }
                 self.initialised = true;
-                self.caller = self.identify(message.get("payload")).await;
+                let authorization = authorization(message.get("payload"));
+                self.session = Session::open(&self.state.store, authorization).await;
                 Step::Reply(text(json!({ "type": "connection_ack" })))
             }
             (Protocol::Transport, "ping") => Step::Reply(text(json!({ "type": "pong" }))),
@@ -497,6 +534,17 @@ impl Connection {
                     Some(Ok(request)) => request,
                     _ => return self.invalid("the payload is not a GraphQL request"),
                 };
+                // Every operation checks the token again.
+                let caller = self.session.recheck(&self.state.store).await;
+                if self.session.lost() {
+                    if selects_subscription(&request.query, request.operation_name.as_deref()) {
+                        return Step::Refuse(id, revoked());
+                    }
+                    let task =
+                        self.start(id.clone(), request, caller, outbox.clone(), Some(revoked()));
+                    self.subscriptions.insert(id, Running::Alone(task));
+                    return Step::Continue;
+                }
                 let running = match self.state.live.executions.join(&self.state, request) {
                     Joined::Shared(subscriber) => {
                         self.feeds
@@ -506,9 +554,13 @@ impl Connection {
                             _open: Held::new(&self.state.live.subscriptions),
                         }
                     }
-                    Joined::Alone(request) => {
-                        Running::Alone(self.start(id.clone(), *request, outbox.clone()))
-                    }
+                    Joined::Alone(request) => Running::Alone(self.start(
+                        id.clone(),
+                        *request,
+                        caller,
+                        outbox.clone(),
+                        None,
+                    )),
                 };
                 self.subscriptions.insert(id, running);
                 Step::Continue
@@ -549,26 +601,20 @@ impl Connection {
         ))
     }
 
-    async fn identify(&self, payload: Option<&Value>) -> Caller {
-        let header = payload
-            .and_then(|p| p.get("Authorization").or_else(|| p.get("authorization")))
-            .and_then(Value::as_str);
-        match header {
-            Some(header) => crate::auth::identify(&self.state.store, Some(header)).await,
-            None => Caller::Anonymous,
-        }
-    }
-
-    /// Runs one operation, forwarding its results to the connection's outbox.
+    /// Runs one operation as `caller`, forwarding its results to the connection's outbox, then
+    /// `close_after` when given.
     fn start(
         &self,
         id: String,
         request: async_graphql::Request,
+        caller: Caller,
         outbox: mpsc::Sender<Outgoing>,
+        close_after: Option<Message>,
     ) -> JoinHandle<()> {
         let request = request
             .data(loaders::per_request(self.state.store.clone()))
-            .data(self.caller.clone());
+            .data(caller)
+            .data(self.peer);
         let schema = self.state.schema.clone();
         let protocol = self.protocol;
         let counter = self.state.live.subscriptions.clone();
@@ -577,8 +623,9 @@ impl Connection {
             let _open = Held::new(&counter);
             let mut stream = schema.execute_stream(request);
             let mut first = true;
+            let mut rejected = false;
             while let Some(response) = stream.next().await {
-                let rejected =
+                rejected =
                     first && response.data == async_graphql::Value::Null && response.is_err();
                 first = false;
                 let message = match (protocol, rejected) {
@@ -598,16 +645,20 @@ impl Connection {
                     return;
                 }
                 if rejected {
-                    let _ = outbox.send(Outgoing::Finished(id)).await;
-                    return;
+                    break;
                 }
             }
-            let _ = outbox
-                .send(Outgoing::Message(text(
-                    json!({ "type": "complete", "id": id }),
-                )))
-                .await;
+            if !rejected {
+                let _ = outbox
+                    .send(Outgoing::Message(text(
+                        json!({ "type": "complete", "id": id }),
+                    )))
+                    .await;
+            }
             let _ = outbox.send(Outgoing::Finished(id)).await;
+            if let Some(close) = close_after {
+                let _ = outbox.send(Outgoing::Message(close)).await;
+            }
         })
     }
 }
@@ -663,4 +714,28 @@ enum Step {
     Continue,
     Reply(Message),
     Close(Message),
+    /// Refuses operation `id` as forbidden, then closes with the message.
+    Refuse(String, Message),
+}
+
+/// The error of an operation refused because the connection's token was revoked.
+fn forbidden() -> async_graphql::ServerError {
+    crate::error::ApiError::Forbidden(REVOKED.into())
+        .into_graphql()
+        .into_server_error(async_graphql::Pos::default())
+}
+
+/// What a connection whose token was revoked is told.
+const REVOKED: &str = "Forbidden: the token was revoked";
+
+/// The close frame of a connection whose token was revoked.
+fn revoked() -> Message {
+    close(4403, REVOKED)
+}
+
+/// The `Authorization` value of a `connection_init` payload.
+fn authorization(payload: Option<&Value>) -> Option<&str> {
+    payload
+        .and_then(|p| p.get("Authorization").or_else(|| p.get("authorization")))
+        .and_then(Value::as_str)
 }

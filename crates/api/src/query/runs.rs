@@ -78,7 +78,8 @@ impl RunsQuery {
         #[graphql(desc = "Page size, 0 to 100", default = 20)] first: i32,
         after: Option<String>,
     ) -> Result<AuditEntryConnection> {
-        crate::mutation::operator_name(ctx)?;
+        let arguments = serde_json::json!({ "first": first, "after": after });
+        crate::operator::require_operator(ctx, "auditLog", &arguments).await?;
         let limit = page_size(first).or_gql()?;
         let after = after
             .as_deref()

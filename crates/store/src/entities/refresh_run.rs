@@ -25,7 +25,12 @@ pub struct Model {
     pub unchanged: i64,
     /// The source's release marker as of this run.
     pub release: Option<String>,
+    /// Why the run failed, for anyone to read: classified, without secrets or internals.
     pub error: Option<String>,
+    /// The class of the failure, stable (`UPSTREAM_UNREACHABLE`, `STORAGE_FAILURE`, …).
+    pub error_code: Option<String>,
+    /// The full failure (credentials redacted), for operators only.
+    pub error_detail: Option<String>,
     /// Remarks such as series the source retired.
     pub notes: Option<String>,
     /// Schedule id + fire time, for scheduled runs.
