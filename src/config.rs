@@ -291,6 +291,7 @@ fn schema_limits(get: &impl Fn(&str) -> Option<String>) -> Result<SchemaLimits, 
         recursion: parse(get, "TECHBALANCE_MAX_RECURSION", d.recursion, |n| {
             (1..=256).contains(n)
         })?,
+        nodes: parse(get, "TECHBALANCE_MAX_NODES", d.nodes, |n| *n >= 1)?,
         aliases: parse(get, "TECHBALANCE_MAX_ALIASES", d.aliases, |_| true)?,
         directives: parse(get, "TECHBALANCE_MAX_DIRECTIVES", d.directives, |_| true)?,
         tokens: parse(get, "TECHBALANCE_MAX_TOKENS", d.tokens, at_least_one)?,

@@ -193,6 +193,133 @@ async fn cyclic_and_exponential_fragments_are_refused_quickly() {
     still_answers(&app).await;
 }
 
+/// The issue's 182-byte query: twelve alternating list levels.
+const AMPLIFIER: &str = "{sectors{slug companies{name sectors{slug companies{name sectors{slug \
+    companies{name sectors{slug companies{name sectors{slug companies{name sectors{slug \
+    companies{name }}}}}}}}}}}}}";
+
+/// `levels` alternating `sectors { companies { … } }` lists, `sectors` first.
+fn alternating(levels: usize) -> String {
+    let mut query = String::from("{ __typename }");
+    for level in (0..levels).rev() {
+        let field = if level % 2 == 0 { "sectors" } else { "companies" };
+        query = format!("{{ {field} {query} }}");
+    }
+    query
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_that_multiply_lists_are_refused_before_they_run() {
+    let app = spawn_with(&[]).await;
+    let chain: String = (0..6)
+        .map(|i| {
+            format!(
+                " fragment S{i} on Sector {{ slug companies {{ ...C{i} }} }} \
+                 fragment C{i} on Company {{ name sectors {{ ...S{} }} }}",
+                i + 1
+            )
+        })
+        .collect::<String>()
+        + " fragment S6 on Sector { slug }";
+    let wide: String = (0..40)
+        .map(|i| format!("a{i}: sectors {{ companies {{ sectors {{ slug }} }} }} "))
+        .collect();
+    let hostile = [
+        ("the issue's query", AMPLIFIER.to_owned()),
+        ("deeper", alternating(14)),
+        ("four levels", alternating(4)),
+        ("wider, with aliases", format!("{{ {wide}}}")),
+        ("named fragments", format!("{{ sectors {{ ...S0 }} }}{chain}")),
+        (
+            "inline fragments",
+            "{ sectors { ... on Sector { companies { ... { sectors { ... on Sector { \
+             companies { ... on Company { sectors { companies { name } } } } } } } } } } }"
+                .to_owned(),
+        ),
+        (
+            "through single objects",
+            format!(
+                "{{ countries {{ {}code{} }} }}",
+                "companies { country { ".repeat(6),
+                " } }".repeat(6)
+            ),
+        ),
+        (
+            "every year of every version",
+            "{ metrics { latestByCountry { history { country { companies { sectors { slug } } } } } } }"
+                .to_owned(),
+        ),
+        (
+            "connection pages",
+            "{ companies(first: 100) { edges { node { sectors { companies { sectors { \
+             companies { name } } } } } } } }"
+                .to_owned(),
+        ),
+    ];
+    for (what, query) in &hostile {
+        let started = Instant::now();
+        let (status, body) = post_query(&app, query).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        let error = refusal(&body, "QUERY_TOO_COSTLY");
+        assert!(
+            message(error).contains("at most 50000 are allowed"),
+            "{what}: {body}"
+        );
+        eprintln!("{what}: refused in {:?}: {}", started.elapsed(), message(error));
+    }
+    // The page size counts wherever it comes from: the query, a variable, or its default.
+    let paged = "query($n: Int!) { companies(first: $n) { edges { node { \
+                 sectors { companies { sectors { companies { name } } } } } } } }";
+    let (status, body) = post(&app, json!({ "query": paged, "variables": { "n": 100 } }).to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    refusal(&body, "QUERY_TOO_COSTLY");
+    let (status, body) = post(&app, json!({ "query": paged, "variables": { "n": 1 } }).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let defaulted = "query($n: Int! = 100) { companies(first: $n) { edges { node { \
+                     sectors { companies { sectors { companies { name } } } } } } } }";
+    let (status, body) = post_query(&app, defaulted).await;
+    assert_eq!(status, 400, "{body}");
+    refusal(&body, "QUERY_TOO_COSTLY");
+    // Narrow year ranges are cheap; the same selection over every year is not.
+    let series = |range: &str| {
+        format!(
+            "{{ metrics {{ series(country: \"USA\"{range}) {{ year history {{ country {{ \
+             companies {{ name }} }} }} }} }} }}"
+        )
+    };
+    let (status, body) = post_query(&app, &series(", from: 2020, to: 2020")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_query(&app, &series("")).await;
+    assert_eq!(status, 400, "{body}");
+    refusal(&body, "QUERY_TOO_COSTLY");
+    // Legitimate queries of every shape still run: two levels of lists, a page.
+    for query in [
+        alternating(2),
+        alternating(3),
+        "{ companies(country: \"USA\", first: 5) { totalCount edges { cursor node { name sectors { slug } } } } }".to_owned(),
+    ] {
+        let (status, body) = post_query(&app, &query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_limit_is_configurable() {
+    let strict = spawn_with(&[("TECHBALANCE_MAX_NODES", "10")]).await;
+    let (status, body) = post_query(&strict, "{ countries { code } }").await;
+    assert_eq!(status, 400, "{body}");
+    let error = refusal(&body, "QUERY_TOO_COSTLY");
+    assert!(
+        message(error).starts_with("the query could return about 50 items; at most 10 are allowed"),
+        "{body}"
+    );
+    assert_eq!(strict.data("{ country(code: \"US\") { name } }").await["country"]["name"], "United States");
+    let generous = spawn_with(&[("TECHBALANCE_MAX_NODES", "100000000")]).await;
+    let (status, body) = post_query(&generous, &alternating(5)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifty_mib_body_streamed_without_a_length_is_cut_off_with_413() {
     let app = spawn_with(&[]).await;

@@ -7,6 +7,7 @@
 //! then measured with its fragments expanded ([`document::expanded_size`]); only then do
 //! async-graphql's own checks (recursion, directives per field, depth, complexity) run.
 
+use super::cost;
 use super::document::{self, Expansion};
 use super::SchemaLimits;
 use crate::error::ApiError;
@@ -35,6 +36,8 @@ pub(crate) mod code {
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    /// More list items (nodes) than allowed could come back (see `cost`).
+    pub const QUERY_TOO_COSTLY: &str = "QUERY_TOO_COSTLY";
     pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
     pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
     pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
@@ -44,7 +47,7 @@ pub(crate) mod code {
     pub const TIMEOUT: &str = "TIMEOUT";
 
     /// Codes of errors that mean the request never executed (no `data` at all).
-    pub const REQUEST_ERRORS: [&str; 12] = [
+    pub const REQUEST_ERRORS: [&str; 13] = [
         PARSE_FAILED,
         VALIDATION_FAILED,
         OPERATION_RESOLUTION_FAILURE,
@@ -52,6 +55,7 @@ pub(crate) mod code {
         PERSISTED_QUERY_NOT_FOUND,
         QUERY_TOO_DEEP,
         QUERY_TOO_COMPLEX,
+        QUERY_TOO_COSTLY,
         TOO_MANY_ALIASES,
         TOO_MANY_DIRECTIVES,
         TOO_MANY_TOKENS,
@@ -143,6 +147,8 @@ impl Extension for GuardExtension {
             with_code(e, code)
         })?;
         let operation_name = request.operation_name.clone();
+        // Taken out while the parsed document borrows the request, and put back below.
+        let variables = std::mem::take(&mut request.variables);
         let doc = request
             .parsed_query()
             .map_err(|e| with_code(e, code::PARSE_FAILED))?;
@@ -160,6 +166,21 @@ impl Extension for GuardExtension {
                 "introspection is disabled on this server",
             ));
         }
+        let nodes = cost::nodes(&ctx.schema_env.registry, doc, &operation.node, &variables);
+        if nodes > limits.nodes {
+            tracing::info!(nodes, limit = limits.nodes, "query refused: too costly");
+            return Err(refused(
+                code::QUERY_TOO_COSTLY,
+                format!(
+                    "the query could return {} items; at most {} are allowed \
+                     (ask for smaller pages with `first`, narrower year ranges, or fewer \
+                     nested lists)",
+                    display_count(nodes),
+                    limits.nodes
+                ),
+            ));
+        }
+        request.variables = variables;
         Ok(request)
     }
 
@@ -214,6 +235,15 @@ impl Extension for GuardExtension {
                 })
                 .collect()
         })
+    }
+}
+
+/// A node count for a message: "about n", or past a trillion only "more than".
+fn display_count(nodes: u64) -> String {
+    if nodes >= 1_000_000_000_000 {
+        "more than a trillion".to_owned()
+    } else {
+        format!("about {nodes}")
     }
 }
 
