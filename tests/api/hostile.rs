@@ -202,7 +202,11 @@ const AMPLIFIER: &str = "{sectors{slug companies{name sectors{slug companies{nam
 fn alternating(levels: usize) -> String {
     let mut query = String::from("{ __typename }");
     for level in (0..levels).rev() {
-        let field = if level % 2 == 0 { "sectors" } else { "companies" };
+        let field = if level % 2 == 0 {
+            "sectors"
+        } else {
+            "companies"
+        };
         query = format!("{{ {field} {query} }}");
     }
     query
@@ -265,15 +269,27 @@ async fn queries_that_multiply_lists_are_refused_before_they_run() {
             message(error).contains("at most 50000 are allowed"),
             "{what}: {body}"
         );
-        eprintln!("{what}: refused in {:?}: {}", started.elapsed(), message(error));
+        eprintln!(
+            "{what}: refused in {:?}: {}",
+            started.elapsed(),
+            message(error)
+        );
     }
     // The page size counts wherever it comes from: the query, a variable, or its default.
     let paged = "query($n: Int!) { companies(first: $n) { edges { node { \
                  sectors { companies { sectors { companies { name } } } } } } } }";
-    let (status, body) = post(&app, json!({ "query": paged, "variables": { "n": 100 } }).to_string()).await;
+    let (status, body) = post(
+        &app,
+        json!({ "query": paged, "variables": { "n": 100 } }).to_string(),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     refusal(&body, "QUERY_TOO_COSTLY");
-    let (status, body) = post(&app, json!({ "query": paged, "variables": { "n": 1 } }).to_string()).await;
+    let (status, body) = post(
+        &app,
+        json!({ "query": paged, "variables": { "n": 1 } }).to_string(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let defaulted = "query($n: Int! = 100) { companies(first: $n) { edges { node { \
                      sectors { companies { sectors { companies { name } } } } } } } }";
@@ -314,7 +330,10 @@ async fn the_node_limit_is_configurable() {
         message(error).starts_with("the query could return about 50 items; at most 10 are allowed"),
         "{body}"
     );
-    assert_eq!(strict.data("{ country(code: \"US\") { name } }").await["country"]["name"], "United States");
+    assert_eq!(
+        strict.data("{ country(code: \"US\") { name } }").await["country"]["name"],
+        "United States"
+    );
     let generous = spawn_with(&[("TECHBALANCE_MAX_NODES", "100000000")]).await;
     let (status, body) = post_query(&generous, &alternating(5)).await;
     assert_eq!(status, 200, "{body}");
@@ -437,7 +456,7 @@ async fn an_operation_that_runs_too_long_is_cut_off_with_504() {
     let (status, body) = post_query(&app, NORMAL).await;
     assert_eq!(status, 504, "{body}");
     let error = refusal(&body, "TIMEOUT");
-    assert_eq!(message(error), "the operation did not finish within 300 ms");
+    assert_eq!(message(error), "the request did not finish within 300 ms");
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(held);
     still_answers(&app).await;

@@ -8,12 +8,14 @@
 mod body_limit;
 mod cors;
 mod csrf;
+mod deadline;
 mod graphql;
 mod health;
 pub mod observability;
 mod params;
 mod rate_limit;
 mod reply;
+mod server;
 mod shared;
 mod sse;
 mod status;
@@ -21,6 +23,7 @@ pub(crate) mod ws;
 
 pub use cors::CorsOrigins;
 pub use rate_limit::{ClientAddr, RateLimitSettings};
+pub use server::{raise_fd_limit, serve, ServerSettings};
 pub use ws::{Live, WsSettings};
 
 use crate::schema::AppSchema;
@@ -45,6 +48,13 @@ pub struct HttpSettings {
     pub cors_origins: CorsOrigins,
     /// Whether GETs a browser marks as sent by another site are refused (see `csrf`).
     pub csrf_prevention: bool,
+    /// Timeouts and the limit on open connections (see `server`).
+    pub connections: ServerSettings,
+    /// Largest serialised GraphQL answer, in bytes (see `reply`).
+    pub max_response_bytes: usize,
+    /// Longest a GraphQL-over-HTTP request may take, from its headers to the last byte of
+    /// its answer (see `deadline`); `None` for no limit.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl Default for HttpSettings {
@@ -56,6 +66,9 @@ impl Default for HttpSettings {
             rate_limit: RateLimitSettings::default(),
             cors_origins: CorsOrigins::None,
             csrf_prevention: true,
+            connections: ServerSettings::default(),
+            max_response_bytes: 16 * 1024 * 1024,
+            request_timeout: Some(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -112,7 +125,9 @@ async fn get_graphql(State(state): State<AppState>, request: Request) -> Respons
     } else if sse::wanted(request.headers()) {
         sse::serve(state, request).await
     } else {
-        graphql::graphql_get.call(request, state).await
+        let media = reply::Media::negotiate(request.headers());
+        let limit = state.http.request_timeout;
+        deadline::within(limit, media, graphql::graphql_get.call(request, state)).await
     }
 }
 
@@ -121,6 +136,8 @@ async fn post_graphql(State(state): State<AppState>, request: Request) -> Respon
     if sse::wanted(request.headers()) {
         sse::serve(state, request).await
     } else {
-        graphql::graphql_post.call(request, state).await
+        let media = reply::Media::negotiate(request.headers());
+        let limit = state.http.request_timeout;
+        deadline::within(limit, media, graphql::graphql_post.call(request, state)).await
     }
 }

@@ -48,7 +48,7 @@ pub(super) async fn graphql_get(
         Ok(request) => {
             let caller = identify(&state, &headers, caller).await;
             let response = execute(&state, &headers, caller, request.data(QueriesOnly)).await;
-            reply::graphql(media, &response)
+            reply::graphql(media, &response, state.http.max_response_bytes)
         }
         Err(BadParams(message)) => bad_request(media, message),
     }
@@ -107,7 +107,7 @@ pub(super) async fn graphql_post(
         value => match params::from_json(value) {
             Ok(request) => {
                 let response = execute(&state, &headers, caller, request).await;
-                reply::graphql(media, &response)
+                reply::graphql(media, &response, state.http.max_response_bytes)
             }
             Err(BadParams(message)) => bad_request(media, message),
         },
@@ -158,7 +158,7 @@ async fn batch(
     for request in requests {
         responses.push(execute(state, headers, caller.clone(), request).await);
     }
-    reply::batch(media, &responses)
+    reply::batch(media, &responses, state.http.max_response_bytes)
 }
 
 const BATCHING_DISABLED: &str = "BATCHING_DISABLED";

@@ -69,9 +69,7 @@ pub(crate) fn nodes(
     let root = match operation.ty {
         OperationType::Query => Some(registry.query_type.as_str()),
         OperationType::Mutation => registry.mutation_type.as_deref(),
-        OperationType::Subscription => {
-            registry.subscription_type.as_deref()
-        }
+        OperationType::Subscription => registry.subscription_type.as_deref(),
     };
     let Some(root) = root else { return 0 };
     let defaults: HashMap<&str, &ConstValue> = operation
@@ -158,22 +156,19 @@ impl<'a> Walk<'a> {
     /// The length of an introspection list, from the schema itself: its longest such list.
     fn introspection_length(&self, field: &str) -> u64 {
         let registry = self.registry;
-        let longest = |f: &dyn Fn(&MetaType) -> usize| {
-            registry.types.values().map(f).max().unwrap_or(0)
-        };
+        let longest =
+            |f: &dyn Fn(&MetaType) -> usize| registry.types.values().map(f).max().unwrap_or(0);
         let count = match field {
             "types" => registry.types.len(),
             "directives" => registry.directives.len(),
             "locations" => 20,
-            "fields" | "inputFields" | "enumValues" => longest(&|t| {
-                match t {
-                    MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => {
-                        fields.len()
-                    }
-                    MetaType::InputObject { input_fields, .. } => input_fields.len(),
-                    MetaType::Enum { enum_values, .. } => enum_values.len(),
-                    _ => 0,
+            "fields" | "inputFields" | "enumValues" => longest(&|t| match t {
+                MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => {
+                    fields.len()
                 }
+                MetaType::InputObject { input_fields, .. } => input_fields.len(),
+                MetaType::Enum { enum_values, .. } => enum_values.len(),
+                _ => 0,
             }),
             "args" => longest(&|t| {
                 t.fields()
@@ -202,11 +197,7 @@ struct Args {
 }
 
 impl Args {
-    fn resolve(
-        walk: &Walk<'_>,
-        field: &Field,
-        meta: &MetaField,
-    ) -> Self {
+    fn resolve(walk: &Walk<'_>, field: &Field, meta: &MetaField) -> Self {
         let mut values = HashMap::new();
         for (name, value) in &field.arguments {
             let value = value

@@ -45,6 +45,8 @@ pub(crate) mod code {
     /// A mutation or subscription sent where only queries may run (HTTP GET).
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const TIMEOUT: &str = "TIMEOUT";
+    /// An answer larger than the response size limit (HTTP only).
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 
     /// Codes of errors that mean the request never executed (no `data` at all).
     pub const REQUEST_ERRORS: [&str; 13] = [
