@@ -2,6 +2,7 @@
 //! `extensions.code`, the server keeps answering, and its memory stays bounded (measured on the
 //! real binary's process).
 
+use crate::both_backends;
 use crate::support::{code, Backend, TestApp, TestDb};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -501,6 +502,7 @@ async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
         ("TECHBALANCE_RATE_LIMIT_BURST", "3"),
     ])
     .await;
+    let token = app.token("ops").await;
     for _ in 0..3 {
         assert_eq!(post_query(&app, NORMAL).await.0, 200);
     }
@@ -532,7 +534,6 @@ async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
         .expect("request");
     assert_eq!(response.status(), 429);
     // An operator is not limited.
-    let token = app.token("ops").await;
     for _ in 0..10 {
         let body = app.post_as(&token, NORMAL).await;
         assert_eq!(body["data"]["countries"][0]["code"], "CHN");
@@ -764,6 +765,15 @@ impl Drop for Process {
 
 impl Process {
     async fn start() -> Self {
+        Self::spawn(None).await
+    }
+
+    /// The server started by a shell that lowered its soft open file limit to `soft` first.
+    async fn start_with_soft_fd_limit(soft: u32) -> Self {
+        Self::spawn(Some(soft)).await
+    }
+
+    async fn spawn(soft_fd_limit: Option<u32>) -> Self {
         let dir = std::env::temp_dir().join(format!("tb-hostile-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -772,7 +782,15 @@ impl Process {
             .map(|a| a.port())
             .expect("free port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_techbalance"));
+        let binary = env!("CARGO_BIN_EXE_techbalance");
+        let mut command = match soft_fd_limit {
+            None => Command::new(binary),
+            Some(soft) => {
+                let mut shell = Command::new("sh");
+                shell.args(["-c", &format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""), binary]);
+                shell
+            }
+        };
         for (name, _) in std::env::vars() {
             if name.starts_with("TECHBALANCE_") || name == "DATABASE_URL" {
                 command.env_remove(name);
@@ -850,6 +868,8 @@ async fn the_servers_memory_stays_bounded_under_every_hostile_input() {
             400,
         ),
         ("1,000 operations", batch, 400),
+        ("the issue's list amplifier", query(AMPLIFIER.to_owned()), 400),
+        ("sixteen list levels", query(alternating(14)), 400),
     ];
     for round in 0..3 {
         for (what, body, expected) in &hostile {
@@ -877,4 +897,216 @@ async fn the_servers_memory_stays_bounded_under_every_hostile_input() {
         "peak resident memory grew by {grown_mib} MiB ({before} KiB to {after} KiB)"
     );
     assert_eq!(server.post(&client, normal).await, 200);
+}
+
+both_backends!(a_flood_of_made_up_tokens_is_refused_without_looking_them_up);
+
+/// Over the limit, a request with an `Authorization` header is refused as cheaply as an
+/// anonymous one: the tokens are read at most once per second, not once per request.
+async fn a_flood_of_made_up_tokens_is_refused_without_looking_them_up(backend: Backend) {
+    let (app, statements) = TestApp::spawn_counting_statements_with(
+        backend,
+        &[
+            ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0.01"),
+            ("TECHBALANCE_RATE_LIMIT_BURST", "1"),
+        ],
+    )
+    .await;
+    let token = app.token("ops").await;
+    assert_eq!(post_query(&app, NORMAL).await.0, 200);
+    let before = statements.load(std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    for i in 0..100 {
+        let response = app
+            .client()
+            .post(app.url("/graphql"))
+            .bearer_auth(format!("tb_{i:064x}"))
+            .json(&json!({ "query": NORMAL }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 429);
+    }
+    let lookups = statements.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let seconds = started.elapsed().as_secs() as usize;
+    assert!(
+        lookups <= seconds + 1,
+        "{lookups} statements for 100 refused requests in {seconds} s"
+    );
+    // An operator over the same address's limit is still served.
+    let body = app.post_as(&token, NORMAL).await;
+    assert_eq!(body["data"]["countries"][0]["code"], "CHN");
+}
+
+both_backends!(the_bearer_scheme_is_accepted_in_any_case);
+
+async fn the_bearer_scheme_is_accepted_in_any_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.token("ops").await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let response = app
+            .client()
+            .post(app.url("/graphql"))
+            .header("authorization", format!("{scheme} {token}"))
+            .json(&json!({ "query": "{ auditLog { totalCount } }" }))
+            .send()
+            .await
+            .expect("request");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["errors"].is_null(), "{scheme}: {body}");
+        assert!(body["data"]["auditLog"]["totalCount"].is_number(), "{scheme}: {body}");
+    }
+    let body = app
+        .post_as("tb_wrong", "{ auditLog { totalCount } }")
+        .await;
+    assert!(!body["errors"].is_null(), "{body}");
+}
+
+/// How a hostile connection misbehaves.
+#[derive(Clone, Copy, Debug)]
+enum Stall {
+    /// Connects and sends nothing.
+    Idle,
+    /// Sends a header line a byte at a time, never finishing the headers.
+    SlowHeader,
+    /// Sends complete headers for a large body, then the body a byte at a time.
+    SlowBody,
+}
+
+/// Opens a connection that stalls as `how`, trickling a byte every 200 ms, until the server
+/// closes it; what the server answered (its first line), if anything.
+async fn stall(addr: SocketAddr, how: Stall) -> String {
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return "connect failed".to_owned();
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let head = match how {
+        Stall::Idle => String::new(),
+        Stall::SlowHeader => "POST /graphql HTTP/1.1\r\nhost: x\r\n".to_owned(),
+        Stall::SlowBody => format!(
+            "POST /graphql HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             content-length: 100000\r\n\r\n{{\"query\":\""
+        ),
+    };
+    let trickle = async move {
+        if writer.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let byte: &[u8] = match how {
+                Stall::Idle => continue,
+                Stall::SlowHeader => b"x",
+                Stall::SlowBody => b" ",
+            };
+            if writer.write_all(byte).await.is_err() {
+                return;
+            }
+        }
+    };
+    let answer = async move {
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    tokio::select! {
+        answer = answer => answer,
+        () = trickle => "closed while writing".to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
+    let app = spawn_with(&[
+        ("TECHBALANCE_MAX_CONNECTIONS", "300"),
+        ("TECHBALANCE_HEADER_TIMEOUT_MS", "1000"),
+        ("TECHBALANCE_IDLE_TIMEOUT_MS", "3000"),
+        ("TECHBALANCE_REQUEST_TIMEOUT_MS", "1500"),
+    ])
+    .await;
+    let mut stalled = tokio::task::JoinSet::new();
+    for i in 0..1500 {
+        let how = [Stall::Idle, Stall::SlowHeader, Stall::SlowBody][i % 3];
+        let addr = app.addr;
+        stalled.spawn(async move { (how, stall(addr, how).await) });
+    }
+    // A normal client, on fresh connections: refused clearly while the slots are full, never
+    // left hanging, and answered once the stalled connections are cut off.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut refusals = 0;
+    let answered = loop {
+        let response = client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": NORMAL }))
+            .send()
+            .await
+            .expect("the server answers while connections stall");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(code(&body["errors"][0]), "TOO_MANY_CONNECTIONS", "{body}");
+        refusals += 1;
+        assert!(refusals < 600, "never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(answered["data"]["countries"][0]["code"], "CHN");
+    // Every stalled connection ends: refused at once, or cut off by its timeout.
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    while let Some(joined) = stalled.join_next().await {
+        let (how, answer) = joined.expect("stalled connection task");
+        let first_line = answer.lines().next().unwrap_or("").to_owned();
+        let outcome = if first_line.is_empty() {
+            format!("{how:?}: closed")
+        } else {
+            format!("{how:?}: {first_line}")
+        };
+        *seen.entry(outcome).or_default() += 1;
+    }
+    eprintln!("stalled connections: {seen:?}");
+    let refused: usize = seen
+        .iter()
+        .filter(|(k, _)| k.ends_with("503 Service Unavailable"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(refused >= 1000, "{seen:?}");
+    for (outcome, _) in &seen {
+        assert!(
+            outcome.ends_with("503 Service Unavailable")
+                || outcome.ends_with("closed")
+                || outcome.ends_with("504 Gateway Timeout")
+                || outcome.ends_with("closed while writing")
+                || outcome.ends_with("408 Request Timeout"),
+            "{seen:?}"
+        );
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_raises_its_open_file_limit_to_the_hard_limit() {
+    // Started with a low soft limit, as a default shell or service manager would.
+    let server = Process::start_with_soft_fd_limit(1024).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id()))
+        .expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_eq!(numbers[0], numbers[1], "soft limit not raised: {line}");
+    assert_ne!(numbers[0], "1024", "{line}");
 }

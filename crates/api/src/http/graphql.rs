@@ -164,7 +164,7 @@ async fn batch(
 const BATCHING_DISABLED: &str = "BATCHING_DISABLED";
 const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
 
-/// The caller the rate limiter identified, or the one the Authorization header names.
+/// The caller an outer layer identified, or the one the Authorization header names.
 async fn identify(
     state: &AppState,
     headers: &HeaderMap,
