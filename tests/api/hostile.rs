@@ -322,6 +322,31 @@ async fn queries_that_multiply_lists_are_refused_before_they_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_past_the_response_size_limit_is_refused_not_sent() {
+    let app = spawn_with(&[("TECHBALANCE_MAX_RESPONSE_BYTES", "2048")]).await;
+    let big = "{ countries { code name companies { name description headquarters } } }";
+    let (status, body) = post_query(&app, big).await;
+    assert_eq!(status, 400, "{body}");
+    let error = refusal(&body, "RESPONSE_TOO_LARGE");
+    assert!(
+        message(error).starts_with("the answer is larger than 2048 bytes"),
+        "{body}"
+    );
+    // Legacy clients get the refusal with 200, as for the other limits.
+    let response = app
+        .client()
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": big }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(code(&body["errors"][0]), "RESPONSE_TOO_LARGE", "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_limit_is_configurable() {
     let strict = spawn_with(&[("TECHBALANCE_MAX_NODES", "10")]).await;
     let (status, body) = post_query(&strict, "{ countries { code } }").await;
@@ -457,7 +482,11 @@ async fn an_operation_that_runs_too_long_is_cut_off_with_504() {
     let (status, body) = post_query(&app, NORMAL).await;
     assert_eq!(status, 504, "{body}");
     let error = refusal(&body, "TIMEOUT");
-    assert_eq!(message(error), "the request did not finish within 300 ms");
+    // The request's deadline, or the operation's (the same limit), whichever fires first.
+    assert!(
+        message(error).ends_with("did not finish within 300 ms"),
+        "{body}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(held);
     still_answers(&app).await;
@@ -787,7 +816,11 @@ impl Process {
             None => Command::new(binary),
             Some(soft) => {
                 let mut shell = Command::new("sh");
-                shell.args(["-c", &format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""), binary]);
+                shell.args([
+                    "-c",
+                    &format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""),
+                    binary,
+                ]);
                 shell
             }
         };
@@ -868,7 +901,11 @@ async fn the_servers_memory_stays_bounded_under_every_hostile_input() {
             400,
         ),
         ("1,000 operations", batch, 400),
-        ("the issue's list amplifier", query(AMPLIFIER.to_owned()), 400),
+        (
+            "the issue's list amplifier",
+            query(AMPLIFIER.to_owned()),
+            400,
+        ),
         ("sixteen list levels", query(alternating(14)), 400),
     ];
     for round in 0..3 {
@@ -954,11 +991,12 @@ async fn the_bearer_scheme_is_accepted_in_any_case(backend: Backend) {
             .expect("request");
         let body: Value = response.json().await.expect("json");
         assert!(body["errors"].is_null(), "{scheme}: {body}");
-        assert!(body["data"]["auditLog"]["totalCount"].is_number(), "{scheme}: {body}");
+        assert!(
+            body["data"]["auditLog"]["totalCount"].is_number(),
+            "{scheme}: {body}"
+        );
     }
-    let body = app
-        .post_as("tb_wrong", "{ auditLog { totalCount } }")
-        .await;
+    let body = app.post_as("tb_wrong", "{ auditLog { totalCount } }").await;
     assert!(!body["errors"].is_null(), "{body}");
 }
 
@@ -1031,7 +1069,12 @@ async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
     ])
     .await;
     let mut stalled = tokio::task::JoinSet::new();
-    for i in 0..1500 {
+    for i in 0..3000 {
+        // In waves, so that the kernel's accept queue does not overflow: a connection dropped
+        // there looks open to an idle client that never sends a byte.
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let how = [Stall::Idle, Stall::SlowHeader, Stall::SlowBody][i % 3];
         let addr = app.addr;
         stalled.spawn(async move { (how, stall(addr, how).await) });
@@ -1060,12 +1103,24 @@ async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
         assert_eq!(code(&body["errors"][0]), "TOO_MANY_CONNECTIONS", "{body}");
         refusals += 1;
         assert!(refusals < 600, "never answered");
+        if refusals % 50 == 0 {
+            eprintln!("normal client refused {refusals} times");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(answered["data"]["countries"][0]["code"], "CHN");
     // Every stalled connection ends: refused at once, or cut off by its timeout.
     let mut seen = std::collections::HashMap::<String, usize>::new();
-    while let Some(joined) = stalled.join_next().await {
+    loop {
+        let joined = match tokio::time::timeout(Duration::from_secs(60), stalled.join_next()).await
+        {
+            Ok(Some(joined)) => joined,
+            Ok(None) => break,
+            Err(_) => panic!(
+                "{} stalled connections still open a minute later; ended: {seen:?}",
+                stalled.len()
+            ),
+        };
         let (how, answer) = joined.expect("stalled connection task");
         let first_line = answer.lines().next().unwrap_or("").to_owned();
         let outcome = if first_line.is_empty() {
@@ -1081,7 +1136,8 @@ async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
         .filter(|(k, _)| k.ends_with("503 Service Unavailable"))
         .map(|(_, n)| n)
         .sum();
-    assert!(refused >= 1000, "{seen:?}");
+    // 3,000 against 300 slots: most are refused, the rest cut off (slots free up as they are).
+    assert!(refused >= 1500, "{seen:?}");
     for (outcome, _) in &seen {
         assert!(
             outcome.ends_with("503 Service Unavailable")

@@ -1,7 +1,8 @@
 //! One deadline for a whole GraphQL-over-HTTP request: reading its body, running it,
 //! serialising the answer and writing it out. Past it, a request still being handled gets
-//! `504` with `TIMEOUT`; an answer still being written is cut off (the connection is closed, so
-//! the client sees an incomplete answer rather than a truncated one that looks whole).
+//! `504` with `TIMEOUT`; an answer still being written is cut off after its first 64 KiB piece
+//! (the connection is closed, so the client sees an incomplete answer rather than a truncated
+//! one that looks whole).
 
 use super::reply::{refusal, Media};
 use crate::schema::code;
@@ -33,6 +34,7 @@ pub(super) async fn within(
             Body::new(Deadline {
                 body,
                 rest: Bytes::new(),
+                first: true,
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
             })
         }),
@@ -53,6 +55,8 @@ struct Deadline {
     body: Body,
     /// What is left of the current data frame.
     rest: Bytes,
+    /// Whether no piece has been written yet.
+    first: bool,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -65,7 +69,10 @@ impl http_body::Body for Deadline {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        // The first piece goes out whatever the time: an answer that was ready by the deadline
+        // is not cut for being written a moment after it (a client that does not read it is
+        // the idle timeout's business).
+        if !this.first && this.deadline.as_mut().poll(cx).is_ready() {
             tracing::warn!("answer cut off: the request deadline passed while it was written");
             return Poll::Ready(Some(Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -86,6 +93,7 @@ impl http_body::Body for Deadline {
             }
         }
         let piece = this.rest.split_to(this.rest.len().min(PIECE));
+        this.first = false;
         Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 

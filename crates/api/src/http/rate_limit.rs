@@ -124,12 +124,9 @@ impl Operators {
             known.read_at = Some(Instant::now());
         }
         // Compare against every token, without stopping at the first match.
-        known
-            .hashes
-            .iter()
-            .fold(false, |found, hash| {
-                auth::constant_time_eq(presented.as_bytes(), hash.as_bytes()) | found
-            })
+        known.hashes.iter().fold(false, |found, hash| {
+            auth::constant_time_eq(presented.as_bytes(), hash.as_bytes()) | found
+        })
     }
 }
 

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
@@ -135,6 +135,7 @@ pub async fn serve(
             drop(slot);
         });
     }
+    drop(listener);
     let _ = stop.send(true);
     // Every slot back means every connection closed.
     let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
@@ -142,8 +143,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers a connection over the limit with 503 and closes it.
-async fn refuse<T: AsyncWrite + Unpin>(mut io: T) {
+/// How long a connection over the limit has to send its request's headers before its refusal
+/// is written anyway: a client that has not sent its request yet would not expect an answer.
+const REFUSAL_READ: Duration = Duration::from_secs(1);
+
+/// Answers a connection over the limit with 503 once its request's headers are in (or after
+/// [`REFUSAL_READ`]), and closes it.
+async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut io: T) {
     let body = format!(
         r#"{{"errors":[{{"message":"the server has too many open connections; retry shortly","extensions":{{"code":"{TOO_MANY_CONNECTIONS}"}}}}]}}"#
     );
@@ -152,11 +158,31 @@ async fn refuse<T: AsyncWrite + Unpin>(mut io: T) {
          retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
+    let read_head = async {
+        let mut head = Vec::with_capacity(1024);
+        let mut buffer = [0u8; 1024];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match io.read(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+        true
+    };
+    if let Ok(false) = tokio::time::timeout(REFUSAL_READ, read_head).await {
+        return;
+    }
     let write = async {
         io.write_all(answer.as_bytes()).await?;
         io.shutdown().await
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), write).await {
+        // Closing with unread bytes would reset the connection, and the client could lose the
+        // answer: read what is left of the request for a moment.
+        let mut buffer = [0u8; 1024];
+        let drain = async { while matches!(io.read(&mut buffer).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(REFUSAL_READ, drain).await;
+    }
 }
 
 /// A connection that fails with `TimedOut` once no byte has moved for `timeout`.
