@@ -95,7 +95,7 @@ pub async fn serve(
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             let count = refused.fetch_add(1, Ordering::Relaxed) + 1;
-            if count == 1 || count % 1000 == 0 {
+            if count == 1 || count.is_multiple_of(1000) {
                 tracing::warn!(
                     limit = settings.max_connections,
                     refused = count,
