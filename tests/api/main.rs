@@ -20,4 +20,5 @@ mod seed;
 mod shutdown;
 mod subscriptions;
 mod telemetry;
+mod upstream;
 mod workers;
