@@ -1008,7 +1008,7 @@ async fn the_bearer_scheme_is_accepted_in_any_case(backend: Backend) {
 /// How a hostile connection misbehaves.
 #[derive(Clone, Copy, Debug)]
 enum Stall {
-    /// Connects and sends nothing.
+    /// Connects and sends nothing (for 5 s, longer than the test's timeouts).
     Idle,
     /// Sends a header line a byte at a time, never finishing the headers.
     SlowHeader,
@@ -1016,8 +1016,9 @@ enum Stall {
     SlowBody,
 }
 
-/// Opens a connection that stalls as `how`, trickling a byte every 200 ms, until the server
-/// closes it; what the server answered (its first line), if anything.
+/// Opens a connection that stalls as `how`, trickling a byte every 200 ms (an idle one sends a
+/// line end after 5 s), until the server closes it; what the server answered (its first line),
+/// if anything.
 async fn stall(addr: SocketAddr, how: Stall) -> String {
     let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
         return "connect failed".to_owned();
@@ -1031,6 +1032,7 @@ async fn stall(addr: SocketAddr, how: Stall) -> String {
              content-length: 100000\r\n\r\n{{\"query\":\""
         ),
     };
+    let started = Instant::now();
     let trickle = async move {
         if writer.write_all(head.as_bytes()).await.is_err() {
             return;
@@ -1038,7 +1040,10 @@ async fn stall(addr: SocketAddr, how: Stall) -> String {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let byte: &[u8] = match how {
-                Stall::Idle => continue,
+                // Past every timeout, one line end: a connection the kernel's accept queue
+                // dropped without telling the client (under load) reaches the server this way.
+                Stall::Idle if started.elapsed() < Duration::from_secs(5) => continue,
+                Stall::Idle => b"\r\n",
                 Stall::SlowHeader => b"x",
                 Stall::SlowBody => b" ",
             };
@@ -1074,7 +1079,7 @@ async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
     ])
     .await;
     let mut stalled = tokio::task::JoinSet::new();
-    for i in 0..3000 {
+    for i in 0..2000 {
         // In waves, so that the kernel's accept queue does not overflow: a connection dropped
         // there looks open to an idle client that never sends a byte.
         if i % 100 == 99 {
@@ -1141,8 +1146,8 @@ async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
         .filter(|(k, _)| k.ends_with("503 Service Unavailable"))
         .map(|(_, n)| n)
         .sum();
-    // 3,000 against 300 slots: most are refused, the rest cut off (slots free up as they are).
-    assert!(refused >= 1500, "{seen:?}");
+    // 2,000 against 300 slots: most are refused, the rest cut off (slots free up as they are).
+    assert!(refused >= 1000, "{seen:?}");
     for outcome in seen.keys() {
         assert!(
             outcome.ends_with("503 Service Unavailable")
