@@ -15,7 +15,7 @@ mod types;
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
 pub use http::{
-    observability, raise_fd_limit, router, router_with, serve, ClientAddr, CorsOrigins,
-    HttpSettings, Live, RateLimitSettings, ServerSettings, WsSettings,
+    observability, raise_fd_limit, router, router_with, serve, ClientAddr, CorsHeaders,
+    CorsOrigins, HttpSettings, Live, RateLimitSettings, ServerSettings, WsSettings,
 };
 pub use schema::{build_schema, sdl, AppSchema, QueriesOnly, SchemaLimits};
