@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use techbalance_api::{
-    CorsHeaders, CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings,
+    CorsHeaders, CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, ServerSettings,
+    WsSettings,
 };
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
@@ -334,14 +335,55 @@ fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, 
             d.csrf_prevention,
             |_| true,
         )?,
+        connections: connection_settings(get)?,
+        max_response_bytes: parse(
+            get,
+            "TECHBALANCE_MAX_RESPONSE_BYTES",
+            d.max_response_bytes,
+            |n| *n >= 1024,
+        )?,
+        // The same limit as the schema's: see `schema_limits`.
+        request_timeout: request_timeout(get)?,
     })
+}
+
+/// Timeouts and the limit on open connections.
+fn connection_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<ServerSettings, ConfigError> {
+    let d = ServerSettings::default();
+    let millis = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        let ms = parse(get, variable, default.as_millis() as u64, |n: &u64| {
+            *n >= 10
+        })?;
+        Ok(Duration::from_millis(ms))
+    };
+    Ok(ServerSettings {
+        header_timeout: millis("TECHBALANCE_HEADER_TIMEOUT_MS", d.header_timeout)?,
+        idle_timeout: millis("TECHBALANCE_IDLE_TIMEOUT_MS", d.idle_timeout)?,
+        max_connections: parse(get, "TECHBALANCE_MAX_CONNECTIONS", d.max_connections, |n| {
+            (1..=1_000_000).contains(n)
+        })?,
+    })
+}
+
+/// `TECHBALANCE_REQUEST_TIMEOUT_MS`: 0 for none.
+fn request_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, ConfigError> {
+    let default_ms = SchemaLimits::default()
+        .timeout
+        .map_or(0, |t| t.as_millis() as u64);
+    Ok(
+        match parse(get, "TECHBALANCE_REQUEST_TIMEOUT_MS", default_ms, |_| true)? {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        },
+    )
 }
 
 /// What one operation may ask for.
 fn schema_limits(get: &impl Fn(&str) -> Option<String>) -> Result<SchemaLimits, ConfigError> {
     let d = SchemaLimits::default();
     let at_least_one = |n: &usize| *n >= 1;
-    let timeout_ms = d.timeout.map_or(0, |t| t.as_millis() as u64);
     Ok(SchemaLimits {
         depth: parse(get, "TECHBALANCE_MAX_DEPTH", d.depth, at_least_one)?,
         complexity: parse(
@@ -353,13 +395,11 @@ fn schema_limits(get: &impl Fn(&str) -> Option<String>) -> Result<SchemaLimits, 
         recursion: parse(get, "TECHBALANCE_MAX_RECURSION", d.recursion, |n| {
             (1..=256).contains(n)
         })?,
+        nodes: parse(get, "TECHBALANCE_MAX_NODES", d.nodes, |n| *n >= 1)?,
         aliases: parse(get, "TECHBALANCE_MAX_ALIASES", d.aliases, |_| true)?,
         directives: parse(get, "TECHBALANCE_MAX_DIRECTIVES", d.directives, |_| true)?,
         tokens: parse(get, "TECHBALANCE_MAX_TOKENS", d.tokens, at_least_one)?,
-        timeout: match parse(get, "TECHBALANCE_REQUEST_TIMEOUT_MS", timeout_ms, |_| true)? {
-            0 => None,
-            ms => Some(Duration::from_millis(ms)),
-        },
+        timeout: request_timeout(get)?,
         introspection: parse(get, "TECHBALANCE_INTROSPECTION", d.introspection, |_| true)?,
         suggestions: parse(get, "TECHBALANCE_FIELD_SUGGESTIONS", d.suggestions, |_| {
             true

@@ -6,7 +6,7 @@ pub mod telemetry;
 
 use anyhow::Context as _;
 use config::Config;
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use techbalance_api::Live;
@@ -319,23 +319,38 @@ pub async fn serve_live(
     shutdown: impl Future<Output = ()> + Send + 'static,
     live: Live,
 ) -> anyhow::Result<()> {
+    report_fd_limit(config.http.connections.max_connections);
     let listening = tokio::spawn(store.clone().listen_for_changes());
     let watching = tokio::spawn(store.clone().watch_file(FILE_WATCH_INTERVAL));
     let app = app(store, config, live.clone());
     let (began, shutdown_began) = tokio::sync::oneshot::channel();
     let listener = techbalance_api::observability::count_connections(listener);
-    let app = app.into_make_service_with_connect_info::<techbalance_api::ClientAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = techbalance_api::serve(listener, app, config.http.connections, async move {
         shutdown.await;
         live.close_all();
         let _ = began.send(());
     });
-    let result = within_grace(server.into_future(), shutdown_began, config.shutdown_grace)
+    let result = within_grace(server, shutdown_began, config.shutdown_grace)
         .await
         .context("HTTP server failed");
     listening.abort();
     watching.abort();
     result
+}
+
+/// Raises the open file limit to its hard limit and says what it is, warning when it cannot
+/// hold `max_connections` (each takes a descriptor, and the database pool a few more).
+fn report_fd_limit(max_connections: usize) {
+    match techbalance_api::raise_fd_limit() {
+        Some(limit) if limit < max_connections as u64 + 256 => tracing::warn!(
+            open_file_limit = limit,
+            max_connections,
+            "the open file limit is below TECHBALANCE_MAX_CONNECTIONS + 256: raise the hard \
+             limit (ulimit -Hn, LimitNOFILE=) or lower TECHBALANCE_MAX_CONNECTIONS"
+        ),
+        Some(limit) => tracing::info!(open_file_limit = limit, max_connections, "open file limit"),
+        None => tracing::info!(max_connections, "open file limit: unlimited"),
+    }
 }
 
 /// Runs `server` to its end, but for no longer than `grace` once shutdown has `began`: the

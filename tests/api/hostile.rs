@@ -2,6 +2,7 @@
 //! `extensions.code`, the server keeps answering, and its memory stays bounded (measured on the
 //! real binary's process).
 
+use crate::both_backends;
 use crate::support::{code, Backend, TestApp, TestDb};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -193,6 +194,177 @@ async fn cyclic_and_exponential_fragments_are_refused_quickly() {
     still_answers(&app).await;
 }
 
+/// The issue's 182-byte query: twelve alternating list levels.
+const AMPLIFIER: &str = "{sectors{slug companies{name sectors{slug companies{name sectors{slug \
+    companies{name sectors{slug companies{name sectors{slug companies{name sectors{slug \
+    companies{name }}}}}}}}}}}}}";
+
+/// `levels` alternating `sectors { companies { … } }` lists, `sectors` first.
+fn alternating(levels: usize) -> String {
+    let mut query = String::from("{ __typename }");
+    for level in (0..levels).rev() {
+        let field = if level % 2 == 0 {
+            "sectors"
+        } else {
+            "companies"
+        };
+        query = format!("{{ {field} {query} }}");
+    }
+    query
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_that_multiply_lists_are_refused_before_they_run() {
+    let app = spawn_with(&[]).await;
+    let chain: String = (0..6)
+        .map(|i| {
+            format!(
+                " fragment S{i} on Sector {{ slug companies {{ ...C{i} }} }} \
+                 fragment C{i} on Company {{ name sectors {{ ...S{} }} }}",
+                i + 1
+            )
+        })
+        .collect::<String>()
+        + " fragment S6 on Sector { slug }";
+    let wide: String = (0..40)
+        .map(|i| format!("a{i}: sectors {{ companies {{ sectors {{ slug }} }} }} "))
+        .collect();
+    let hostile = [
+        ("the issue's query", AMPLIFIER.to_owned()),
+        ("deeper", alternating(14)),
+        ("four levels", alternating(4)),
+        ("wider, with aliases", format!("{{ {wide}}}")),
+        ("named fragments", format!("{{ sectors {{ ...S0 }} }}{chain}")),
+        (
+            "inline fragments",
+            "{ sectors { ... on Sector { companies { ... { sectors { ... on Sector { \
+             companies { ... on Company { sectors { companies { name } } } } } } } } } } }"
+                .to_owned(),
+        ),
+        (
+            "through single objects",
+            format!(
+                "{{ countries {{ {}code{} }} }}",
+                "companies { country { ".repeat(6),
+                " } }".repeat(6)
+            ),
+        ),
+        (
+            "every year of every version",
+            "{ metrics { latestByCountry { history { country { companies { sectors { slug } } } } } } }"
+                .to_owned(),
+        ),
+        (
+            "connection pages",
+            "{ companies(first: 100) { edges { node { sectors { companies { sectors { \
+             companies { name } } } } } } } }"
+                .to_owned(),
+        ),
+    ];
+    for (what, query) in &hostile {
+        let started = Instant::now();
+        let (status, body) = post_query(&app, query).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        let error = refusal(&body, "QUERY_TOO_COSTLY");
+        assert!(
+            message(error).contains("at most 50000 are allowed"),
+            "{what}: {body}"
+        );
+        eprintln!(
+            "{what}: refused in {:?}: {}",
+            started.elapsed(),
+            message(error)
+        );
+    }
+    // The page size counts wherever it comes from: the query, a variable, or its default.
+    let paged = "query($n: Int!) { companies(first: $n) { edges { node { \
+                 sectors { companies { sectors { companies { name } } } } } } } }";
+    let (status, body) = post(
+        &app,
+        json!({ "query": paged, "variables": { "n": 100 } }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    refusal(&body, "QUERY_TOO_COSTLY");
+    let (status, body) = post(
+        &app,
+        json!({ "query": paged, "variables": { "n": 1 } }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let defaulted = "query($n: Int! = 100) { companies(first: $n) { edges { node { \
+                     sectors { companies { sectors { companies { name } } } } } } } }";
+    let (status, body) = post_query(&app, defaulted).await;
+    assert_eq!(status, 400, "{body}");
+    refusal(&body, "QUERY_TOO_COSTLY");
+    // Narrow year ranges are cheap; the same selection over every year is not.
+    let series = |range: &str| {
+        format!(
+            "{{ metrics {{ series(country: \"USA\"{range}) {{ year history {{ country {{ \
+             companies {{ name }} }} }} }} }} }}"
+        )
+    };
+    let (status, body) = post_query(&app, &series(", from: 2020, to: 2020")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_query(&app, &series("")).await;
+    assert_eq!(status, 400, "{body}");
+    refusal(&body, "QUERY_TOO_COSTLY");
+    // Legitimate queries of every shape still run: two levels of lists, a page.
+    for query in [
+        alternating(2),
+        alternating(3),
+        "{ companies(country: \"USA\", first: 5) { totalCount edges { cursor node { name sectors { slug } } } } }".to_owned(),
+    ] {
+        let (status, body) = post_query(&app, &query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_past_the_response_size_limit_is_refused_not_sent() {
+    let app = spawn_with(&[("TECHBALANCE_MAX_RESPONSE_BYTES", "2048")]).await;
+    let big = "{ countries { code name companies { name description headquarters } } }";
+    let (status, body) = post_query(&app, big).await;
+    assert_eq!(status, 400, "{body}");
+    let error = refusal(&body, "RESPONSE_TOO_LARGE");
+    assert!(
+        message(error).starts_with("the answer is larger than 2048 bytes"),
+        "{body}"
+    );
+    // Legacy clients get the refusal with 200, as for the other limits.
+    let response = app
+        .client()
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": big }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(code(&body["errors"][0]), "RESPONSE_TOO_LARGE", "{body}");
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_limit_is_configurable() {
+    let strict = spawn_with(&[("TECHBALANCE_MAX_NODES", "10")]).await;
+    let (status, body) = post_query(&strict, "{ countries { code } }").await;
+    assert_eq!(status, 400, "{body}");
+    let error = refusal(&body, "QUERY_TOO_COSTLY");
+    assert!(
+        message(error).starts_with("the query could return about 50 items; at most 10 are allowed"),
+        "{body}"
+    );
+    assert_eq!(
+        strict.data("{ country(code: \"US\") { name } }").await["country"]["name"],
+        "United States"
+    );
+    let generous = spawn_with(&[("TECHBALANCE_MAX_NODES", "100000000")]).await;
+    let (status, body) = post_query(&generous, &alternating(5)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifty_mib_body_streamed_without_a_length_is_cut_off_with_413() {
     let app = spawn_with(&[]).await;
@@ -310,7 +482,11 @@ async fn an_operation_that_runs_too_long_is_cut_off_with_504() {
     let (status, body) = post_query(&app, NORMAL).await;
     assert_eq!(status, 504, "{body}");
     let error = refusal(&body, "TIMEOUT");
-    assert_eq!(message(error), "the operation did not finish within 300 ms");
+    // The request's deadline, or the operation's (the same limit), whichever fires first.
+    assert!(
+        message(error).ends_with("did not finish within 300 ms"),
+        "{body}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(held);
     still_answers(&app).await;
@@ -355,6 +531,7 @@ async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
         ("TECHBALANCE_RATE_LIMIT_BURST", "3"),
     ])
     .await;
+    let token = app.token("ops").await;
     for _ in 0..3 {
         assert_eq!(post_query(&app, NORMAL).await.0, 200);
     }
@@ -386,7 +563,6 @@ async fn anonymous_clients_are_rate_limited_and_operators_are_not() {
         .expect("request");
     assert_eq!(response.status(), 429);
     // An operator is not limited.
-    let token = app.token("ops").await;
     for _ in 0..10 {
         let body = app.post_as(&token, NORMAL).await;
         assert_eq!(body["data"]["countries"][0]["code"], "CHN");
@@ -509,6 +685,11 @@ fn a_bad_limit_setting_names_its_variable() {
         ("TECHBALANCE_CORS_ORIGINS", "example.org"),
         ("TECHBALANCE_CSRF_PREVENTION", "perhaps"),
         ("TECHBALANCE_PERSISTED_QUERIES", "lots"),
+        ("TECHBALANCE_MAX_NODES", "0"),
+        ("TECHBALANCE_MAX_RESPONSE_BYTES", "100"),
+        ("TECHBALANCE_HEADER_TIMEOUT_MS", "1"),
+        ("TECHBALANCE_IDLE_TIMEOUT_MS", "soon"),
+        ("TECHBALANCE_MAX_CONNECTIONS", "0"),
     ] {
         let err = techbalance::config::Config::from_lookup(|name| match name {
             "DATABASE_URL" => Some(db_url.to_owned()),
@@ -618,6 +799,15 @@ impl Drop for Process {
 
 impl Process {
     async fn start() -> Self {
+        Self::spawn(None).await
+    }
+
+    /// The server started by a shell that lowered its soft open file limit to `soft` first.
+    async fn start_with_soft_fd_limit(soft: u32) -> Self {
+        Self::spawn(Some(soft)).await
+    }
+
+    async fn spawn(soft_fd_limit: Option<u32>) -> Self {
         let dir = std::env::temp_dir().join(format!("tb-hostile-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -626,7 +816,19 @@ impl Process {
             .map(|a| a.port())
             .expect("free port");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_techbalance"));
+        let binary = env!("CARGO_BIN_EXE_techbalance");
+        let mut command = match soft_fd_limit {
+            None => Command::new(binary),
+            Some(soft) => {
+                let mut shell = Command::new("sh");
+                shell.args([
+                    "-c",
+                    &format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""),
+                    binary,
+                ]);
+                shell
+            }
+        };
         for (name, _) in std::env::vars() {
             if name.starts_with("TECHBALANCE_") || name == "DATABASE_URL" {
                 command.env_remove(name);
@@ -704,6 +906,12 @@ async fn the_servers_memory_stays_bounded_under_every_hostile_input() {
             400,
         ),
         ("1,000 operations", batch, 400),
+        (
+            "the issue's list amplifier",
+            query(AMPLIFIER.to_owned()),
+            400,
+        ),
+        ("sixteen list levels", query(alternating(14)), 400),
     ];
     for round in 0..3 {
         for (what, body, expected) in &hostile {
@@ -731,4 +939,240 @@ async fn the_servers_memory_stays_bounded_under_every_hostile_input() {
         "peak resident memory grew by {grown_mib} MiB ({before} KiB to {after} KiB)"
     );
     assert_eq!(server.post(&client, normal).await, 200);
+}
+
+both_backends!(a_flood_of_made_up_tokens_is_refused_without_looking_them_up);
+
+/// Over the limit, a request with an `Authorization` header is refused as cheaply as an
+/// anonymous one: the tokens are read at most once per second, not once per request.
+async fn a_flood_of_made_up_tokens_is_refused_without_looking_them_up(backend: Backend) {
+    let (app, statements) = TestApp::spawn_counting_statements_with(
+        backend,
+        &[
+            ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0.01"),
+            ("TECHBALANCE_RATE_LIMIT_BURST", "1"),
+        ],
+    )
+    .await;
+    let token = app.token("ops").await;
+    assert_eq!(post_query(&app, NORMAL).await.0, 200);
+    let before = statements.load(std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    for i in 0..100 {
+        let response = app
+            .client()
+            .post(app.url("/graphql"))
+            .bearer_auth(format!("tb_{i:064x}"))
+            .json(&json!({ "query": NORMAL }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 429);
+    }
+    let lookups = statements.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let seconds = started.elapsed().as_secs() as usize;
+    assert!(
+        lookups <= seconds + 1,
+        "{lookups} statements for 100 refused requests in {seconds} s"
+    );
+    // An operator over the same address's limit is still served.
+    let body = app.post_as(&token, NORMAL).await;
+    assert_eq!(body["data"]["countries"][0]["code"], "CHN");
+}
+
+both_backends!(the_bearer_scheme_is_accepted_in_any_case);
+
+async fn the_bearer_scheme_is_accepted_in_any_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.token("ops").await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let response = app
+            .client()
+            .post(app.url("/graphql"))
+            .header("authorization", format!("{scheme} {token}"))
+            .json(&json!({ "query": "{ auditLog { totalCount } }" }))
+            .send()
+            .await
+            .expect("request");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["errors"].is_null(), "{scheme}: {body}");
+        assert!(
+            body["data"]["auditLog"]["totalCount"].is_number(),
+            "{scheme}: {body}"
+        );
+    }
+    let body = app.post_as("tb_wrong", "{ auditLog { totalCount } }").await;
+    assert!(!body["errors"].is_null(), "{body}");
+}
+
+/// How a hostile connection misbehaves.
+#[derive(Clone, Copy, Debug)]
+enum Stall {
+    /// Connects and sends nothing (for 5 s, longer than the test's timeouts).
+    Idle,
+    /// Sends a header line a byte at a time, never finishing the headers.
+    SlowHeader,
+    /// Sends complete headers for a large body, then the body a byte at a time.
+    SlowBody,
+}
+
+/// Opens a connection that stalls as `how`, trickling a byte every 200 ms (an idle one sends a
+/// line end after 5 s), until the server closes it; what the server answered (its first line),
+/// if anything.
+async fn stall(addr: SocketAddr, how: Stall) -> String {
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return "connect failed".to_owned();
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let head = match how {
+        Stall::Idle => String::new(),
+        Stall::SlowHeader => "POST /graphql HTTP/1.1\r\nhost: x\r\n".to_owned(),
+        Stall::SlowBody => format!(
+            "POST /graphql HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             content-length: 100000\r\n\r\n{{\"query\":\""
+        ),
+    };
+    let started = Instant::now();
+    let trickle = async move {
+        if writer.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let byte: &[u8] = match how {
+                // Past every timeout, one line end: a connection the kernel's accept queue
+                // dropped without telling the client (under load) reaches the server this way.
+                Stall::Idle if started.elapsed() < Duration::from_secs(5) => continue,
+                Stall::Idle => b"\r\n",
+                Stall::SlowHeader => b"x",
+                Stall::SlowBody => b" ",
+            };
+            if writer.write_all(byte).await.is_err() {
+                return;
+            }
+        }
+    };
+    let answer = async move {
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    tokio::select! {
+        answer = answer => answer,
+        () = trickle => "closed while writing".to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_client_is_answered_while_thousands_of_connections_stall() {
+    let app = spawn_with(&[
+        ("TECHBALANCE_MAX_CONNECTIONS", "300"),
+        ("TECHBALANCE_HEADER_TIMEOUT_MS", "1000"),
+        ("TECHBALANCE_IDLE_TIMEOUT_MS", "3000"),
+        ("TECHBALANCE_REQUEST_TIMEOUT_MS", "1500"),
+    ])
+    .await;
+    let mut stalled = tokio::task::JoinSet::new();
+    for i in 0..2000 {
+        // In waves, so that the kernel's accept queue does not overflow: a connection dropped
+        // there looks open to an idle client that never sends a byte.
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let how = [Stall::Idle, Stall::SlowHeader, Stall::SlowBody][i % 3];
+        let addr = app.addr;
+        stalled.spawn(async move { (how, stall(addr, how).await) });
+    }
+    // A normal client, on fresh connections: refused clearly while the slots are full, never
+    // left hanging, and answered once the stalled connections are cut off.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut refusals = 0;
+    let answered = loop {
+        let response = client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": NORMAL }))
+            .send()
+            .await
+            .expect("the server answers while connections stall");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(code(&body["errors"][0]), "TOO_MANY_CONNECTIONS", "{body}");
+        refusals += 1;
+        assert!(refusals < 600, "never answered");
+        if refusals % 50 == 0 {
+            eprintln!("normal client refused {refusals} times");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(answered["data"]["countries"][0]["code"], "CHN");
+    // Every stalled connection ends: refused at once, or cut off by its timeout.
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    loop {
+        let joined = match tokio::time::timeout(Duration::from_secs(60), stalled.join_next()).await
+        {
+            Ok(Some(joined)) => joined,
+            Ok(None) => break,
+            Err(_) => panic!(
+                "{} stalled connections still open a minute later; ended: {seen:?}",
+                stalled.len()
+            ),
+        };
+        let (how, answer) = joined.expect("stalled connection task");
+        let first_line = answer.lines().next().unwrap_or("").to_owned();
+        let outcome = if first_line.is_empty() {
+            format!("{how:?}: closed")
+        } else {
+            format!("{how:?}: {first_line}")
+        };
+        *seen.entry(outcome).or_default() += 1;
+    }
+    eprintln!("stalled connections: {seen:?}");
+    let refused: usize = seen
+        .iter()
+        .filter(|(k, _)| k.ends_with("503 Service Unavailable"))
+        .map(|(_, n)| n)
+        .sum();
+    // 2,000 against 300 slots: most are refused, the rest cut off (slots free up as they are).
+    assert!(refused >= 1000, "{seen:?}");
+    for outcome in seen.keys() {
+        assert!(
+            outcome.ends_with("503 Service Unavailable")
+                || outcome.ends_with("closed")
+                || outcome.ends_with("504 Gateway Timeout")
+                || outcome.ends_with("closed while writing")
+                || outcome.ends_with("408 Request Timeout"),
+            "{seen:?}"
+        );
+    }
+    still_answers(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_raises_its_open_file_limit_to_the_hard_limit() {
+    // Started with a low soft limit, as a default shell or service manager would.
+    let server = Process::start_with_soft_fd_limit(1024).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id()))
+        .expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_eq!(numbers[0], numbers[1], "soft limit not raised: {line}");
+    assert_ne!(numbers[0], "1024", "{line}");
 }

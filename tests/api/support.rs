@@ -189,8 +189,16 @@ impl TestApp {
 
     /// Like `spawn`, counting every SQL statement the server issues from now on.
     pub async fn spawn_counting_statements(backend: Backend) -> (Self, Arc<AtomicUsize>) {
+        Self::spawn_counting_statements_with(backend, &[]).await
+    }
+
+    /// Like `spawn_counting_statements`, with configuration variables set.
+    pub async fn spawn_counting_statements_with(
+        backend: Backend,
+        vars: &[(&str, &str)],
+    ) -> (Self, Arc<AtomicUsize>) {
         let db = TestDb::create(backend).await;
-        let config = db.config();
+        let config = db.config_with(vars);
         techbalance::open_store(&config).await.expect("migrate");
         let mut connection: DatabaseConnection = Database::connect(&db.url).await.expect("connect");
         let statements = Arc::new(AtomicUsize::new(0));

@@ -54,7 +54,7 @@ pub async fn identify(store: &Store, authorization: Option<&str>) -> Caller {
     let Some(header) = authorization else {
         return Caller::Anonymous;
     };
-    let Some(token) = header.strip_prefix("Bearer ").map(str::trim) else {
+    let Some(token) = bearer_token(header) else {
         return Caller::Invalid;
     };
     let presented = hash(token);
@@ -79,7 +79,16 @@ pub async fn identify(store: &Store, authorization: Option<&str>) -> Caller {
     }
 }
 
-fn hash(token: &str) -> String {
+/// The token of a `Bearer` Authorization header value; the scheme is case-insensitive
+/// (RFC 9110, section 11.1), and one or more spaces may follow it.
+pub(crate) fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The SHA-256 of a token, in hex, as stored.
+pub(crate) fn hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
@@ -88,7 +97,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Equality whose time depends only on the lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -104,6 +113,16 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer tb_x", "bearer tb_x", "BEARER  tb_x ", "bEaReR tb_x"] {
+            assert_eq!(bearer_token(header), Some("tb_x"), "{header}");
+        }
+        for header in ["Basic tb_x", "Bearer", "Bearer ", "tb_x", "Bearertb_x"] {
+            assert_eq!(bearer_token(header), None, "{header}");
+        }
     }
 
     #[test]

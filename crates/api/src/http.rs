@@ -10,12 +10,14 @@ mod assets;
 mod body_limit;
 mod cors;
 mod csrf;
+mod deadline;
 mod graphql;
 mod health;
 pub mod observability;
 mod params;
 mod rate_limit;
 mod reply;
+mod server;
 mod shared;
 mod sse;
 mod status;
@@ -23,6 +25,7 @@ pub(crate) mod ws;
 
 pub use cors::{CorsHeaders, CorsOrigins};
 pub use rate_limit::{ClientAddr, RateLimitSettings};
+pub use server::{raise_fd_limit, serve, ServerSettings};
 pub use ws::{Live, WsSettings};
 
 use crate::schema::AppSchema;
@@ -49,6 +52,13 @@ pub struct HttpSettings {
     pub cors_headers: CorsHeaders,
     /// Whether GETs a browser marks as sent by another site are refused (see `csrf`).
     pub csrf_prevention: bool,
+    /// Timeouts and the limit on open connections (see `server`).
+    pub connections: ServerSettings,
+    /// Largest serialised GraphQL answer, in bytes (see `reply`).
+    pub max_response_bytes: usize,
+    /// Longest a GraphQL-over-HTTP request may take, from its headers to the last byte of
+    /// its answer (see `deadline`); `None` for no limit.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 impl Default for HttpSettings {
@@ -61,6 +71,9 @@ impl Default for HttpSettings {
             cors_origins: CorsOrigins::None,
             cors_headers: CorsHeaders::Standard,
             csrf_prevention: true,
+            connections: ServerSettings::default(),
+            max_response_bytes: 16 * 1024 * 1024,
+            request_timeout: Some(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -128,7 +141,9 @@ async fn get_graphql(State(state): State<AppState>, request: Request) -> Respons
     } else if sse::wanted(request.headers()) {
         sse::serve(state, request).await
     } else {
-        graphql::graphql_get.call(request, state).await
+        let media = reply::Media::negotiate(request.headers());
+        let limit = state.http.request_timeout;
+        deadline::within(limit, media, graphql::graphql_get.call(request, state)).await
     }
 }
 
@@ -138,6 +153,8 @@ async fn post_graphql(State(state): State<AppState>, request: Request) -> Respon
     if sse::wanted(request.headers()) {
         sse::serve(state, request).await
     } else {
-        graphql::graphql_post.call(request, state).await
+        let media = reply::Media::negotiate(request.headers());
+        let limit = state.http.request_timeout;
+        deadline::within(limit, media, graphql::graphql_post.call(request, state)).await
     }
 }

@@ -16,8 +16,8 @@ mod types;
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
 pub use http::{
-    observability, router, router_with, ClientAddr, CorsHeaders, CorsOrigins, HttpSettings, Live,
-    RateLimitSettings, WsSettings,
+    observability, raise_fd_limit, router, router_with, serve, ClientAddr, CorsHeaders,
+    CorsOrigins, HttpSettings, Live, RateLimitSettings, ServerSettings, WsSettings,
 };
 pub use operator::Peer;
 pub use schema::{build_schema, sdl, AppSchema, QueriesOnly, SchemaLimits};

@@ -12,6 +12,7 @@ use techbalance_store::Store;
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 mod coerce;
+mod cost;
 mod document;
 mod escapes;
 mod guard;
@@ -28,6 +29,8 @@ pub struct SchemaLimits {
     pub complexity: usize,
     /// Deepest nesting of brackets in the text, and of selections and fragment spreads.
     pub recursion: usize,
+    /// Most list items (nodes) an operation may be estimated to return (see [`cost`]).
+    pub nodes: u64,
     /// Most aliases in a document.
     pub aliases: usize,
     /// Most directives in a document.
@@ -50,6 +53,7 @@ impl Default for SchemaLimits {
             depth: 15,
             complexity: 5_000,
             recursion: 32,
+            nodes: 50_000,
             aliases: 50,
             directives: 50,
             tokens: 5_000,

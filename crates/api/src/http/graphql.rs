@@ -45,7 +45,7 @@ pub(super) async fn graphql_get(
             let caller = identify(&state, &headers, caller).await;
             let request = request.data(QueriesOnly).data(peer);
             let response = execute(&state, &headers, caller, request).await;
-            reply::graphql(media, &response)
+            reply::graphql(media, &response, state.http.max_response_bytes)
         }
         Err(BadParams(message)) => bad_request(media, message),
     }
@@ -108,7 +108,7 @@ pub(super) async fn graphql_post(
         value => match params::from_json(value) {
             Ok(request) => {
                 let response = execute(&state, &headers, caller, request.data(peer)).await;
-                reply::graphql(media, &response)
+                reply::graphql(media, &response, state.http.max_response_bytes)
             }
             Err(BadParams(message)) => bad_request(media, message),
         },
@@ -159,13 +159,13 @@ async fn batch(
     for request in requests {
         responses.push(execute(state, headers, caller.clone(), request.data(peer)).await);
     }
-    reply::batch(media, &responses)
+    reply::batch(media, &responses, state.http.max_response_bytes)
 }
 
 const BATCHING_DISABLED: &str = "BATCHING_DISABLED";
 const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
 
-/// The caller the rate limiter identified, or the one the Authorization header names.
+/// The caller an outer layer identified, or the one the Authorization header names.
 async fn identify(
     state: &AppState,
     headers: &HeaderMap,

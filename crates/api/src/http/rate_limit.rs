@@ -2,13 +2,20 @@
 //! in this process (each instance limits on its own). A request with a valid operator token is
 //! not limited. Past the limit: 429 with `Retry-After`.
 //!
+//! The bucket is checked first: a request within its client's budget goes on without any token
+//! lookup here (the handler identifies its caller), and a request over it is exempt only if its
+//! bearer token is one of the operator tokens this limiter last read from the database (read
+//! again at most once per [`OPERATORS_REFRESH`]). So a flood with made-up `Authorization`
+//! headers costs what anonymous traffic costs: a hash and a comparison, no database query. A
+//! token created or revoked a moment ago is seen by the limiter within that interval.
+//!
 //! The client is the peer address of the connection, or, behind a trusted reverse proxy
 //! (`trust_forwarded_for`), the last address of `X-Forwarded-For` (the one the proxy added).
 //! IPv6 clients are limited per /64, the block one subscriber usually holds.
 
 use super::observability::CountedListener;
 use super::reply::{refusal, Media};
-use crate::auth::{self, Caller};
+use crate::auth;
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -24,6 +31,9 @@ use tokio::net::TcpListener;
 
 /// The `extensions.code` of a limited request.
 pub(super) const CODE: &str = "RATE_LIMITED";
+
+/// How long the operator tokens read from the database are trusted to exempt a request.
+pub(super) const OPERATORS_REFRESH: Duration = Duration::from_secs(1);
 
 /// Clients remembered at most; past it, clients whose bucket has refilled are forgotten.
 const MAX_CLIENTS: usize = 100_000;
@@ -72,8 +82,52 @@ impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
 /// The limiter of a router, shared by its requests.
 pub(super) struct RateLimiter {
     buckets: Buckets,
-    /// To recognise operators.
+    operators: Operators,
+}
+
+/// The hashes of the operator tokens in force, as last read.
+struct Operators {
     store: Store,
+    known: tokio::sync::Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    hashes: Vec<String>,
+    read_at: Option<Instant>,
+}
+
+impl Operators {
+    /// Whether the `Authorization` header carries an operator token, as far as the tokens read
+    /// at most [`OPERATORS_REFRESH`] ago tell. Reads them again when older (one reader at a
+    /// time; the others wait for it, then use what it read).
+    async fn include(&self, authorization: &str) -> bool {
+        let Some(token) = auth::bearer_token(authorization) else {
+            return false;
+        };
+        let presented = auth::hash(token);
+        let mut known = self.known.lock().await;
+        if known
+            .read_at
+            .is_none_or(|at| at.elapsed() >= OPERATORS_REFRESH)
+        {
+            match self.store.tokens().await {
+                Ok(tokens) => {
+                    known.hashes = tokens
+                        .into_iter()
+                        .filter(|t| t.revoked_at.is_none())
+                        .map(|t| t.token_hash)
+                        .collect();
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read tokens"),
+            }
+            known.read_at = Some(Instant::now());
+        }
+        // Compare against every token, without stopping at the first match.
+        known.hashes.iter().fold(false, |found, hash| {
+            auth::constant_time_eq(presented.as_bytes(), hash.as_bytes()) | found
+        })
+    }
 }
 
 /// One token bucket per client.
@@ -92,7 +146,10 @@ impl RateLimiter {
     pub(super) fn new(settings: RateLimitSettings, store: Store) -> Arc<Self> {
         Arc::new(Self {
             buckets: Buckets::new(settings),
-            store,
+            operators: Operators {
+                store,
+                known: tokio::sync::Mutex::new(Known::default()),
+            },
         })
     }
 }
@@ -144,44 +201,44 @@ impl Buckets {
     }
 }
 
-/// The middleware: limits `/graphql`, and leaves the caller it identified for the handler.
+/// The middleware: limits `/graphql`, before any token is looked up (see the module
+/// documentation).
 pub(super) async fn limit(
     State(limiter): State<Arc<RateLimiter>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     if !limiter.buckets.enabled() || request.uri().path() != "/graphql" {
         return next.run(request).await;
     }
-    if let Some(authorization) = request.headers().get(header::AUTHORIZATION) {
-        let caller = auth::identify(&limiter.store, authorization.to_str().ok()).await;
-        let operator = matches!(caller, Caller::Operator(_));
-        request.extensions_mut().insert(caller);
-        if operator {
-            return next.run(request).await;
-        }
-    }
     let Some(client) = client_address(&request, limiter.buckets.settings.trust_forwarded_for)
     else {
         return next.run(request).await;
     };
-    match limiter.buckets.take(client, Instant::now()) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-            tracing::info!(%client, retry_after = seconds, "rate limited");
-            let mut response = refusal(
-                Media::negotiate(request.headers()),
-                StatusCode::TOO_MANY_REQUESTS,
-                CODE,
-                format!("too many requests from this address; retry in {seconds} s"),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            response
+    let Err(wait) = limiter.buckets.take(client, Instant::now()) else {
+        return next.run(request).await;
+    };
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(authorization) = authorization {
+        if limiter.operators.include(authorization).await {
+            return next.run(request).await;
         }
     }
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    tracing::info!(%client, retry_after = seconds, "rate limited");
+    let mut response = refusal(
+        Media::negotiate(request.headers()),
+        StatusCode::TOO_MANY_REQUESTS,
+        CODE,
+        format!("too many requests from this address; retry in {seconds} s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// The client's address as the limiter keys it; `None` when the server was not started with

@@ -92,10 +92,14 @@ pub(super) fn refusal(
     )
 }
 
-/// An executed (or refused by the schema) GraphQL response.
-pub(super) fn graphql(media: Media, response: &GraphqlResponse) -> Response {
+/// An executed (or refused by the schema) GraphQL response, refused with
+/// `RESPONSE_TOO_LARGE` if its JSON would pass `max_bytes`.
+pub(super) fn graphql(media: Media, response: &GraphqlResponse, max_bytes: usize) -> Response {
     let (status, value) = shape(media, response);
-    let mut reply = body(status, media, &value);
+    let Some(bytes) = capped(&value, max_bytes) else {
+        return too_large(media, max_bytes);
+    };
+    let mut reply = with_bytes(status, media, bytes);
     if status == StatusCode::METHOD_NOT_ALLOWED {
         reply
             .headers_mut()
@@ -104,10 +108,62 @@ pub(super) fn graphql(media: Media, response: &GraphqlResponse) -> Response {
     reply
 }
 
-/// The answers of a batch, in order; each item is shaped as a single answer would be.
-pub(super) fn batch(media: Media, responses: &[GraphqlResponse]) -> Response {
+/// The answers of a batch, in order; each item is shaped as a single answer would be. The
+/// whole batch is refused if its JSON would pass `max_bytes`.
+pub(super) fn batch(media: Media, responses: &[GraphqlResponse], max_bytes: usize) -> Response {
     let items: Vec<serde_json::Value> = responses.iter().map(|r| shape(media, r).1).collect();
-    body(StatusCode::OK, media, &items)
+    match capped(&items, max_bytes) {
+        Some(bytes) => with_bytes(StatusCode::OK, media, bytes),
+        None => too_large(media, max_bytes),
+    }
+}
+
+/// The refusal of an answer past `max_bytes`: 400 for `application/graphql-response+json`,
+/// 200 for legacy `application/json` clients, as for the other limits.
+fn too_large(media: Media, max_bytes: usize) -> Response {
+    tracing::warn!(
+        max_bytes,
+        "answer refused: larger than the response size limit"
+    );
+    let status = match media {
+        Media::GraphqlResponse => StatusCode::BAD_REQUEST,
+        Media::Json => StatusCode::OK,
+    };
+    refusal(
+        media,
+        status,
+        code::RESPONSE_TOO_LARGE,
+        format!(
+            "the answer is larger than {max_bytes} bytes; ask for fewer fields, smaller pages or \
+             narrower year ranges"
+        ),
+    )
+}
+
+/// `value` as JSON, unless it passes `max_bytes` (serialisation stops there).
+fn capped(value: &impl serde::Serialize, max_bytes: usize) -> Option<Vec<u8>> {
+    struct Capped {
+        bytes: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.bytes.len() + buf.len() > self.max {
+                return Err(std::io::Error::other("response size limit"));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        bytes: Vec::new(),
+        max: max_bytes,
+    };
+    serde_json::to_writer(&mut out, value).ok()?;
+    Some(out.bytes)
 }
 
 /// The status and body of one response: no `data` when it never executed.
@@ -150,14 +206,18 @@ fn to_json(response: &GraphqlResponse) -> serde_json::Value {
     })
 }
 
+fn with_bytes(status: StatusCode, media: Media, bytes: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, media.content_type())],
+        bytes,
+    )
+        .into_response()
+}
+
 fn body(status: StatusCode, media: Media, value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
-        Ok(bytes) => (
-            status,
-            [(header::CONTENT_TYPE, media.content_type())],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => with_bytes(status, media, bytes),
         Err(err) => {
             tracing::error!(error = %err, "response serialisation failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

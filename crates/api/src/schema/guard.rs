@@ -8,6 +8,7 @@
 //! async-graphql's own checks (recursion, directives per field, depth, complexity) run.
 
 use super::coerce;
+use super::cost;
 use super::document::{self, Expansion};
 use super::escapes;
 use super::SchemaLimits;
@@ -41,6 +42,8 @@ pub(crate) mod code {
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    /// More list items (nodes) than allowed could come back (see `cost`).
+    pub const QUERY_TOO_COSTLY: &str = "QUERY_TOO_COSTLY";
     pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
     pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
     pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
@@ -48,11 +51,13 @@ pub(crate) mod code {
     /// A mutation or subscription sent where only queries may run (HTTP GET).
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const TIMEOUT: &str = "TIMEOUT";
+    /// An answer larger than the response size limit (HTTP only).
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
     /// A variable's value cannot be coerced to the variable's declared type.
     pub const BAD_VARIABLE_VALUE: &str = "BAD_VARIABLE_VALUE";
 
     /// Codes of errors that mean the request never executed (no `data` at all).
-    pub const REQUEST_ERRORS: [&str; 13] = [
+    pub const REQUEST_ERRORS: [&str; 14] = [
         PARSE_FAILED,
         VALIDATION_FAILED,
         OPERATION_RESOLUTION_FAILURE,
@@ -60,6 +65,7 @@ pub(crate) mod code {
         PERSISTED_QUERY_NOT_FOUND,
         QUERY_TOO_DEEP,
         QUERY_TOO_COMPLEX,
+        QUERY_TOO_COSTLY,
         TOO_MANY_ALIASES,
         TOO_MANY_DIRECTIVES,
         TOO_MANY_TOKENS,
@@ -191,6 +197,7 @@ impl Extension for GuardExtension {
             with_code(e, code)
         })?;
         let operation_name = request.operation_name.clone();
+        // Taken out while the parsed document borrows the request, and put back below.
         let mut variables = std::mem::take(&mut request.variables);
         let doc = request
             .parsed_query()
@@ -220,6 +227,20 @@ impl Extension for GuardExtension {
         let literal = coerce::literals(registry, doc, &operation.node);
         if let Ok(mut stash) = self.literal_problems.lock() {
             *stash = literal;
+        }
+        let nodes = cost::nodes(registry, doc, &operation.node, &variables);
+        if nodes > limits.nodes {
+            tracing::info!(nodes, limit = limits.nodes, "query refused: too costly");
+            return Err(refused(
+                code::QUERY_TOO_COSTLY,
+                format!(
+                    "the query could return {} items; at most {} are allowed \
+                     (ask for smaller pages with `first`, narrower year ranges, or fewer \
+                     nested lists)",
+                    display_count(nodes),
+                    limits.nodes
+                ),
+            ));
         }
         request.variables = variables;
         Ok(request)
@@ -292,6 +313,15 @@ impl Extension for GuardExtension {
                 })
                 .collect()
         })
+    }
+}
+
+/// A node count for a message: "about n", or past a trillion only "more than".
+fn display_count(nodes: u64) -> String {
+    if nodes >= 1_000_000_000_000 {
+        "more than a trillion".to_owned()
+    } else {
+        format!("about {nodes}")
     }
 }
 
