@@ -10,6 +10,8 @@ use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
 use techbalance_worker::sources::{oecd, worldbank};
 
+pub mod variables;
+
 /// The embedded database used when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://techbalance.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -184,6 +186,8 @@ impl Config {
 fn telemetry_config(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<TelemetryConfig>, ConfigError> {
+    // Read before any early return, so that every variable is read (see `variables`).
+    let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| "techbalance".to_owned());
     if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return Ok(None);
     }
@@ -226,7 +230,7 @@ fn telemetry_config(
     }
     Ok(Some(TelemetryConfig {
         traces_endpoint,
-        service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "techbalance".to_owned()),
+        service_name,
     }))
 }
 

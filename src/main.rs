@@ -10,7 +10,9 @@ use techbalance::telemetry::Telemetry;
 #[command(
     name = "techbalance",
     version,
-    about = "GraphQL data service on the US–China technology balance"
+    about = "GraphQL data service on the US–China technology balance",
+    after_help = "Configuration is read from environment variables: `--help` lists them.",
+    after_long_help = techbalance::config::variables::help()
 )]
 struct Cli {
     #[command(subcommand)]

@@ -84,7 +84,8 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let admin_url = techbalance_test_postgres::admin_url().unwrap_or_else(|e| panic!("{e}"));
+                let admin_url =
+                    techbalance_test_postgres::admin_url().unwrap_or_else(|e| panic!("{e}"));
                 let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
                     panic!(
                         "the test PostgreSQL server does not connect (check {POSTGRES_VARIABLE} if set): {e}"
@@ -354,7 +355,8 @@ pub fn node_clients() -> PathBuf {
 }
 
 fn install_node_clients() -> Result<PathBuf, String> {
-    const NODE: &str = "these tests need Node.js 20 or later: install it (Debian: apt-get install nodejs npm)";
+    const NODE: &str =
+        "these tests need Node.js 20 or later: install it (Debian: apt-get install nodejs npm)";
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
     let version = std::process::Command::new("node")
         .arg("--version")

@@ -28,7 +28,8 @@ use std::sync::OnceLock;
 pub const VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
 
 /// What to do when the server's programs are missing, in one line.
-pub const INSTALL: &str = "PostgreSQL tests need the PostgreSQL server (initdb, pg_ctl): install it \
+pub const INSTALL: &str =
+    "PostgreSQL tests need the PostgreSQL server (initdb, pg_ctl): install it \
     (Debian: apt-get install postgresql), or set TECHBALANCE_TEST_DATABASE_URL to a server whose \
     role may create databases";
 
@@ -54,7 +55,10 @@ pub fn admin_url() -> Result<String, String> {
 /// As [`admin_url`].
 pub fn cluster() -> Result<&'static Cluster, String> {
     static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
-    CLUSTER.get_or_init(Cluster::start).as_ref().map_err(Clone::clone)
+    CLUSTER
+        .get_or_init(Cluster::start)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// A running throwaway cluster. It is stopped and removed when the process exits.
@@ -169,9 +173,11 @@ impl Owner {
                 });
             }
         }
-        Err("PostgreSQL refuses to run as root, and there is neither a `postgres` nor a `nobody` \
+        Err(
+            "PostgreSQL refuses to run as root, and there is neither a `postgres` nor a `nobody` \
              user to run it as: create one (Debian: apt-get install postgresql)"
-            .to_owned())
+                .to_owned(),
+        )
     }
 
     /// Hands `path` over to the user the cluster runs as.
@@ -391,7 +397,9 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&wrong.stderr)
         );
-        assert!(cluster.url.ends_with(&format!(":{}/postgres", cluster.port)));
+        assert!(cluster
+            .url
+            .ends_with(&format!(":{}/postgres", cluster.port)));
     }
 
     #[test]
