@@ -14,6 +14,7 @@ mod observability;
 mod operators;
 mod outage;
 mod queries;
+mod readme;
 mod refresh;
 mod schema;
 mod seed;
