@@ -4,7 +4,7 @@
 //! - `graphql`: sent to a freshly seeded server (a mutation with an operator token); each must
 //!   answer without errors, and every field it asks for at the top with data. Subscriptions are
 //!   opened over SSE, then a World Bank refresh (from a local server answering in its format)
-//!   records figures, and each must deliver an event with data.
+//!   revises figures, and each must deliver an event with data.
 //! - `sh`: parsed by `bash -n`; each command is checked: `cargo` and `techbalance` subcommands by
 //!   their `--help`, every variable named must be one the program reads, and the PostgreSQL
 //!   commands (`sudo -u postgres …`) are run against a throwaway cluster, the `DATABASE_URL` they
@@ -139,15 +139,28 @@ fn is_subscription(block: &Block) -> bool {
 
 async fn every_graphql_block_answers_with_data_on_a_fresh_install(backend: Backend) {
     let rd = "GB.XPD.RSDV.GD.ZS";
-    let fake = FakeWorldBank::start(
-        Vintage::new("2026-01-15")
-            .with(rd, "USA", 2023, Some(3.45))
-            .with(rd, "CHN", 2023, Some(2.68)),
-    )
-    .await;
+    let release = |date: &str, usa: f64| {
+        Vintage::new(date)
+            .with(rd, "USA", 2023, Some(usa))
+            .with(rd, "CHN", 2023, Some(2.68))
+    };
+    let fake = FakeWorldBank::start(release("2026-01-15", 3.45)).await;
     let url = fake.url();
     let app = TestApp::spawn_with(backend, &[("TECHBALANCE_WORLDBANK_URL", url.as_str())]).await;
     let token = app.token("readme").await;
+    let config = app
+        .db
+        .config_with(&[("TECHBALANCE_WORLDBANK_URL", url.as_str())]);
+    let sources = techbalance::sources(&config).expect("sources");
+    let worldbank = sources
+        .iter()
+        .find(|s| s.id() == "worldbank")
+        .expect("the World Bank source");
+    let refresh = || async {
+        techbalance::refresh(&app.store, &config, worldbank.as_ref(), &|_| {})
+            .await
+            .expect("a World Bank refresh")
+    };
     let blocks = of_kind("graphql");
 
     // Queries and mutations: what a newcomer pastes into GraphiQL.
@@ -160,7 +173,9 @@ async fn every_graphql_block_answers_with_data_on_a_fresh_install(backend: Backe
         assert_answers_with_data(block, &body);
     }
 
-    // Subscriptions, over SSE, each with data once a refresh records figures.
+    // Subscriptions, over SSE, each with data once a refresh revises figures.
+    refresh().await;
+    fake.publish(release("2026-02-15", 3.5));
     let subscriptions: Vec<&Block> = blocks.iter().filter(|b| is_subscription(b)).collect();
     assert!(
         subscriptions.len() >= 3,
@@ -184,17 +199,7 @@ async fn every_graphql_block_answers_with_data_on_a_fresh_install(backend: Backe
         app.store.change_receivers() >= expected
     })
     .await;
-    let config = app
-        .db
-        .config_with(&[("TECHBALANCE_WORLDBANK_URL", url.as_str())]);
-    let sources = techbalance::sources(&config).expect("sources");
-    let worldbank = sources
-        .iter()
-        .find(|s| s.id() == "worldbank")
-        .expect("the World Bank source");
-    techbalance::refresh(&app.store, &config, worldbank.as_ref(), &|_| {})
-        .await
-        .expect("a World Bank refresh");
+    refresh().await;
     for (block, stream) in subscriptions.iter().zip(streams) {
         let event = first_event(stream)
             .await
