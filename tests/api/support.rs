@@ -368,7 +368,7 @@ fn install_node_clients() -> Result<PathBuf, String> {
         .split('.')
         .next()
         .and_then(|major| major.parse::<u32>().ok());
-    if !major.is_some_and(|major| major >= 20) {
+    if major.is_none_or(|major| major < 20) {
         return Err(format!("{NODE} (`node --version` says {version:?})"));
     }
     let lock = std::fs::read(dir.join("package-lock.json"))

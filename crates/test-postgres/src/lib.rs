@@ -79,7 +79,8 @@ pub struct Cluster {
 
 impl Cluster {
     fn start() -> Result<Cluster, String> {
-        let bin_dir = server_programs().ok_or_else(|| INSTALL.to_owned())?;
+        let bin_dir = server_programs(std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
+            .ok_or_else(|| INSTALL.to_owned())?;
         remove_stale_clusters(&bin_dir);
         let owner = Owner::for_this_process()?;
         let dir = std::env::temp_dir().join(format!(
@@ -125,10 +126,11 @@ impl Cluster {
     }
 }
 
-/// The directory holding `initdb` and `pg_ctl`: the `PATH`'s, or the newest Debian version's.
-fn server_programs() -> Option<PathBuf> {
+/// The directory holding `initdb` and `pg_ctl`: the `PATH`'s, or the newest version's under
+/// `debian` (`/usr/lib/postgresql/<version>/bin`).
+fn server_programs(path: Option<std::ffi::OsString>, debian: &Path) -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    let on_path = std::env::var_os("PATH").and_then(|path| {
+    let on_path = path.and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join("initdb"))
             .filter(|initdb| initdb.is_file())
@@ -138,7 +140,7 @@ fn server_programs() -> Option<PathBuf> {
             .find(|dir| has_both(dir))
     });
     on_path.or_else(|| {
-        let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        let mut versions: Vec<(u32, PathBuf)> = fs::read_dir(debian)
             .ok()?
             .filter_map(Result::ok)
             .filter_map(|entry| {
@@ -400,6 +402,36 @@ mod tests {
         assert!(cluster
             .url
             .ends_with(&format!(":{}/postgres", cluster.port)));
+    }
+
+    #[test]
+    fn the_server_programs_are_those_on_the_path_or_else_the_newest_debian_versions() {
+        let root = std::env::temp_dir().join(format!(
+            "techbalance-pgsearch-{}",
+            random_hex(4).expect("random")
+        ));
+        for version in ["9", "15", "16"] {
+            let bin = root.join(version).join("bin");
+            fs::create_dir_all(&bin).expect("bin");
+            fs::write(bin.join("initdb"), "").expect("initdb");
+            if version != "16" {
+                fs::write(bin.join("pg_ctl"), "").expect("pg_ctl");
+            }
+        }
+        let nowhere = Some(std::ffi::OsString::from("/nonexistent"));
+        // 16 lacks pg_ctl; 15 is newer than 9, though not in the order of their names.
+        assert_eq!(
+            server_programs(nowhere.clone(), &root),
+            Some(root.join("15/bin"))
+        );
+        let path = std::env::join_paths([root.join("9/bin")]).expect("PATH");
+        assert_eq!(
+            server_programs(Some(path), &root),
+            fs::canonicalize(root.join("9/bin")).ok()
+        );
+        assert_eq!(server_programs(nowhere, &root.join("absent")), None);
+        fs::remove_dir_all(&root).expect("clean up");
+        assert!(INSTALL.contains("apt-get install postgresql") && !INSTALL.contains('\n'));
     }
 
     #[test]
