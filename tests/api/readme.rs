@@ -342,15 +342,7 @@ async fn every_command_of_the_readme_parses_names_real_subcommands_and_variables
                         _ => panic!("README line {at}: only `{program} -u postgres …` is run"),
                     };
                     let tool_args = &args[args.iter().position(|a| a == tool).expect("tool") + 1..];
-                    succeeds(
-                        Command::new(cluster.bin_dir.join(tool))
-                            .args(tool_args)
-                            .env("PGHOST", "127.0.0.1")
-                            .env("PGPORT", cluster.port.to_string())
-                            .env("PGUSER", &cluster.superuser)
-                            .env("PGPASSWORD", &cluster.password),
-                        at,
-                    );
+                    succeeds(cluster.client(tool).args(tool_args), at);
                     postgres_commands += 1;
                 }
                 other => panic!(

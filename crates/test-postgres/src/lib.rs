@@ -61,7 +61,8 @@ pub fn cluster() -> Result<&'static Cluster, String> {
         .map_err(Clone::clone)
 }
 
-/// A running throwaway cluster. It is stopped and removed when the process exits.
+/// A running throwaway cluster: the shared one of [`cluster`], stopped and removed when the
+/// process exits, or one of a test's own ([`Cluster::start`]), stopped and removed when dropped.
 #[derive(Debug)]
 pub struct Cluster {
     /// `postgres://postgres:<password>@127.0.0.1:<port>/postgres`.
@@ -73,12 +74,19 @@ pub struct Cluster {
     /// Where `initdb`, `pg_ctl`, `psql`, `createdb` … of the server's version are.
     pub bin_dir: PathBuf,
     dir: PathBuf,
-    /// The watchdog, and the end of its pipe: closed only when this process exits.
+    owner: Owner,
+    /// The watchdog, and the end of its pipe: closed when this value is dropped or this process
+    /// exits, whichever comes first.
     _watchdog: (Child, ChildStdin),
 }
 
 impl Cluster {
-    fn start() -> Result<Cluster, String> {
+    /// Starts a cluster of the caller's own (for a test that stops it, say), removed when the
+    /// value is dropped or the process exits.
+    ///
+    /// # Errors
+    /// As [`admin_url`].
+    pub fn start() -> Result<Cluster, String> {
         let bin_dir = server_programs(std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
             .ok_or_else(|| INSTALL.to_owned())?;
         remove_stale_clusters(&bin_dir);
@@ -108,16 +116,91 @@ impl Cluster {
         )?;
         let _ = fs::remove_file(&pwfile);
         append_settings(&data, &dir)?;
-        let port = start_server(&bin_dir, &owner, &dir)?;
-        Ok(Cluster {
-            url: format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres"),
-            port,
+        let mut cluster = Cluster {
+            url: String::new(),
+            port: 0,
             superuser: "postgres".to_owned(),
             password,
             bin_dir,
             dir,
+            owner,
             _watchdog: watchdog,
+        };
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            cluster.port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .map_err(|e| format!("cannot find a free port: {e}"))?
+                .port();
+            match cluster.resume() {
+                Ok(()) => {
+                    cluster.url = format!(
+                        "postgres://postgres:{}@127.0.0.1:{}/postgres",
+                        cluster.password, cluster.port
+                    );
+                    return Ok(cluster);
+                }
+                // Taken in between: try another.
+                Err(error) if error.contains("could not bind") => last_error = error,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error)
+    }
+
+    /// Starts the server again (on its port) after [`stop`](Self::stop), and waits until it
+    /// accepts connections.
+    ///
+    /// # Errors
+    /// `pg_ctl start` failed: its message and the server log's last line.
+    pub fn resume(&self) -> Result<(), String> {
+        let log = self.dir.join("log");
+        run(
+            self.owner
+                .command(&self.bin_dir.join("pg_ctl"), &self.dir)
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "60", "-o"])
+                .arg(format!("-p {}", self.port))
+                .arg("start"),
+            "pg_ctl start",
+        )
+        .map_err(|error| {
+            let log = fs::read_to_string(&log).unwrap_or_default();
+            let last = log.lines().rev().find(|l| !l.trim().is_empty());
+            format!("{error}; {}", last.unwrap_or("no server log"))
         })
+    }
+
+    /// Stops the server: `mode` is `pg_ctl`'s (`fast` ends every session, rolling back their
+    /// transactions; `immediate` is a crash).
+    ///
+    /// # Errors
+    /// `pg_ctl stop` failed: its message.
+    pub fn stop(&self, mode: &str) -> Result<(), String> {
+        run(
+            self.owner
+                .command(&self.bin_dir.join("pg_ctl"), &self.dir)
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", mode, "-w", "-t", "60", "stop"]),
+            "pg_ctl stop",
+        )
+    }
+
+    /// A client program of the server's version (`psql`, `createdb`, …) that connects to this
+    /// cluster's `postgres` database as its superuser (`PG*` variables set).
+    pub fn client(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin_dir.join(program));
+        command
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.superuser)
+            .env("PGPASSWORD", &self.password)
+            .env("PGDATABASE", "postgres");
+        command
     }
 
     /// The cluster's directory (data, log, socket), removed when the process exits.
@@ -155,6 +238,7 @@ fn server_programs(path: Option<std::ffi::OsString>, debian: &Path) -> Option<Pa
 }
 
 /// Who runs the cluster: this process's user, or an unprivileged one when that is root.
+#[derive(Debug)]
 struct Owner {
     /// `(uid, gid)` to switch to, when running as root.
     switch_to: Option<(u32, u32)>,
@@ -269,42 +353,6 @@ fn append_settings(data: &Path, dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot configure the test cluster: {e}"))
 }
 
-/// Starts the server on a free port (trying another if the port is taken in between).
-fn start_server(bin_dir: &Path, owner: &Owner, dir: &Path) -> Result<u16, String> {
-    let log = dir.join("log");
-    let mut last_error = String::new();
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|e| format!("cannot find a free port: {e}"))?
-            .port();
-        let started = run(
-            owner
-                .command(&bin_dir.join("pg_ctl"), dir)
-                .arg("-D")
-                .arg(dir.join("data"))
-                .arg("-l")
-                .arg(&log)
-                .args(["-w", "-t", "60", "-o"])
-                .arg(format!("-p {port}"))
-                .arg("start"),
-            "pg_ctl start",
-        );
-        match started {
-            Ok(()) => return Ok(port),
-            Err(error) => {
-                let log = fs::read_to_string(&log).unwrap_or_default();
-                if !log.contains("could not bind") {
-                    let last = log.lines().rev().find(|l| !l.trim().is_empty());
-                    return Err(format!("{error}; {}", last.unwrap_or("no server log")));
-                }
-                last_error = error;
-            }
-        }
-    }
-    Err(last_error)
-}
-
 /// Runs `command`; a failure is one line: what ran and the last line it printed.
 fn run(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command
@@ -402,6 +450,37 @@ mod tests {
         assert!(cluster
             .url
             .ends_with(&format!(":{}/postgres", cluster.port)));
+    }
+
+    #[test]
+    fn a_tests_own_cluster_stops_resumes_on_its_port_and_is_removed_when_dropped() {
+        let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+        let select = || {
+            cluster
+                .client("psql")
+                .args(["-tA", "-c", "SELECT 1"])
+                .env("PGCONNECT_TIMEOUT", "5")
+                .output()
+                .expect("run psql")
+                .status
+                .success()
+        };
+        assert!(select(), "the cluster answers");
+        cluster.stop("fast").expect("stop");
+        assert!(!select(), "a stopped cluster does not answer");
+        cluster.resume().expect("resume");
+        assert!(select(), "the cluster answers again on its port");
+        let dir = cluster.dir().to_path_buf();
+        drop(cluster);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while dir.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} outlived its cluster",
+                dir.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     #[test]
