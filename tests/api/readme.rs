@@ -359,27 +359,31 @@ async fn every_command_of_the_readme_parses_names_real_subcommands_and_variables
 
 #[test]
 fn help_lists_every_variable_of_the_readmes_table_with_its_default() {
-    let output = Command::new(env!("CARGO_BIN_EXE_techbalance"))
-        .arg("--help")
-        .output()
-        .expect("techbalance --help");
-    assert!(output.status.success());
-    let help = String::from_utf8_lossy(&output.stdout);
-    let documented = techbalance::config::variables::documented();
-    assert!(documented.len() >= 40, "the configuration table is gone");
-    for row in documented {
-        let line = format!("  {}  [default: {}]", row.name, row.default);
-        assert!(
-            help.lines().any(|l| l == line),
-            "`techbalance --help` lacks `{line}`:\n{help}"
-        );
-    }
-    for name in techbalance::config::variables::read_by_loading() {
-        assert!(
-            help.lines()
-                .any(|l| l.starts_with(&format!("  {name}  [default: "))),
-            "`techbalance --help` lists {name} without its default: add it to the README's \
-             configuration table"
-        );
+    for args in [&["--help"][..], &["serve", "--help"], &["worker", "--help"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_techbalance"))
+            .args(args)
+            .output()
+            .expect("techbalance --help");
+        assert!(output.status.success());
+        let help = String::from_utf8_lossy(&output.stdout);
+        let documented = techbalance::config::variables::documented();
+        assert!(documented.len() >= 40, "the configuration table is gone");
+        for row in documented {
+            let line = format!("  {}  [default: {}]", row.name, row.default);
+            assert!(
+                help.lines().any(|l| l == line),
+                "`techbalance {}` lacks `{line}`:\n{help}",
+                args.join(" ")
+            );
+        }
+        for name in techbalance::config::variables::read_by_loading() {
+            assert!(
+                help.lines()
+                    .any(|l| l.starts_with(&format!("  {name}  [default: "))),
+                "`techbalance {}` lists {name} without its default: add it to the README's \
+                 configuration table",
+                args.join(" ")
+            );
+        }
     }
 }
