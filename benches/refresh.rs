@@ -862,6 +862,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
             revised,
             withdrawn,
             unchanged,
+            ..
         } = outcome.summary;
         let sums = phases.sums();
         let rss_after_fetch = *rss_after_fetch

@@ -8,6 +8,7 @@ use techbalance_api::{CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
+use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
 use techbalance_worker::sources::{oecd, worldbank};
 
 pub mod variables;
@@ -81,6 +82,9 @@ pub struct RefreshConfig {
     pub from_year: i32,
     pub worldbank_per_page: u32,
     pub fetch: FetchSettings,
+    /// The share (0 to 1) of a source's current values one refresh may withdraw without an
+    /// operator accepting it; a whole series is never withdrawn without one.
+    pub max_withdrawal_share: f64,
 }
 
 impl Config {
@@ -411,6 +415,12 @@ fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig
             )?,
             ..defaults
         },
+        max_withdrawal_share: parse(
+            get,
+            "TECHBALANCE_MAX_WITHDRAWAL_SHARE",
+            DEFAULT_MAX_WITHDRAWAL_SHARE,
+            |n: &f64| (0.0..=1.0).contains(n),
+        )?,
     })
 }
 
@@ -481,6 +491,21 @@ mod tests {
         assert_eq!(config_list.refresh.countries, ["USA", "CHN", "DEU"]);
         let err = config(&[("TECHBALANCE_COUNTRIES", "US,CN")]).expect_err("iso2");
         assert_eq!(err.variable, "TECHBALANCE_COUNTRIES");
+    }
+
+    #[test]
+    fn the_withdrawal_share_is_a_fifth_by_default_and_a_fraction_when_set() {
+        assert_eq!(
+            config(&[]).expect("defaults").refresh.max_withdrawal_share,
+            0.2
+        );
+        let set = config(&[("TECHBALANCE_MAX_WITHDRAWAL_SHARE", "0.05")]).expect("set");
+        assert_eq!(set.refresh.max_withdrawal_share, 0.05);
+        for bad in ["1.5", "-0.1", "NaN", "20%"] {
+            let err =
+                config(&[("TECHBALANCE_MAX_WITHDRAWAL_SHARE", bad)]).expect_err("not a fraction");
+            assert_eq!(err.variable, "TECHBALANCE_MAX_WITHDRAWAL_SHARE", "{bad}");
+        }
     }
 
     #[test]

@@ -91,7 +91,21 @@ pub async fn refresh(
     source: &dyn Source,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<RefreshOutcome, RefreshFailure> {
+    refresh_accepting(store, config, source, false, progress).await
+}
+
+/// [`refresh`]; with `accept_withdrawals`, the run records every withdrawal its answer implies
+/// (the operator accepted them), instead of holding them.
+pub async fn refresh_accepting(
+    store: &Store,
+    config: &Config,
+    source: &dyn Source,
+    accept_withdrawals: bool,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<RefreshOutcome, RefreshFailure> {
     Executor::new(config.worker.lease)
+        .with_max_withdrawal_share(config.refresh.max_withdrawal_share)
+        .accepting_withdrawals(accept_withdrawals)
         .refresh_now(store, source, &config.refresh.countries, progress)
         .await
 }
@@ -113,6 +127,7 @@ impl Background {
             poll_interval: config.worker.poll_interval,
             retry: config.worker.retry,
             countries: config.refresh.countries.clone(),
+            max_withdrawal_share: config.refresh.max_withdrawal_share,
         };
         let runner = Runner::new(store.clone(), sources(config)?, settings);
         let worker_id = runner.worker_id().to_owned();

@@ -52,6 +52,10 @@ enum Command {
     Refresh {
         /// A source id, or `all`.
         source: String,
+        /// Record every withdrawal the answer implies, instead of holding whole series (or more
+        /// than TECHBALANCE_MAX_WITHDRAWAL_SHARE of the source's values) for an operator. Audited.
+        #[arg(long)]
+        accept_withdrawals: bool,
     },
     /// Print the GraphQL schema (SDL, fields sorted).
     Schema,
@@ -221,7 +225,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Refresh { source } => refresh(&config, &source).await,
+        Command::Refresh {
+            source,
+            accept_withdrawals,
+        } => refresh(&config, &source, accept_withdrawals).await,
         Command::Schema => unreachable!("handled before configuration is read"),
     }
 }
@@ -230,10 +237,7 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
     use techbalance_store::schedules::{NewSchedule, ScheduleChange};
     let store = techbalance::open_store(config).await?;
     techbalance::seed_if_empty(&store, config).await?;
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
+    let actor = cli_actor();
     let (action_name, arguments, outcome) = match action {
         ScheduleAction::List => {
             println!(
@@ -310,7 +314,15 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn refresh(config: &Config, wanted: &str) -> anyhow::Result<()> {
+/// The audit log's name for an operator at the command line.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> anyhow::Result<()> {
     let known = techbalance::source_ids();
     if wanted != "all" && !known.contains(&wanted) {
         anyhow::bail!(
@@ -326,18 +338,37 @@ async fn refresh(config: &Config, wanted: &str) -> anyhow::Result<()> {
             continue;
         }
         let bar = progress::Bar::new(source.id());
-        let outcome =
-            techbalance::refresh(&store, config, source.as_ref(), &|p| bar.update(p)).await;
+        let outcome = techbalance::refresh_accepting(
+            &store,
+            config,
+            source.as_ref(),
+            accept_withdrawals,
+            &|p| bar.update(p),
+        )
+        .await;
         bar.finish();
+        if accept_withdrawals {
+            let (run, result) = match &outcome {
+                Ok(o) => (o.run_id, "ok"),
+                Err(f) => (f.run_id, "failed"),
+            };
+            let arguments = format!(r#"{{"source":"{}","run":"{run}"}}"#, source.id());
+            store
+                .record_audit(&cli_actor(), "acceptWithdrawals", &arguments, result)
+                .await?;
+        }
         match outcome {
             Ok(o) => {
                 let s = o.summary;
                 println!(
-                    "{}: run {} succeeded: {} fetched, {} new, {} revised, {} withdrawn, {} unchanged ({} pages{})",
-                    source.id(), o.run_id, s.fetched, s.inserted, s.revised, s.withdrawn, s.unchanged,
+                    "{}: run {} {}: {} fetched, {} new, {} revised, {} withdrawn, {} unchanged, {} held ({} pages)",
+                    source.id(), o.run_id, if s.held > 0 { "held" } else { "succeeded" },
+                    s.fetched, s.inserted, s.revised, s.withdrawn, s.unchanged, s.held,
                     o.pages_fetched,
-                    if o.retired.is_empty() { String::new() } else { format!("; retired upstream: {}", o.retired.join(", ")) }
                 );
+                if let Some(notes) = &o.notes {
+                    println!("{}: {notes}", source.id());
+                }
             }
             Err(failure) => {
                 println!(

@@ -84,11 +84,18 @@ pub enum Failure {
     InvalidValue,
     /// Serves normally, each response after 400 ms.
     Slow,
+    /// Answers every indicator with a page that is not the one asked for: page 0 of 0, no rows
+    /// (a glitch the real API has shown for series that exist).
+    PageZeroOfZero,
+    /// Answers every indicator with a well-formed empty page: page 1, 0 pages, 0 rows, `null`.
+    Empty,
 }
 
 #[derive(Clone)]
 pub struct FakeWorldBank {
     state: Arc<Mutex<(Vintage, Failure)>>,
+    /// Economies the API does not serve: a request naming one is refused with error 120.
+    refused: Arc<Mutex<Vec<String>>>,
     requests: Arc<AtomicUsize>,
     pub server: Arc<MockServer>,
 }
@@ -98,6 +105,7 @@ impl FakeWorldBank {
         let server = Arc::new(MockServer::start().await);
         let fake = Self {
             state: Arc::new(Mutex::new((vintage, Failure::None))),
+            refused: Arc::new(Mutex::new(Vec::new())),
             requests: Arc::new(AtomicUsize::new(0)),
             server,
         };
@@ -122,6 +130,11 @@ impl FakeWorldBank {
         self.state.lock().expect("state").1 = failure;
     }
 
+    /// From now on, a request naming any of `countries` is refused with error 120, as a whole.
+    pub fn refuse_countries(&self, countries: &[&str]) {
+        *self.refused.lock().expect("refused") = countries.iter().map(|c| c.to_string()).collect();
+    }
+
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -132,18 +145,21 @@ impl Respond for FakeWorldBank {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         let (vintage, failure) = self.state.lock().expect("state").clone();
         match failure {
-            Failure::ServerError => return ResponseTemplate::new(500).set_body_string("Internal Server Error"),
-            Failure::OneServerError if n == 0 => return ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+            Failure::ServerError => {
+                return ResponseTemplate::new(500).set_body_string("Internal Server Error")
+            }
+            Failure::OneServerError if n == 0 => {
+                return ResponseTemplate::new(502).set_body_string("Bad Gateway")
+            }
             Failure::OneTooManyRequests if n == 0 => {
                 return ResponseTemplate::new(429).insert_header("Retry-After", "1")
             }
             Failure::Hang => return ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
-            Failure::Malformed => return ResponseTemplate::new(200).set_body_string("<html>Service Unavailable</html>"),
-            Failure::InvalidValue => {
-                return ResponseTemplate::new(200).set_body_json(json!([{ "message": [{
-                    "id": "120", "key": "Invalid value", "value": "The provided parameter value is not valid"
-                }] }]))
+            Failure::Malformed => {
+                return ResponseTemplate::new(200)
+                    .set_body_string("<html>Service Unavailable</html>")
             }
+            Failure::InvalidValue => return invalid_value(),
             _ => {}
         }
         let segments: Vec<&str> = request.url.path().split('/').collect();
@@ -155,6 +171,20 @@ impl Respond for FakeWorldBank {
             .and_then(|p| p.parse().ok())
             .unwrap_or(50);
         let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let refused = self.refused.lock().expect("refused").clone();
+        if countries.iter().any(|c| refused.iter().any(|r| r == c)) {
+            return invalid_value();
+        }
+        match failure {
+            Failure::PageZeroOfZero | Failure::Empty => {
+                let page = u32::from(failure == Failure::Empty);
+                return ResponseTemplate::new(200).set_body_json(json!([{
+                    "page": page, "pages": 0, "per_page": per_page, "total": 0,
+                    "sourceid": "2", "lastupdated": vintage.last_updated,
+                }, null]));
+            }
+            _ => {}
+        }
         let Some(series) = vintage.series.get(indicator) else {
             return ResponseTemplate::new(200).set_body_json(json!([{ "message": [{
                 "id": "175", "key": "Invalid format",
@@ -213,6 +243,13 @@ impl Respond for FakeWorldBank {
             response
         }
     }
+}
+
+/// The API's answer to a parameter it does not accept (an economy it does not serve, among others).
+fn invalid_value() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!([{ "message": [{
+        "id": "120", "key": "Invalid value", "value": "The provided parameter value is not valid"
+    }] }]))
 }
 
 fn row(indicator: &str, iso3: &str, year: i32, value: Option<f64>) -> Value {

@@ -21,4 +21,5 @@ mod seed;
 mod shutdown;
 mod subscriptions;
 mod telemetry;
+mod upstream;
 mod workers;

@@ -433,6 +433,7 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
             base: Duration::ZERO,
         },
         countries: vec!["USA".into(), "CHN".into()],
+        max_withdrawal_share: techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE,
     };
     let runner = Runner::new(
         app.store.clone(),

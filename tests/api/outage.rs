@@ -236,6 +236,7 @@ async fn a_postgresql_outage_answers_503_fast_and_everything_recovers_without_a_
             base: Duration::from_millis(500),
         },
         countries: vec!["USA".into(), "CHN".into()],
+        max_withdrawal_share: techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE,
     };
     let runner = Runner::new(
         store.clone(),

@@ -37,13 +37,15 @@ fn first_vintage() -> Vintage {
         .with(PATENTS, "CHN", 2022, Some(1_464_000.0))
 }
 
-/// The next release: one revised value, a new year, a null that became a value, a withdrawn point.
+/// The next release: one revised value, new years, a null that became a value, a withdrawn point
+/// (USA's patents move from 2022 to 2023: the series is not withdrawn as a whole).
 fn second_vintage() -> Vintage {
     first_vintage()
         .with(RD, "USA", 2022, Some(3.59))
         .with(RD, "USA", 2023, Some(3.45))
         .with(RD, "CHN", 2022, Some(2.56))
         .without(PATENTS, "USA", 2022)
+        .with(PATENTS, "USA", 2023, Some(271_000.0))
 }
 
 struct Setup {
@@ -136,8 +138,8 @@ async fn a_new_vintage_is_recorded_as_revisions_new_years_and_withdrawals(backen
     s.fake.publish(second_vintage());
     let outcome = s.refresh().await.expect("second refresh");
     let summary = outcome.summary;
-    // Revised: USA 2022. New: USA 2023 and CHN 2022 (null before). Withdrawn: USA patents 2022.
-    // Unchanged: R&D for both countries in 2020 and 2021, and China's patents.
+    // Revised: USA 2022. New: USA 2023, USA patents 2023 and CHN 2022 (null before). Withdrawn:
+    // USA patents 2022. Unchanged: R&D for both countries in 2020 and 2021, and China's patents.
     assert_eq!(
         (
             summary.revised,
@@ -145,11 +147,11 @@ async fn a_new_vintage_is_recorded_as_revisions_new_years_and_withdrawals(backen
             summary.withdrawn,
             summary.unchanged
         ),
-        (1, 2, 1, 5),
+        (1, 3, 1, 5),
         "{summary:?}"
     );
     let after = s.versions().await;
-    assert_eq!(after.len(), before.len() + 4);
+    assert_eq!(after.len(), before.len() + 5);
     for old in &before {
         let now = after
             .iter()
@@ -164,7 +166,9 @@ async fn a_new_vintage_is_recorded_as_revisions_new_years_and_withdrawals(backen
     }
     let withdrawn: Vec<&observation::Model> = after
         .iter()
-        .filter(|o| o.metric == "patent_applications_resident" && o.country == "USA")
+        .filter(|o| {
+            o.metric == "patent_applications_resident" && o.country == "USA" && o.year == 2022
+        })
         .collect();
     assert_eq!(withdrawn.len(), 2);
     assert_eq!(
@@ -180,7 +184,7 @@ async fn a_new_vintage_is_recorded_as_revisions_new_years_and_withdrawals(backen
             run.inserted,
             run.withdrawn
         ),
-        ("succeeded", 1, 2, 1)
+        ("succeeded", 1, 3, 1)
     );
     assert_eq!(run.release.as_deref(), Some("2025-07-01"));
 }
@@ -218,7 +222,7 @@ async fn as_of_between_two_refreshes_returns_what_was_known_then(backend: Backen
         json!([{ "value": 3.58, "yearUsed": 2022 }, { "value": 2.43, "yearUsed": 2021 }])
     );
     assert_eq!(data["patents"], json!([{ "value": 262000.0 }]));
-    assert_eq!(data["patentsNow"], json!([]));
+    assert_eq!(data["patentsNow"], json!([{ "value": 271000.0 }]));
     // Before anything was recorded, nothing was known.
     let data = s.app.data(r#"{ observations(metric: "rd_intensity", source: "worldbank", asOf: "2000-01-01T00:00:00Z") { value } }"#).await;
     assert_eq!(data["observations"], json!([]));
@@ -462,10 +466,16 @@ async fn fake_oecd(researchers_found: bool) -> wiremock::MockServer {
     } else {
         ResponseTemplate::new(404).set_body_string("NoRecordsFound")
     };
+    // NoRecordsFound answers every key, so the request narrowed down per area finds none either.
+    let areas = if researchers_found {
+        r"USA\+CHN"
+    } else {
+        r"[A-Z+]+"
+    };
     Mock::given(method("GET"))
-        .and(path_regex(
-            r"/data/OECD\.STI\.STP,DSD_MSTI@DF_MSTI,1\.3/USA\+CHN\.A\.T_RS\.FTE\.\.$",
-        ))
+        .and(path_regex(format!(
+            r"/data/OECD\.STI\.STP,DSD_MSTI@DF_MSTI,1\.3/{areas}\.A\.T_RS\.FTE\.\.$"
+        )))
         .respond_with(researchers)
         .mount(&server)
         .await;
@@ -474,7 +484,7 @@ async fn fake_oecd(researchers_found: bool) -> wiremock::MockServer {
 
 async fn oecd_figures_keep_their_status_and_scale(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let refresh = |server: &wiremock::MockServer| {
+    let refresh = |server: &wiremock::MockServer, accept: bool| {
         let config = app
             .db
             .config_with(&[("TECHBALANCE_OECD_URL", &server.uri())]);
@@ -485,11 +495,11 @@ async fn oecd_figures_keep_their_status_and_scale(backend: Backend) {
                 .iter()
                 .find(|s| s.id() == "oecd-msti")
                 .expect("oecd source");
-            techbalance::refresh(&store, &config, oecd.as_ref(), &|_| {}).await
+            techbalance::refresh_accepting(&store, &config, oecd.as_ref(), accept, &|_| {}).await
         }
     };
     let server = fake_oecd(true).await;
-    let first = refresh(&server).await.expect("oecd refresh");
+    let first = refresh(&server, false).await.expect("oecd refresh");
     assert_eq!(first.summary.inserted, 5, "{first:?}");
 
     let data = app
@@ -524,15 +534,30 @@ async fn oecd_figures_keep_their_status_and_scale(backend: Backend) {
         "oecd-msti"
     );
 
-    // The OECD stops publishing researchers: an empty result withdraws them, and is no failure.
+    // The OECD stops publishing researchers: an empty result is no failure, but it withdraws
+    // whole series, so they are held until an operator accepts.
     let server = fake_oecd(false).await;
-    let second = refresh(&server)
+    let second = refresh(&server, false)
         .await
         .expect("NoRecordsFound is not an error");
     assert_eq!(
-        (second.summary.withdrawn, second.summary.unchanged),
-        (2, 3),
+        (
+            second.summary.withdrawn,
+            second.summary.held,
+            second.summary.unchanged
+        ),
+        (0, 2, 3),
         "{second:?}"
+    );
+    let data = app
+        .data(r#"{ observations(metric: "researchers_fte", source: "oecd-msti") { value } }"#)
+        .await;
+    assert_eq!(data["observations"].as_array().map(Vec::len), Some(2));
+    let accepted = refresh(&server, true).await.expect("accepted");
+    assert_eq!(
+        (accepted.summary.withdrawn, accepted.summary.held),
+        (2, 0),
+        "{accepted:?}"
     );
     let data = app
         .data(r#"{ observations(metric: "researchers_fte", source: "oecd-msti") { value } }"#)

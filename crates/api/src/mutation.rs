@@ -101,6 +101,27 @@ impl MutationRoot {
         .await
     }
 
+    /// Accepts the withdrawals a `HELD` run kept back: queues a refresh of its source that
+    /// records every withdrawal its answer implies (or marks the source's queued run so), and
+    /// returns that run. `BAD_USER_INPUT` when the run is not held.
+    async fn accept_withdrawals(&self, ctx: &Context<'_>, run: ID) -> Result<RefreshRun> {
+        audited(
+            ctx,
+            "acceptWithdrawals",
+            json!({ "run": run.as_str() }),
+            async {
+                let number = numeric_id("refresh run", &run)?;
+                store(ctx)
+                    .accept_withdrawals(number)
+                    .await
+                    .map_err(store_error)?
+                    .map(RefreshRun)
+                    .ok_or_else(|| ApiError::not_found("refresh run", run.as_str()).into_graphql())
+            },
+        )
+        .await
+    }
+
     /// Cancels a queued run (a run already executing finishes).
     async fn cancel_run(&self, ctx: &Context<'_>, id: ID) -> Result<RefreshRun> {
         audited(ctx, "cancelRun", json!({ "id": id.as_str() }), async {

@@ -563,6 +563,9 @@ pub enum RunStatus {
     Queued,
     Running,
     Succeeded,
+    /// Finished, but withdrawals were held back for an operator (see `heldWithdrawals`, `notes`
+    /// and the `acceptWithdrawals` mutation); everything else was recorded.
+    Held,
     Failed,
     Cancelled,
 }
@@ -573,6 +576,7 @@ impl RunStatus {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
+            RunStatus::Held => "held",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
         }
@@ -603,6 +607,7 @@ impl RefreshRun {
             RunStatus::Queued,
             RunStatus::Running,
             RunStatus::Succeeded,
+            RunStatus::Held,
             RunStatus::Failed,
             RunStatus::Cancelled,
         ]
@@ -657,9 +662,19 @@ impl RefreshRun {
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
-    /// Remarks, such as series the source retired.
+    /// Remarks, such as series the source retired, countries it refused or left out, conflicts
+    /// in its answer, and withdrawals held.
     async fn notes(&self) -> Option<&str> {
         self.0.notes.as_deref()
+    }
+    /// Withdrawals the guard held back for an operator (current values the source's answer no
+    /// longer had, left as they were); 0 unless the run is `HELD`.
+    async fn held_withdrawals(&self) -> i64 {
+        self.0.held_withdrawals
+    }
+    /// Whether the run records every withdrawal, because an operator accepted them.
+    async fn accepts_withdrawals(&self) -> bool {
+        self.0.accept_withdrawals
     }
 }
 

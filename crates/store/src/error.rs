@@ -27,6 +27,21 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+
+    /// Whether a write broke a constraint (a foreign or unique key): the same write will break it
+    /// again, so trying again is pointless.
+    pub fn is_constraint_violation(&self) -> bool {
+        match self {
+            StoreError::Database(err) => matches!(
+                err.sql_err(),
+                Some(
+                    sea_orm::SqlErr::UniqueConstraintViolation(_)
+                        | sea_orm::SqlErr::ForeignKeyConstraintViolation(_)
+                )
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// Whether `err` is a unique-constraint violation.

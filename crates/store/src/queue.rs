@@ -15,7 +15,7 @@
 use crate::changes::Notice;
 use crate::entities::refresh_run;
 use crate::error::is_unique_violation;
-use crate::runs::{Trigger, CANCELLED, FAILED, QUEUED, RUNNING};
+use crate::runs::{Trigger, CANCELLED, FAILED, HELD, QUEUED, RUNNING};
 use crate::sql::statement;
 use crate::{DatabaseBackend, Store, StoreError, Timestamp};
 use sea_orm::{
@@ -81,6 +81,8 @@ fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::Activ
         lease_until: Set(None),
         worker: Set(None),
         claims: Set(0),
+        held_withdrawals: Set(0),
+        accept_withdrawals: Set(false),
     }
 }
 
@@ -111,6 +113,42 @@ impl Store {
             },
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// An operator accepts the withdrawals the run `held` kept back: queues a run of its source
+    /// that records every withdrawal its fetch implies (or marks the source's queued run so).
+    /// `None` when there is no such run; [`StoreError::Invalid`] when the run is not held.
+    pub async fn accept_withdrawals(
+        &self,
+        held: i64,
+    ) -> Result<Option<refresh_run::Model>, StoreError> {
+        let Some(run) = self.run(held).await? else {
+            return Ok(None);
+        };
+        if run.status != HELD {
+            return Err(StoreError::Invalid(format!(
+                "run {held} is {}: only a held run's withdrawals can be accepted",
+                run.status
+            )));
+        }
+        // A worker may claim the queued run between our two statements: then queue another.
+        for _ in 0..3 {
+            let (queued, _) = self.enqueue_manual(&run.source).await?;
+            let marked = refresh_run::Entity::update_many()
+                .col_expr(refresh_run::Column::AcceptWithdrawals, true.into())
+                .filter(refresh_run::Column::Id.eq(queued.id))
+                .filter(refresh_run::Column::Status.eq(QUEUED))
+                .exec(&self.db)
+                .await?;
+            if marked.rows_affected == 1 {
+                self.announce(Notice::Run { run: queued.id }).await;
+                return self.run(queued.id).await;
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "could not queue a run of {} that accepts withdrawals",
+            run.source
+        )))
     }
 
     async fn queued_run(&self, source: &str) -> Result<Option<refresh_run::Model>, StoreError> {
@@ -211,8 +249,23 @@ impl Store {
         worker: &str,
         lease: Duration,
     ) -> Result<refresh_run::Model, StoreError> {
+        self.start_run_accepting(source, trigger, worker, lease, false)
+            .await
+    }
+
+    /// [`Store::start_run`]; with `accept_withdrawals`, the run records every withdrawal (an
+    /// operator accepted them).
+    pub async fn start_run_accepting(
+        &self,
+        source: &str,
+        trigger: Trigger,
+        worker: &str,
+        lease: Duration,
+        accept_withdrawals: bool,
+    ) -> Result<refresh_run::Model, StoreError> {
         let now = crate::now();
         let mut run = new_run(source, trigger, now);
+        run.accept_withdrawals = Set(accept_withdrawals);
         run.status = Set(RUNNING.to_owned());
         run.started_at = Set(Some(now));
         run.worker = Set(Some(worker.to_owned()));

@@ -7,6 +7,10 @@
 //!   version without a value;
 //! - an unchanged value writes nothing.
 //!
+//! A batch from an upstream source is recorded under a [`Withdrawals`] policy: a series (metric ×
+//! country) that would lose every current value in scope is *held* (nothing of it is recorded and
+//! the caller is told), because a degenerate answer is not evidence that data is gone.
+//!
 //! Nothing is ever deleted or overwritten: the only update sets `recorded_to` on a current row.
 //!
 //! The write path is built for large batches (a World Bank refresh records about a million
@@ -73,6 +77,39 @@ pub struct RecordSummary {
     pub revised: u64,
     pub withdrawn: u64,
     pub unchanged: u64,
+    /// Withdrawals held back by the [`Withdrawals`] policy (not recorded).
+    pub held: u64,
+}
+
+/// What a batch may withdraw on its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Withdrawals {
+    /// Every withdrawal is recorded: an operator accepted them, or the source is the operator's
+    /// own file (the baseline).
+    #[default]
+    Record,
+    /// A series (metric × country) that had current values in scope and would have none is held:
+    /// nothing of it is recorded. Other withdrawals are recorded.
+    HoldWholeSeries,
+    /// Every series with a withdrawal is held: none of its changes is recorded.
+    HoldAll,
+}
+
+/// A series kept as it was because the batch would have withdrawn values from it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HeldSeries {
+    pub metric: String,
+    pub country: String,
+    /// Current values the batch would have withdrawn.
+    pub withdrawals: u64,
+}
+
+/// What recording a batch under a [`Withdrawals`] policy did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub summary: RecordSummary,
+    /// Sorted by metric, then country.
+    pub held: Vec<HeldSeries>,
 }
 
 impl RecordSummary {
@@ -86,6 +123,7 @@ impl RecordSummary {
         self.revised += other.revised;
         self.withdrawn += other.withdrawn;
         self.unchanged += other.unchanged;
+        self.held += other.held;
     }
 }
 
@@ -135,13 +173,37 @@ struct Shared<'a> {
 }
 
 /// Records `batch` inside the caller's transaction, so that the caller can commit it together with
-/// its own bookkeeping (or roll everything back). New versions point at `run`.
+/// its own bookkeeping (or roll everything back). New versions point at `run`. Every withdrawal
+/// is recorded ([`Withdrawals::Record`]).
 pub async fn record_batch(
     db: &impl ConnectionTrait,
     batch: &Batch,
     at: Timestamp,
     run: Option<i64>,
 ) -> Result<RecordSummary, StoreError> {
+    Ok(
+        record_batch_guarded(db, batch, at, run, Withdrawals::Record)
+            .await?
+            .summary,
+    )
+}
+
+/// How a new version changes its series.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Inserted,
+    Revised,
+    Withdrawn,
+}
+
+/// [`record_batch`] under a withdrawal policy: held series are left exactly as they were.
+pub async fn record_batch_guarded(
+    db: &impl ConnectionTrait,
+    batch: &Batch,
+    at: Timestamp,
+    run: Option<i64>,
+    policy: Withdrawals,
+) -> Result<Recorded, StoreError> {
     let started = Instant::now();
     validate(batch)?;
     let validated = Instant::now();
@@ -176,8 +238,7 @@ pub async fn record_batch(
         fetched: batch.points.len() as u64,
         ..RecordSummary::default()
     };
-    let mut to_close: Vec<i64> = Vec::new();
-    let mut to_open: Vec<NewVersion<'_>> = Vec::new();
+    let mut changes: Vec<(Change, NewVersion<'_>)> = Vec::new();
     for point in &batch.points {
         let key = (point.metric.as_str(), point.country.as_str(), point.year);
         match current.remove(&key) {
@@ -187,37 +248,47 @@ pub async fn record_batch(
             {
                 summary.unchanged += 1;
             }
-            Some(i) => {
-                // A changed value (a revision), or a withdrawn one that came back.
+            // A changed value (a revision), or a withdrawn one that came back.
+            Some(i) => changes.push((
                 if v.value[i].is_some() {
-                    summary.revised += 1;
+                    Change::Revised
                 } else {
-                    summary.inserted += 1;
-                }
-                to_close.push(v.id[i]);
-                to_open.push(opened(point, Some(v.id[i])));
-            }
-            None => {
-                summary.inserted += 1;
-                to_open.push(opened(point, None));
-            }
+                    Change::Inserted
+                },
+                opened(point, Some(v.id[i])),
+            )),
+            None => changes.push((Change::Inserted, opened(point, None))),
         }
     }
     // Whatever is still current in scope but absent from the batch has been withdrawn upstream.
     for i in current.into_values() {
         if v.value[i].is_some() {
-            summary.withdrawn += 1;
-            to_close.push(v.id[i]);
-            to_open.push(NewVersion {
-                metric: &v.metric[i],
-                country: &v.country[i],
-                year: v.year[i],
-                value: None,
-                qualifier: None,
-                citation: None,
-                supersedes: Some(v.id[i]),
-            });
+            changes.push((
+                Change::Withdrawn,
+                NewVersion {
+                    metric: &v.metric[i],
+                    country: &v.country[i],
+                    year: v.year[i],
+                    value: None,
+                    qualifier: None,
+                    citation: None,
+                    supersedes: Some(v.id[i]),
+                },
+            ));
         }
+    }
+    let held = hold(batch, &mut changes, policy);
+    summary.held = held.iter().map(|h| h.withdrawals).sum();
+    let mut to_close: Vec<i64> = Vec::with_capacity(changes.len());
+    let mut to_open: Vec<NewVersion<'_>> = Vec::with_capacity(changes.len());
+    for (change, version) in changes {
+        match change {
+            Change::Inserted => summary.inserted += 1,
+            Change::Revised => summary.revised += 1,
+            Change::Withdrawn => summary.withdrawn += 1,
+        }
+        to_close.extend(version.supersedes);
+        to_open.push(version);
     }
     let diffed = Instant::now();
 
@@ -242,7 +313,65 @@ pub async fn record_batch(
         insert_us = micros(inserted - closed),
         "batch recorded"
     );
-    Ok(summary)
+    Ok(Recorded { summary, held })
+}
+
+/// Removes the changes of every series `policy` holds, and names those series.
+fn hold(
+    batch: &Batch,
+    changes: &mut Vec<(Change, NewVersion<'_>)>,
+    policy: Withdrawals,
+) -> Vec<HeldSeries> {
+    if policy == Withdrawals::Record {
+        return Vec::new();
+    }
+    let mut withdrawals: FastMap<(&str, &str), u64> = FastMap::default();
+    for (change, version) in changes.iter() {
+        if *change == Change::Withdrawn {
+            *withdrawals
+                .entry((version.metric, version.country))
+                .or_default() += 1;
+        }
+    }
+    if withdrawals.is_empty() {
+        return Vec::new();
+    }
+    if policy == Withdrawals::HoldWholeSeries {
+        // A series with a value in the batch keeps it: only the others lose every value.
+        for p in &batch.points {
+            withdrawals.remove(&(p.metric.as_str(), p.country.as_str()));
+        }
+    }
+    changes.retain(|(_, v)| !withdrawals.contains_key(&(v.metric, v.country)));
+    let mut held: Vec<HeldSeries> = withdrawals
+        .into_iter()
+        .map(|((metric, country), withdrawals)| HeldSeries {
+            metric: metric.to_owned(),
+            country: country.to_owned(),
+            withdrawals,
+        })
+        .collect();
+    held.sort();
+    held
+}
+
+/// Current values of `source` (versions with a value, not superseded), to weigh withdrawals.
+pub async fn count_current_values(
+    db: &impl ConnectionTrait,
+    source: &str,
+) -> Result<u64, StoreError> {
+    let backend = db.get_database_backend();
+    let stmt = statement(
+        backend,
+        "SELECT COUNT(*) AS n FROM observations \
+         WHERE source = $1 AND recorded_to IS NULL AND value IS NOT NULL",
+        vec![source.into()],
+    );
+    let n: i64 = match db.query_one(stmt).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The version that records `point`.

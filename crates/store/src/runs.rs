@@ -30,6 +30,8 @@ impl Trigger {
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const SUCCEEDED: &str = "succeeded";
+/// Finished, with withdrawals held back for an operator to accept (the rest was recorded).
+pub const HELD: &str = "held";
 pub const FAILED: &str = "failed";
 pub const CANCELLED: &str = "cancelled";
 
@@ -49,7 +51,7 @@ pub struct RunFilter {
     pub status: Option<String>,
 }
 
-/// The latest successful run of a source.
+/// The latest successful (or held) run of a source.
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 pub struct LastSuccess {
     pub source: String,
@@ -98,7 +100,7 @@ impl Store {
         let sql = "SELECT source, finished_at, release FROM ( \
                        SELECT source, finished_at, release, ROW_NUMBER() OVER ( \
                            PARTITION BY source ORDER BY finished_at DESC, id DESC) AS pick \
-                       FROM refresh_runs WHERE status = 'succeeded' AND finished_at IS NOT NULL \
+                       FROM refresh_runs WHERE status IN ('succeeded', 'held') AND finished_at IS NOT NULL \
                    ) latest WHERE pick = 1";
         Ok(
             LastSuccess::find_by_statement(statement(self.backend(), sql, Vec::new()))
@@ -119,7 +121,8 @@ fn run_condition(filter: &RunFilter) -> sea_orm::Condition {
     condition
 }
 
-/// Marks a run succeeded with what it did, inside the transaction that recorded its figures.
+/// Marks a run succeeded with what it did, inside the transaction that recorded its figures; `held`
+/// instead when it held withdrawals back (`result.summary.held > 0`).
 /// Fails when `worker` no longer holds the run (its lease expired and another worker claimed
 /// it), so that the caller rolls its figures back: a run completes once.
 pub async fn complete_run(
@@ -131,8 +134,10 @@ pub async fn complete_run(
 ) -> Result<(), StoreError> {
     let s = result.summary;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let status = if s.held > 0 { HELD } else { SUCCEEDED };
     let done = refresh_run::Entity::update_many()
-        .col_expr(refresh_run::Column::Status, SUCCEEDED.into())
+        .col_expr(refresh_run::Column::Status, status.into())
+        .col_expr(refresh_run::Column::HeldWithdrawals, count(s.held).into())
         .col_expr(refresh_run::Column::FinishedAt, at.into())
         .col_expr(
             refresh_run::Column::PagesFetched,

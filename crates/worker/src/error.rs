@@ -10,3 +10,16 @@ pub enum WorkerError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl WorkerError {
+    /// Whether running again may succeed. A write that breaks a constraint, or one the store
+    /// refuses as invalid, fails the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WorkerError::Store(e) => {
+                !(e.is_constraint_violation() || matches!(e, StoreError::Invalid(_)))
+            }
+            _ => true,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! Today the one source is the curated baseline (`data/baseline.toml`); the public statistics
 //! sources (World Bank, OECD) plug into the same path.
 
+mod conflicts;
 mod error;
 pub mod fetch;
 pub mod pipeline;

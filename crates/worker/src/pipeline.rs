@@ -1,14 +1,24 @@
-//! One refresh of one run: fetch and parse (no transaction held) → in one transaction, add
-//! countries the source named, record every batch against the current versions, and mark the run
-//! succeeded. While it works, the run's lease is renewed. Any failure records nothing.
+//! One refresh of one run: fetch and parse (no transaction held) → leave out countries that
+//! conflict → in one transaction, add countries the source named, record every batch against the
+//! current versions, and mark the run succeeded (or held). While it works, the run's lease is
+//! renewed. Any failure records nothing.
+//!
+//! The withdrawal guard: a refresh of an upstream source never withdraws a whole series (a metric
+//! × country that had values and would have none), nor more than [`Executor::max_withdrawal_share`]
+//! of the source's current values, on its own. Such series are held: nothing of theirs is
+//! recorded, the rest is, and the run ends `held`, its notes naming them. A run an operator set
+//! off to accept withdrawals (`accept_withdrawals`) records them all.
 
-use crate::sources::{CountryInfo, FetchRequest, Progress, Source};
+use crate::sources::{CountryInfo, FetchRequest, Fetched, Progress, Source};
 use crate::WorkerError;
+use std::collections::HashMap;
 use std::time::Duration;
 use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
-use techbalance_store::revisions::{record_batch, RecordSummary};
+use techbalance_store::revisions::{
+    count_current_values, record_batch_guarded, HeldSeries, RecordSummary, Withdrawals,
+};
 use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, Trigger};
 use techbalance_store::{Store, StoreError};
 use tracing::Instrument;
@@ -22,7 +32,17 @@ pub struct RefreshOutcome {
     pub release: Option<String>,
     /// Series the source no longer publishes.
     pub retired: Vec<String>,
+    /// Series the withdrawal guard held (the run is `held` when there are any).
+    pub held: Vec<HeldSeries>,
+    /// The run's notes: retired series, refused or absent countries, conflicts, held withdrawals.
+    pub notes: Option<String>,
 }
+
+/// The share of a source's current values one refresh may withdraw on its own (0.2: a fifth).
+pub const DEFAULT_MAX_WITHDRAWAL_SHARE: f64 = 0.2;
+
+/// Held series named in a run's notes; the rest are counted.
+const HELD_NAMED: usize = 10;
 
 /// A failed refresh: the run that recorded the failure, and why.
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +59,34 @@ pub struct Executor {
     /// Unique per process: `host:pid:random`.
     pub worker_id: String,
     pub lease: Duration,
+    /// The share (0 to 1) of a source's current values a refresh may withdraw without an
+    /// operator; more holds every withdrawal of the run.
+    pub max_withdrawal_share: f64,
+    /// Runs started by [`Executor::refresh_now`] record every withdrawal (an operator accepted).
+    pub accept_withdrawals: bool,
 }
 
 impl Executor {
     pub fn new(lease: Duration) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
         let worker_id = format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..));
-        Self { worker_id, lease }
+        Self {
+            worker_id,
+            lease,
+            max_withdrawal_share: DEFAULT_MAX_WITHDRAWAL_SHARE,
+            accept_withdrawals: false,
+        }
+    }
+
+    pub fn with_max_withdrawal_share(mut self, share: f64) -> Self {
+        self.max_withdrawal_share = share;
+        self
+    }
+
+    /// Runs started now accept every withdrawal (the operator's `--accept-withdrawals`).
+    pub fn accepting_withdrawals(mut self, accept: bool) -> Self {
+        self.accept_withdrawals = accept;
+        self
     }
 
     /// Executes a run this worker holds. The caller decides what a failure means (retry or not).
@@ -75,17 +116,10 @@ impl Executor {
             progress(p);
             let _ = report.send(p);
         };
-        let outcome = fetch_and_record(
-            store,
-            source,
-            countries,
-            run.id,
-            &self.worker_id,
-            &tracked,
-            &reporter,
-        )
-        .instrument(span.clone())
-        .await;
+        let outcome = self
+            .fetch_and_record(store, source, countries, run, &tracked, &reporter)
+            .instrument(span.clone())
+            .await;
         heartbeat.abort();
         reporter.abort();
         let _entered = span.enter();
@@ -95,6 +129,7 @@ impl Executor {
                 revised = o.summary.revised,
                 withdrawn = o.summary.withdrawn,
                 unchanged = o.summary.unchanged,
+                held = o.summary.held,
                 "refresh succeeded"
             ),
             Err(error) => tracing::warn!(%error, "refresh failed; nothing recorded"),
@@ -112,7 +147,13 @@ impl Executor {
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<RefreshOutcome, RefreshFailure> {
         let run = store
-            .start_run(source.id(), Trigger::Manual, &self.worker_id, self.lease)
+            .start_run_accepting(
+                source.id(),
+                Trigger::Manual,
+                &self.worker_id,
+                self.lease,
+                self.accept_withdrawals,
+            )
             .await
             .map_err(|e| RefreshFailure {
                 run_id: 0,
@@ -208,57 +249,132 @@ async fn renew_lease(store: Store, run: i64, worker: String, lease: Duration) {
     }
 }
 
-async fn fetch_and_record(
-    store: &Store,
-    source: &dyn Source,
-    countries: &[String],
-    run_id: i64,
-    worker: &str,
-    progress: &(dyn Fn(Progress) + Send + Sync),
-    reporter: &tokio::task::JoinHandle<()>,
-) -> Result<RefreshOutcome, WorkerError> {
-    let fetched = source
-        .fetch(&FetchRequest {
-            countries,
-            progress,
-        })
-        .await?;
-    // Progress is about fetching; nothing else writes the run while its figures are recorded.
-    reporter.abort();
+impl Executor {
+    async fn fetch_and_record(
+        &self,
+        store: &Store,
+        source: &dyn Source,
+        countries: &[String],
+        run: &refresh_run::Model,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+        reporter: &tokio::task::JoinHandle<()>,
+    ) -> Result<RefreshOutcome, WorkerError> {
+        let mut fetched = source
+            .fetch(&FetchRequest {
+                countries,
+                progress,
+            })
+            .await?;
+        // Progress is about fetching; nothing else writes the run while its figures are recorded.
+        reporter.abort();
 
-    let at = techbalance_store::now();
-    let txn = store.begin().await?;
+        let known: HashMap<String, String> = store
+            .countries()
+            .await?
+            .into_iter()
+            .map(|c| (c.code, c.iso2))
+            .collect();
+        let mut notes = Vec::new();
+        if !fetched.retired.is_empty() {
+            notes.push(format!(
+                "series retired upstream, values kept: {}",
+                fetched.retired.join(", ")
+            ));
+        }
+        notes.append(&mut fetched.notes);
+        notes.extend(crate::conflicts::resolve(source.id(), &mut fetched, &known));
+
+        let policy = if run.accept_withdrawals || !source.upstream() {
+            Withdrawals::Record
+        } else {
+            Withdrawals::HoldWholeSeries
+        };
+        let at = techbalance_store::now();
+        let mut txn = store.begin().await?;
+        let current = match policy {
+            Withdrawals::Record => 0,
+            _ => count_current_values(&txn, source.id()).await?,
+        };
+        let (mut summary, mut held) = record(&txn, &fetched, at, run.id, policy).await?;
+        let allowed = self.max_withdrawal_share * current as f64;
+        if policy != Withdrawals::Record && summary.withdrawn as f64 > allowed {
+            notes.push(format!(
+                "{} of the source's {current} current values would have been withdrawn, more \
+                 than the {}% allowed (TECHBALANCE_MAX_WITHDRAWAL_SHARE): every withdrawal held",
+                summary.withdrawn,
+                (self.max_withdrawal_share * 1000.0).round() / 10.0
+            ));
+            // Rare: start again, holding every series with a withdrawal.
+            txn.rollback().await.map_err(StoreError::from)?;
+            txn = store.begin().await?;
+            (summary, held) = record(&txn, &fetched, at, run.id, Withdrawals::HoldAll).await?;
+        }
+        if !held.is_empty() {
+            notes.push(held_note(source.id(), run.id, summary.held, &held));
+        }
+        let notes = (!notes.is_empty()).then(|| notes.join("; "));
+        let result = RunResult {
+            summary,
+            pages_fetched: fetched.pages,
+            release: fetched.release.clone(),
+            notes: notes.clone(),
+        };
+        complete_run(&txn, run.id, &self.worker_id, &result, at).await?;
+        let mut notices = vec![Notice::Run { run: run.id }];
+        if summary.versions_written() > 0 {
+            notices.push(Notice::Recorded { run: run.id });
+        }
+        store.commit_and_announce(txn, &notices).await?;
+        Ok(RefreshOutcome {
+            run_id: run.id,
+            summary,
+            pages_fetched: fetched.pages,
+            release: fetched.release,
+            retired: fetched.retired,
+            held,
+            notes,
+        })
+    }
+}
+
+/// Adds the countries the source named, and records every batch under `policy`.
+async fn record(
+    txn: &techbalance_store::Transaction,
+    fetched: &Fetched,
+    at: techbalance_store::Timestamp,
+    run: i64,
+    policy: Withdrawals,
+) -> Result<(RecordSummary, Vec<HeldSeries>), StoreError> {
     let discovered: Vec<country::Model> = fetched.countries.iter().map(country_row).collect();
-    add_missing_countries(&txn, &discovered).await?;
+    add_missing_countries(txn, &discovered).await?;
     let mut summary = RecordSummary::default();
+    let mut held = Vec::new();
     for batch in &fetched.batches {
-        summary.add(record_batch(&txn, batch, at, Some(run_id)).await?);
+        let recorded = record_batch_guarded(txn, batch, at, Some(run), policy).await?;
+        summary.add(recorded.summary);
+        held.extend(recorded.held);
     }
-    let notes = (!fetched.retired.is_empty()).then(|| {
-        format!(
-            "series retired upstream, values kept: {}",
-            fetched.retired.join(", ")
-        )
-    });
-    let result = RunResult {
-        summary,
-        pages_fetched: fetched.pages,
-        release: fetched.release.clone(),
-        notes,
-    };
-    complete_run(&txn, run_id, worker, &result, at).await?;
-    let mut notices = vec![Notice::Run { run: run_id }];
-    if summary.versions_written() > 0 {
-        notices.push(Notice::Recorded { run: run_id });
+    held.sort();
+    Ok((summary, held))
+}
+
+/// What the guard held, and how an operator accepts it.
+fn held_note(source: &str, run: i64, withdrawals: u64, held: &[HeldSeries]) -> String {
+    let mut named: Vec<String> = held
+        .iter()
+        .take(HELD_NAMED)
+        .map(|h| format!("{} {}", h.metric, h.country))
+        .collect();
+    if held.len() > HELD_NAMED {
+        named.push(format!("{} more", held.len() - HELD_NAMED));
     }
-    store.commit_and_announce(txn, &notices).await?;
-    Ok(RefreshOutcome {
-        run_id,
-        summary,
-        pages_fetched: fetched.pages,
-        release: fetched.release,
-        retired: fetched.retired,
-    })
+    format!(
+        "withdrawals held for an operator: {withdrawals} value(s) in {} series kept as they were \
+         ({}); to accept them: acceptWithdrawals(run: \"{run}\") or \
+         `techbalance refresh {source} --accept-withdrawals`",
+        held.len(),
+        named.join(", ")
+    )
 }
 
 fn country_row(info: &CountryInfo) -> country::Model {

@@ -19,6 +19,8 @@ pub struct RunnerSettings {
     pub retry: RetryPolicy,
     /// ISO3 codes refreshed.
     pub countries: Vec<String>,
+    /// See [`Executor::max_withdrawal_share`].
+    pub max_withdrawal_share: f64,
 }
 
 pub struct Runner {
@@ -31,7 +33,8 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(store: Store, sources: Vec<Box<dyn Source>>, settings: RunnerSettings) -> Self {
-        let executor = Executor::new(settings.lease);
+        let executor =
+            Executor::new(settings.lease).with_max_withdrawal_share(settings.max_withdrawal_share);
         Self {
             store,
             sources: sources.into_iter().map(|s| (s.id(), s)).collect(),
@@ -103,11 +106,16 @@ impl Runner {
             )
             .await;
         if let Err(error) = outcome {
-            match self
-                .executor
-                .fail(&self.store, &run, &error, self.settings.retry)
-                .await
-            {
+            // A failure that would repeat (a broken key) is final at once.
+            let retry = if error.is_retryable() {
+                self.settings.retry
+            } else {
+                RetryPolicy {
+                    max_attempts: 0,
+                    base: Duration::ZERO,
+                }
+            };
+            match self.executor.fail(&self.store, &run, &error, retry).await {
                 AfterFailure::Retry { at, attempt } => {
                     tracing::info!(run = run.id, %at, attempt, "will retry");
                 }

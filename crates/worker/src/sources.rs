@@ -18,6 +18,13 @@ pub trait Source: Send + Sync {
     /// Fetches and strictly parses everything the source publishes for `request.countries`.
     /// Nothing is written here: the pipeline records the result, or nothing when this fails.
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError>;
+
+    /// Whether the figures come from a publisher outside this service. Their withdrawals are
+    /// guarded (a degenerate answer is not evidence that data is gone); the baseline, the
+    /// operator's own file, is not.
+    fn upstream(&self) -> bool {
+        true
+    }
 }
 
 /// What to fetch, and where to report progress.
@@ -57,6 +64,78 @@ pub struct Fetched {
     /// Countries named by the source, with its names for them.
     pub countries: Vec<CountryInfo>,
     pub pages: u32,
+    /// Remarks for the run's notes: countries the source refused or left out, series left out
+    /// because the answer contradicted itself.
+    pub notes: Vec<String>,
+}
+
+/// Narrows a refused request down to the countries refused: a request for several countries that
+/// the source refuses as a whole is split in halves, recursively, until each refused country is
+/// alone. Sources ask for [`Bisection::next_group`], and report a refusal with
+/// [`Bisection::refused`].
+#[derive(Debug)]
+pub struct Bisection {
+    pending: Vec<Vec<String>>,
+    /// Each refused country with the source's reason.
+    pub refused: Vec<(String, String)>,
+    requested: usize,
+}
+
+impl Bisection {
+    pub fn new(countries: Vec<String>) -> Self {
+        let requested = countries.len();
+        Self {
+            pending: if countries.is_empty() {
+                Vec::new()
+            } else {
+                vec![countries]
+            },
+            refused: Vec::new(),
+            requested,
+        }
+    }
+
+    /// The next group of countries to request.
+    pub fn next_group(&mut self) -> Option<Vec<String>> {
+        self.pending.pop()
+    }
+
+    /// The source refused `group`: split it, or record its one country as refused.
+    pub fn refused(&mut self, mut group: Vec<String>, problem: String) {
+        if group.len() > 1 {
+            self.split(group);
+        } else if let Some(country) = group.pop() {
+            self.refused.push((country, problem));
+        }
+    }
+
+    /// Requests `group` again in two halves (a group of one is dropped).
+    pub fn split(&mut self, mut group: Vec<String>) {
+        if group.len() > 1 {
+            let second = group.split_off(group.len() / 2);
+            // Popped last-in first-out: the first half is requested first.
+            self.pending.push(second);
+            self.pending.push(group);
+        }
+    }
+
+    /// Whether every country requested was refused (the request itself is at fault then).
+    pub fn all_refused(&self) -> bool {
+        self.requested > 0 && self.refused.len() == self.requested
+    }
+}
+
+/// The run's note on countries a source refused: "refused by worldbank, not refreshed: TWN
+/// (error 120: …)".
+pub fn refused_note(source_id: &str, refused: &[(String, String)]) -> String {
+    let refused: Vec<String> = refused
+        .iter()
+        .map(|(country, problem)| format!("{country} ({problem})"))
+        .collect();
+    format!(
+        "refused by {source_id}, not refreshed: {}",
+        refused.join(", ")
+    )
 }
 
 /// Why a fetch failed. Every message names the source, the URL and the problem.

@@ -405,7 +405,22 @@ async fn a_client_error_is_refused_without_retrying() {
 
     assert!(matches!(err, SourceError::Refused { .. }), "{err}");
     assert!(err.to_string().contains("404"), "{err}");
-    assert_eq!(server.received_requests().await.expect("recorded").len(), 1);
+    // Never retried: narrowed down to each country once (USA;CHN, then USA, then CHN).
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/country/USA;CHN/indicator/{RD}"),
+            format!("/country/USA/indicator/{RD}"),
+            format!("/country/CHN/indicator/{RD}"),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -536,20 +551,178 @@ async fn a_world_bank_row_for_another_indicator_is_malformed() {
 }
 
 #[tokio::test]
-async fn a_world_bank_country_year_given_twice_is_malformed() {
+async fn a_world_bank_country_year_given_twice_with_two_values_is_a_named_conflict() {
     let server = MockServer::start().await;
     let rows = vec![
         wb_row(RD, USA, 2022, Some(3.58)),
+        wb_row(RD, CHN, 2022, Some(2.56)),
         wb_row(RD, USA, 2022, Some(3.6)),
+        // The same row twice says nothing new.
+        wb_row(RD, CHN, 2022, Some(2.56)),
     ];
     wb_request(RD, 1)
-        .respond_with(json_body(wb_page(1, 1, 1000, 2, Some(rows))))
+        .respond_with(json_body(wb_page(1, 1, 1000, 4, Some(rows))))
         .mount(&server)
         .await;
 
     let (result, _) = fetch(&rd_only(&server).await).await;
+    let fetched = result.expect("a conflict leaves the rest of the answer");
 
-    expect_malformed(result, &server, "twice");
+    let batch = &fetched.batches[0];
+    assert_eq!(batch.scope.countries, Some(vec!["CHN".to_owned()]));
+    let points: Vec<_> = batch
+        .points
+        .iter()
+        .map(|p| (p.country.as_str(), p.value))
+        .collect();
+    assert_eq!(points, [("CHN", 2.56)]);
+    assert_eq!(
+        fetched.notes,
+        ["conflict: worldbank GB.XPD.RSDV.GD.ZS gives USA 2022 twice (3.58 and 3.6); rd_intensity not recorded for USA"]
+    );
+}
+
+#[tokio::test]
+async fn a_world_bank_page_that_does_not_answer_the_page_asked_for_is_malformed() {
+    for (meta_page, pages, total) in [(0, 0, 0), (2, 2, 2), (0, 1, 0)] {
+        let server = MockServer::start().await;
+        wb_request(RD, 1)
+            .respond_with(json_body(wb_page(meta_page, pages, 1000, total, None)))
+            .mount(&server)
+            .await;
+
+        let (result, _) = fetch(&rd_only(&server).await).await;
+
+        expect_malformed(
+            result,
+            &server,
+            &format!("asked for page 1, received page {meta_page}"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_world_bank_row_without_its_country_code_is_malformed_naming_it() {
+    let mut row = wb_row(RD, USA, 2022, Some(3.58));
+    row.as_object_mut()
+        .expect("object")
+        .remove("countryiso3code");
+    for (rows, needle) in [
+        (vec![row], "row 1: missing field `countryiso3code`"),
+        (
+            vec![wb_row(RD, ("", "1W", "World"), 2022, Some(2.6))],
+            "row 1: country \"\" (World) was not requested",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        wb_request(RD, 1)
+            .respond_with(json_body(wb_page(1, 1, 1000, 1, Some(rows))))
+            .mount(&server)
+            .await;
+
+        let (result, _) = fetch(&rd_only(&server).await).await;
+
+        expect_malformed(result, &server, needle);
+    }
+}
+
+/// Fetches for `codes`, as configured.
+async fn fetch_for(source: &dyn Source, codes: &[&str]) -> Result<Fetched, SourceError> {
+    let countries: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+    source
+        .fetch(&FetchRequest {
+            countries: &countries,
+            progress: &|_| {},
+        })
+        .await
+}
+
+fn wb_for(countries: &str, code: &str) -> MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(format!("/country/{countries}/indicator/{code}")))
+        .and(query_param("page", "1"))
+}
+
+fn invalid_value() -> ResponseTemplate {
+    json_body(wb_error(
+        "120",
+        "Invalid value",
+        "The provided parameter value is not valid",
+    ))
+}
+
+#[tokio::test]
+async fn a_mixed_world_bank_request_refused_as_a_whole_is_narrowed_to_the_refused_country() {
+    let server = MockServer::start().await;
+    let twn = ("TWN", "TW", "Taiwan");
+    // The first indicator: refused with TWN in the list, served without it.
+    for refused in ["USA;CHN;TWN", "CHN;TWN", "TWN"] {
+        wb_for(refused, RD)
+            .respond_with(invalid_value())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    for (country, row) in [("USA", USA), ("CHN", CHN)] {
+        wb_for(country, RD)
+            .respond_with(json_body(wb_page(
+                1,
+                1,
+                1000,
+                1,
+                Some(vec![wb_row(RD, row, 2022, Some(1.0))]),
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    // The next indicator is asked for without TWN at once.
+    wb_for("USA;CHN", PAPERS)
+        .respond_with(json_body(one_page(PAPERS)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = world_bank(
+        &server,
+        1000,
+        &[(RD, "rd_intensity"), (PAPERS, "scientific_papers")],
+    );
+
+    let fetched = fetch_for(&source, &[USA.0, CHN.0, twn.0])
+        .await
+        .expect("the others come through");
+
+    for batch in &fetched.batches {
+        assert_eq!(
+            batch.scope.countries,
+            Some(countries()),
+            "the refused country is left out of the scope: its values stay"
+        );
+        assert_eq!(batch.points.len(), 2);
+    }
+    assert_eq!(
+        fetched.notes,
+        ["refused by worldbank, not refreshed: TWN (error 120: Invalid value: The provided parameter value is not valid)"]
+    );
+}
+
+#[tokio::test]
+async fn a_country_the_world_bank_leaves_out_silently_stays_in_scope_and_is_noted() {
+    let server = MockServer::start().await;
+    wb_for("USA;CHN;TWN", RD)
+        .respond_with(json_body(one_page(RD)))
+        .mount(&server)
+        .await;
+
+    let fetched = fetch_for(&rd_only(&server).await, &["USA", "CHN", "TWN"])
+        .await
+        .expect("an omission is no error");
+
+    assert_eq!(
+        fetched.batches[0].scope.countries,
+        Some(vec!["USA".into(), "CHN".into(), "TWN".into()])
+    );
+    assert_eq!(fetched.notes, ["absent from every worldbank answer: TWN"]);
 }
 
 #[tokio::test]
@@ -602,7 +775,7 @@ async fn a_world_bank_release_that_changes_while_paging_is_malformed() {
 
 const GERD_CSV: &str = include_str!("fixtures/oecd_msti_gerd_usd_ppp.csv");
 const RESEARCHERS_CSV: &str = include_str!("fixtures/oecd_msti_researchers_fte.csv");
-const OECD_HEADER: &str = "STRUCTURE,STRUCTURE_ID,STRUCTURE_NAME,ACTION,REF_AREA,Reference area,FREQ,Frequency of observation,MEASURE,Measure,UNIT_MEASURE,Unit of measure,PRICE_BASE,Price base,TRANSFORMATION,Transformation,TIME_PERIOD,Time period,OBS_VALUE,Observation value,OBS_STATUS,Observation status";
+const OECD_HEADER: &str = "STRUCTURE,STRUCTURE_ID,STRUCTURE_NAME,ACTION,REF_AREA,Reference area,FREQ,Frequency of observation,MEASURE,Measure,UNIT_MEASURE,Unit of measure,PRICE_BASE,Price base,TRANSFORMATION,Transformation,TIME_PERIOD,Time period,OBS_VALUE,Observation value,OBS_STATUS,Observation status,UNIT_MULT,Unit multiplier";
 const OECD_ROW_PREFIX: &str =
     "DATAFLOW,OECD.STI.STP:DSD_MSTI@DF_MSTI(1.3),Main Science and Technology Indicators,I";
 
@@ -701,19 +874,147 @@ async fn oecd_gerd_and_researchers_are_read_from_csv_with_labels() {
 #[tokio::test]
 async fn oecd_no_records_found_gives_an_empty_batch_not_an_error() {
     let server = MockServer::start().await;
-    let source = oecd_with(
-        &server,
-        csv_body(GERD_CSV),
-        ResponseTemplate::new(404).set_body_string("NoRecordsFound"),
-    )
-    .await;
+    let no_records = || ResponseTemplate::new(404).set_body_string("NoRecordsFound");
+    // USA+CHN finds nothing; so does each area alone.
+    for key in ["USA.A.T_RS.FTE..", "CHN.A.T_RS.FTE.."] {
+        oecd_request(key)
+            .respond_with(no_records())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let source = oecd_with(&server, csv_body(GERD_CSV), no_records()).await;
 
     let (result, _) = fetch(&source).await;
     let fetched = result.expect("no records is not an error");
 
     assert_eq!(fetched.batches.len(), 2);
     assert_eq!(fetched.batches[1].scope.metrics, ["researchers_fte"]);
+    assert_eq!(fetched.batches[1].scope.countries, Some(countries()));
     assert!(fetched.batches[1].points.is_empty());
+    assert!(fetched.notes.is_empty(), "{:?}", fetched.notes);
+}
+
+#[tokio::test]
+async fn an_oecd_area_refused_alone_is_named_and_left_out_of_the_scope() {
+    let server = MockServer::start().await;
+    let semantic = || ResponseTemplate::new(400).set_body_string("Semantic Error - REF_AREA XXX");
+    for key in ["USA+XXX.A.G.USD_PPP..", "XXX.A.G.USD_PPP.."] {
+        oecd_request(key)
+            .respond_with(semantic())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let usa: String = GERD_CSV
+        .lines()
+        .filter(|l| l.starts_with("STRUCTURE") || l.contains(",I,USA,"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    oecd_request("USA.A.G.USD_PPP..")
+        .respond_with(csv_body(usa))
+        .expect(1)
+        .mount(&server)
+        .await;
+    oecd_request("USA.A.T_RS.FTE..")
+        .respond_with(csv_body(
+            RESEARCHERS_CSV
+                .replace(",I,CHN,", ",I,USA,")
+                .lines()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = Oecd::new(server.uri(), fetcher(oecd::SOURCE_ID), 2000);
+
+    let fetched = fetch_for(&source, &["USA", "XXX"])
+        .await
+        .expect("USA comes through");
+
+    assert_eq!(
+        fetched.batches[0].scope.countries,
+        Some(vec!["USA".to_owned()])
+    );
+    assert_eq!(fetched.batches[0].points.len(), 2);
+    assert_eq!(
+        fetched.batches[1].scope.countries,
+        Some(vec!["USA".to_owned()])
+    );
+    assert_eq!(
+        fetched.notes,
+        ["refused by oecd-msti, not refreshed: XXX (HTTP 400: Semantic Error - REF_AREA XXX)"]
+    );
+}
+
+#[tokio::test]
+async fn an_oecd_answer_without_a_unit_multiplier_is_malformed_naming_it() {
+    let row = |unit_mult: &str| {
+        format!("{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,1638632,,A,Normal value,{unit_mult},Units")
+    };
+    for (body, needle) in [
+        (
+            format!(
+                "{}\n{}\n",
+                OECD_HEADER.replace(",UNIT_MULT,Unit multiplier", ""),
+                row("").trim_end_matches(",,Units")
+            ),
+            "researchers_fte: column UNIT_MULT is missing",
+        ),
+        (
+            format!("{OECD_HEADER}\n{}\n", row("")),
+            "researchers_fte: row 1 (line 2): UNIT_MULT is empty",
+        ),
+        (
+            format!("{OECD_HEADER}\n{}\n", row("Millions")),
+            "UNIT_MULT \"Millions\" is not a known unit multiplier",
+        ),
+        (
+            format!("{OECD_HEADER}\n{}\n", row("-13")),
+            "UNIT_MULT \"-13\" is not a known unit multiplier",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
+
+        let (result, _) = fetch(&source).await;
+
+        expect_malformed(result, &server, needle);
+    }
+}
+
+#[tokio::test]
+async fn oecd_values_are_scaled_by_their_unit_multiplier() {
+    let row = |year: i32, value: &str, unit_mult: &str| {
+        format!("{OECD_ROW_PREFIX},USA,United States,A,Annual,G,GERD,USD_PPP,US dollars,V,Current prices,_Z,Not applicable,{year},,{value},,A,Normal value,{unit_mult},x")
+    };
+    let body = format!(
+        "{OECD_HEADER}\n{}\n{}\n{}\n",
+        row(2021, "806013", "6"),
+        row(2022, "806013", "3"),
+        row(2023, "806013", "0")
+    );
+    let server = MockServer::start().await;
+    let source = oecd_with(&server, csv_body(body), csv_body(RESEARCHERS_CSV)).await;
+
+    let (result, _) = fetch(&source).await;
+    let fetched = result.expect("fetch");
+
+    let values: Vec<(i32, f64)> = fetched.batches[0]
+        .points
+        .iter()
+        .map(|p| (p.year, p.value))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (2021, 806_013_000_000.0),
+            (2022, 806_013_000.0),
+            (2023, 806_013.0)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -737,7 +1038,7 @@ async fn an_oecd_not_found_without_no_records_is_refused() {
 async fn an_oecd_csv_without_obs_value_is_malformed() {
     let server = MockServer::start().await;
     let body = format!(
-        "{}\r\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,A,Normal value\r\n",
+        "{}\r\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,A,Normal value,0,Units\r\n",
         OECD_HEADER.replace("OBS_VALUE,Observation value,", "")
     );
     let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
@@ -752,8 +1053,8 @@ async fn a_ragged_oecd_row_is_malformed_with_its_row_number() {
     let server = MockServer::start().await;
     let body = format!(
         "{OECD_HEADER}\r\n\
-         {OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,1638632,,A,Normal value\r\n\
-         {OECD_ROW_PREFIX},CHN,China (People's Republic of),A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,2021,,2405470,,A,Normal value\r\n"
+         {OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,_Z,Not applicable,2021,,1638632,,A,Normal value,0,Units\r\n\
+         {OECD_ROW_PREFIX},CHN,China (People's Republic of),A,Annual,T_RS,Total researchers,FTE,Full-time equivalent,_Z,Not applicable,2021,,2405470,,A,Normal value,0,Units\r\n"
     );
     let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
 
@@ -766,7 +1067,7 @@ async fn a_ragged_oecd_row_is_malformed_with_its_row_number() {
 async fn an_oecd_row_for_another_measure_is_malformed() {
     let server = MockServer::start().await;
     let body = format!(
-        "{OECD_HEADER}\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,HC,Headcount,_Z,Not applicable,_Z,Not applicable,2021,,1900000,,A,Normal value\n"
+        "{OECD_HEADER}\n{OECD_ROW_PREFIX},USA,United States,A,Annual,T_RS,Total researchers,HC,Headcount,_Z,Not applicable,_Z,Not applicable,2021,,1900000,,A,Normal value,0,Units\n"
     );
     let source = oecd_with(&server, csv_body(GERD_CSV), csv_body(body)).await;
 

@@ -9,7 +9,7 @@ pub struct Model {
     pub source: String,
     /// `manual` or `schedule`.
     pub trigger: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `succeeded`, `held`, `failed` or `cancelled`.
     pub status: String,
     /// The schedule's fire time, for scheduled runs.
     pub scheduled_for: Option<DateTimeUtc>,
@@ -38,6 +38,10 @@ pub struct Model {
     pub worker: Option<String>,
     /// How many times the run was claimed.
     pub claims: i32,
+    /// Withdrawals the guard kept back for an operator to accept (the run is then `held`).
+    pub held_withdrawals: i64,
+    /// Set off by an operator accepting withdrawals: the guard does not hold any back.
+    pub accept_withdrawals: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

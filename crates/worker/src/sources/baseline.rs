@@ -355,6 +355,11 @@ impl Source for BaselineSource {
         SOURCE_ID
     }
 
+    /// The operator's own file: a figure removed from it is withdrawn as it is.
+    fn upstream(&self) -> bool {
+        false
+    }
+
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
         let batch = self.baseline.batch();
         (request.progress)(super::Progress {

@@ -1,7 +1,14 @@
 //! OECD Main Science and Technology Indicators over SDMX REST, as `csvfilewithlabels`: one request
 //! per series for every requested country at once, parsed strictly.
+//!
+//! A value is stored only with its magnitude established: `UNIT_MULT` (values are in units ×
+//! 10^UNIT_MULT; GERD comes in millions) is a required column, and an empty or unknown multiplier
+//! fails the fetch, naming the series and the column. A request for several areas that the
+//! service refuses (a 4xx) or answers `NoRecordsFound` is split until each such area is alone
+//! (see [`Bisection`]): an area refused alone is named and left out of the scope; an area with no
+//! records alone is named, and stays in scope (the withdrawal guard keeps its stored values).
 
-use super::{FetchRequest, Fetched, Progress, Source, SourceError};
+use super::{refused_note, Bisection, FetchRequest, Fetched, Progress, Source, SourceError};
 use crate::fetch::Fetcher;
 use async_trait::async_trait;
 use chrono::Datelike;
@@ -51,6 +58,7 @@ const REQUIRED: &[&str] = &[
     "TIME_PERIOD",
     "OBS_VALUE",
     "OBS_STATUS",
+    "UNIT_MULT",
 ];
 
 pub struct Oecd {
@@ -65,6 +73,46 @@ impl Oecd {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             fetcher,
             start_year,
+        }
+    }
+
+    /// One series for `countries`: its rows, no records, or a refusal (a 4xx other than
+    /// `NoRecordsFound`). Any other status fails the fetch.
+    async fn request(
+        &self,
+        countries: &[String],
+        series: &Series,
+        years: (i32, i32),
+    ) -> Result<Answer, SourceError> {
+        let url = self.url(countries, series);
+        let response = self.fetcher.get(&url).await?;
+        let body = String::from_utf8_lossy(&response.body);
+        let status = response.status;
+        if (200..300).contains(&status) {
+            return parse(&body, series, countries, years)
+                .map(Answer::Rows)
+                .map_err(|problem| SourceError::Malformed {
+                    source_id: SOURCE_ID,
+                    url,
+                    problem: format!("{}: {problem}", series.slug),
+                });
+        }
+        // The query matched nothing: the source has no values in this scope.
+        if status == 404 && no_records(&body) {
+            return Ok(Answer::NoRecords);
+        }
+        let problem = format!(
+            "HTTP {status}: {}",
+            body.trim().chars().take(200).collect::<String>()
+        );
+        if (400..500).contains(&status) {
+            Ok(Answer::Refused(problem, url))
+        } else {
+            Err(SourceError::Refused {
+                source_id: SOURCE_ID,
+                url,
+                problem,
+            })
         }
     }
 
@@ -96,48 +144,123 @@ impl Source for Oecd {
             pages_total: SERIES.len() as u32,
             ..Progress::default()
         };
+        let mut refused: Vec<(String, String)> = Vec::new();
+        let mut answered: HashSet<String> = HashSet::new();
         for series in SERIES {
-            let url = self.url(request.countries, series);
-            let response = self.fetcher.get(&url).await?;
-            let body = String::from_utf8_lossy(&response.body);
-            let points = match response.status {
-                200..=299 => parse(&body, series, request.countries, years).map_err(|problem| {
-                    SourceError::Malformed {
-                        source_id: SOURCE_ID,
-                        url: url.clone(),
-                        problem,
-                    }
-                })?,
-                // The query matched nothing: the source has no values in this scope.
-                404 if no_records(&body) => Vec::new(),
-                status => {
-                    return Err(SourceError::Refused {
-                        source_id: SOURCE_ID,
-                        url,
-                        problem: format!(
-                            "HTTP {status}: {}",
-                            body.trim().chars().take(200).collect::<String>()
-                        ),
-                    })
+            let countries: Vec<String> = request
+                .countries
+                .iter()
+                .filter(|c| !refused.iter().any(|(r, _)| r == *c))
+                .cloned()
+                .collect();
+            let mut bisection = Bisection::new(countries);
+            let mut points = Vec::new();
+            let mut scope = Vec::new();
+            let mut empty = Vec::new();
+            let mut first_refusal: Option<(String, String)> = None;
+            let mut requests = 0;
+            while let Some(group) = bisection.next_group() {
+                requests += 1;
+                if requests > 1 {
+                    progress.pages_total += 1;
                 }
-            };
-            progress.pages_fetched += 1;
-            progress.observations += points.len() as u64;
-            (request.progress)(progress);
+                let answer = self.request(&group, series, years).await?;
+                progress.pages_fetched += 1;
+                match answer {
+                    Answer::Rows(rows) => {
+                        progress.observations += rows.points.len() as u64;
+                        answered.extend(rows.named);
+                        for (country, problem) in &rows.conflicts {
+                            fetched.notes.push(format!(
+                                "conflict: {SOURCE_ID} {}: {problem}; not recorded for {country}",
+                                series.slug
+                            ));
+                        }
+                        scope.extend(
+                            group
+                                .into_iter()
+                                .filter(|c| !rows.conflicts.iter().any(|(x, _)| x == c)),
+                        );
+                        points.extend(rows.points);
+                    }
+                    // Several areas: find the ones without records; one: it has none.
+                    Answer::NoRecords if group.len() > 1 => bisection.split(group),
+                    Answer::NoRecords => {
+                        empty.extend(group.iter().cloned());
+                        scope.extend(group);
+                    }
+                    Answer::Refused(problem, url) => {
+                        first_refusal.get_or_insert((problem.clone(), url));
+                        bisection.refused(group, problem);
+                    }
+                }
+                (request.progress)(progress);
+            }
+            if bisection.all_refused() {
+                let (problem, url) = first_refusal.unwrap_or_default();
+                return Err(SourceError::Refused {
+                    source_id: SOURCE_ID,
+                    url,
+                    problem,
+                });
+            }
+            refused.extend(bisection.refused);
+            if !empty.is_empty() && empty.len() < request.countries.len() {
+                fetched.notes.push(format!(
+                    "{SOURCE_ID} {}: no records for {}",
+                    series.slug,
+                    empty.join(", ")
+                ));
+            }
+            scope.sort_by_key(|c| request.countries.iter().position(|r| r == c));
             fetched.batches.push(Batch {
                 source: SOURCE_ID.to_owned(),
                 release: None,
                 scope: Scope {
                     metrics: vec![series.slug.to_owned()],
-                    countries: Some(request.countries.to_vec()),
+                    countries: Some(scope),
                     years: Some(years),
                 },
                 points,
             });
         }
+        if !refused.is_empty() {
+            fetched.notes.push(refused_note(SOURCE_ID, &refused));
+        }
+        let absent: Vec<&str> = request
+            .countries
+            .iter()
+            .filter(|c| !answered.contains(*c) && !refused.iter().any(|(r, _)| r == *c))
+            .map(String::as_str)
+            .collect();
+        if !absent.is_empty() && absent.len() < request.countries.len() {
+            fetched.notes.push(format!(
+                "absent from every {SOURCE_ID} answer: {}",
+                absent.join(", ")
+            ));
+        }
         fetched.pages = progress.pages_fetched;
         Ok(fetched)
     }
+}
+
+/// What one request for one series gave.
+enum Answer {
+    Rows(Rows),
+    NoRecords,
+    /// A 4xx other than `NoRecordsFound`: the problem, and the URL.
+    Refused(String, String),
+}
+
+/// The rows of one answer.
+#[derive(Debug, Default)]
+struct Rows {
+    points: Vec<Point>,
+    /// Areas whose rows contradict each other (the same year twice with different values), with
+    /// the problem: their points are left out, and they are left out of the scope.
+    conflicts: Vec<(String, String)>,
+    /// Areas with at least one row.
+    named: HashSet<String>,
 }
 
 fn no_records(body: &str) -> bool {
@@ -153,7 +276,7 @@ fn parse(
     series: &Series,
     countries: &[String],
     years: (i32, i32),
-) -> Result<Vec<Point>, String> {
+) -> Result<Rows, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body.as_bytes());
@@ -186,15 +309,16 @@ fn parse(
         "OBS_STATUS",
     ]
     .map(|name| index[name]);
-    // Present in real payloads: values are in units × 10^UNIT_MULT (GERD comes in millions).
-    let unit_mult = index.get("UNIT_MULT").copied();
+    // Values are in units × 10^UNIT_MULT (GERD comes in millions).
+    let unit_mult = index["UNIT_MULT"];
     let citation: std::sync::Arc<str> = format!(
         "OECD, Main Science and Technology Indicators ({DATAFLOW}), {}/{}",
         series.measure, series.unit
     )
     .into();
-    let mut points = Vec::new();
-    let mut seen = HashSet::new();
+    let mut rows = Rows::default();
+    // (area, year) → the value of its first row.
+    let mut seen: HashMap<(String, i32), f64> = HashMap::new();
     for (n, record) in reader.records().enumerate() {
         let row = n + 1;
         let record = record.map_err(|e| format!("row {row}: {e}"))?;
@@ -240,24 +364,45 @@ fn parse(
             .ok()
             .filter(|v: &f64| v.is_finite())
             .ok_or_else(|| at(format!("OBS_VALUE \"{raw}\" is not a number")))?;
-        if let Some(i) = unit_mult {
-            let exponent: i32 = match field(i) {
-                "" => 0,
-                m => m
-                    .parse()
-                    .ok()
-                    .filter(|e| (-12..=12).contains(e))
-                    .ok_or_else(|| at(format!("UNIT_MULT \"{m}\" is not a power of ten")))?,
-            };
-            value *= 10f64.powi(exponent);
-        }
-        if !seen.insert((country.to_owned(), year)) {
-            return Err(at(format!("{country} {year} appears twice")));
+        // SDMX's CL_UNIT_MULT: exponents of ten from 0 to 12 (and a few negative ones).
+        let exponent: i32 = match field(unit_mult) {
+            "" => {
+                return Err(at(
+                    "UNIT_MULT is empty: the value's magnitude cannot be established".into(),
+                ))
+            }
+            m => m
+                .parse()
+                .ok()
+                .filter(|e| (-12..=12).contains(e))
+                .ok_or_else(|| {
+                    at(format!(
+                        "UNIT_MULT \"{m}\" is not a known unit multiplier (a power of ten, -12 to 12)"
+                    ))
+                })?,
+        };
+        value *= 10f64.powi(exponent);
+        rows.named.insert(country.to_owned());
+        match seen.get(&(country.to_owned(), year)) {
+            // The same row twice says nothing new.
+            Some(earlier) if *earlier == value => continue,
+            Some(earlier) => {
+                if !rows.conflicts.iter().any(|(c, _)| c == country) {
+                    rows.conflicts.push((
+                        country.to_owned(),
+                        format!("{country} {year} appears twice ({earlier} and {value})"),
+                    ));
+                }
+                continue;
+            }
+            None => {
+                seen.insert((country.to_owned(), year), value);
+            }
         }
         let qualifier = Some(field(status))
             .filter(|s| !s.is_empty() && *s != "A")
             .map(str::to_owned);
-        points.push(Point {
+        rows.points.push(Point {
             metric: series.slug.to_owned(),
             country: country.to_owned(),
             year,
@@ -266,5 +411,7 @@ fn parse(
             citation: Some(citation.clone()),
         });
     }
-    Ok(points)
+    rows.points
+        .retain(|p| !rows.conflicts.iter().any(|(c, _)| *c == p.country));
+    Ok(rows)
 }

@@ -5,7 +5,9 @@
 //! whose text borrows from the body; countries are looked up by hash, and the strings every point
 //! of an indicator shares (its citation) are held once.
 
-use super::{CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError};
+use super::{
+    refused_note, Bisection, CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError,
+};
 use crate::fetch::Fetcher;
 use async_trait::async_trait;
 use chrono::Datelike;
@@ -94,6 +96,19 @@ enum Series {
     Retired,
 }
 
+/// What one request (one indicator, one group of countries, every page) gave.
+enum Part {
+    Rows {
+        points: Vec<Point>,
+        release: Option<String>,
+        /// Countries whose rows contradict each other: left out of the series.
+        conflicted: Vec<String>,
+    },
+    Retired,
+    /// The source refused the request (error 120 and the like): the problem, and the URL.
+    Refused(String, String),
+}
+
 /// Counters shared by every indicator of one fetch, for progress reports, and the countries the
 /// source named.
 struct Tally<'a> {
@@ -104,6 +119,9 @@ struct Tally<'a> {
     /// By position in `request.countries`: already in `countries`.
     named: Vec<bool>,
     countries: Vec<CountryInfo>,
+    /// Countries the source refused, with its reason: not asked for again in this fetch.
+    refused: Vec<(String, String)>,
+    notes: Vec<String>,
 }
 
 #[async_trait]
@@ -112,6 +130,10 @@ impl Source for WorldBank {
         SOURCE_ID
     }
 
+    /// A request for several countries that the API refuses as a whole (error 120, as for an
+    /// economy it does not serve) is split until the refused countries are alone: the others are
+    /// refreshed, and the refused ones are named in the notes and left out of every batch's
+    /// scope (their stored values stay). A country the API leaves out silently is named too.
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
         let mut fetched = Fetched::default();
         if request.countries.is_empty() {
@@ -128,6 +150,8 @@ impl Source for WorldBank {
                 .collect(),
             named: vec![false; request.countries.len()],
             countries: Vec::new(),
+            refused: Vec::new(),
+            notes: Vec::new(),
         };
         for (code, slug) in &self.indicators {
             match self.indicator(code, slug, &mut tally).await? {
@@ -140,25 +164,105 @@ impl Source for WorldBank {
                 }
             }
         }
+        if !tally.refused.is_empty() {
+            tally.notes.push(refused_note(SOURCE_ID, &tally.refused));
+        }
+        let absent: Vec<&str> = request
+            .countries
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| !tally.named[*i] && !tally.refused.iter().any(|(r, _)| r == *c))
+            .map(|(_, c)| c.as_str())
+            .collect();
+        if !absent.is_empty() && !fetched.batches.is_empty() {
+            tally.notes.push(format!(
+                "absent from every {SOURCE_ID} answer: {}",
+                absent.join(", ")
+            ));
+        }
         fetched.pages = tally.progress.pages_fetched;
         fetched.countries = tally.countries;
+        fetched.notes = tally.notes;
         Ok(fetched)
     }
 }
 
 impl WorldBank {
-    /// Every page of one indicator, checked for consistency across pages.
+    /// One indicator for every country not refused yet, narrowing refused requests down.
     async fn indicator(
         &self,
         code: &str,
         slug: &str,
         tally: &mut Tally<'_>,
     ) -> Result<Series, SourceError> {
-        let countries = tally.request.countries;
+        let countries: Vec<String> = tally
+            .request
+            .countries
+            .iter()
+            .filter(|c| !tally.refused.iter().any(|(r, _)| r == *c))
+            .cloned()
+            .collect();
+        let mut bisection = Bisection::new(countries.clone());
+        let mut points = Vec::new();
+        let mut release: Option<String> = None;
+        let mut scope: Vec<String> = Vec::with_capacity(countries.len());
+        let mut first_refusal: Option<(String, String)> = None;
+        while let Some(group) = bisection.next_group() {
+            match self.pages(code, slug, &group, tally).await? {
+                Part::Rows {
+                    points: part,
+                    release: part_release,
+                    conflicted,
+                } => {
+                    points.extend(part);
+                    release = release.max(part_release);
+                    scope.extend(group.into_iter().filter(|c| !conflicted.contains(c)));
+                }
+                Part::Retired => return Ok(Series::Retired),
+                Part::Refused(problem, url) => {
+                    first_refusal.get_or_insert((problem.clone(), url));
+                    bisection.refused(group, problem);
+                }
+            }
+        }
+        if bisection.all_refused() {
+            // Every country refused alone: the request itself is at fault, not a country.
+            let (problem, url) = first_refusal.unwrap_or_default();
+            return Err(SourceError::Refused {
+                source_id: SOURCE_ID,
+                url,
+                problem,
+            });
+        }
+        tally.refused.extend(bisection.refused);
+        // Groups come back in any order: keep the order the countries were asked for.
+        scope.sort_by_key(|c| tally.requested.get(c.as_str()).copied());
+        Ok(Series::Batch(Batch {
+            source: SOURCE_ID.to_owned(),
+            release,
+            scope: Scope {
+                metrics: vec![slug.to_owned()],
+                countries: Some(scope),
+                years: Some(self.years),
+            },
+            points,
+        }))
+    }
+
+    /// Every page of one indicator for `countries`, checked for consistency across pages.
+    async fn pages(
+        &self,
+        code: &str,
+        slug: &str,
+        countries: &[String],
+        tally: &mut Tally<'_>,
+    ) -> Result<Part, SourceError> {
         let joined = countries.join(";");
+        let asked: HashSet<&str> = countries.iter().map(String::as_str).collect();
         let mut points: Vec<Point> = Vec::new();
-        // (position in `countries`, year) of every row received.
-        let mut seen: HashSet<(usize, i32)> = HashSet::new();
+        // (position in the request, year) of every row received, with its value.
+        let mut seen: HashMap<(usize, i32), Option<f64>> = HashMap::new();
+        let mut conflicted: Vec<String> = Vec::new();
         let mut first: Option<Metadata> = None;
         // One citation for every point of the indicator: the release cannot change while paging.
         let mut citation: Option<Arc<str>> = None;
@@ -173,38 +277,49 @@ impl WorldBank {
             };
             let response = self.fetcher.get(&url).await?;
             if !(200..300).contains(&response.status) {
+                let problem = format!("HTTP {}: {}", response.status, snippet(&response.body));
+                // Page 1 refused (a 4xx, often an HTML page): these countries may be at fault.
+                if first.is_none() && (400..500).contains(&response.status) {
+                    tally.progress.pages_fetched += 1;
+                    tally.progress.pages_total += 1;
+                    (tally.request.progress)(tally.progress);
+                    return Ok(Part::Refused(problem, url.clone()));
+                }
                 return Err(SourceError::Refused {
                     source_id: SOURCE_ID,
                     url: url.clone(),
-                    problem: format!("HTTP {}: {}", response.status, snippet(&response.body)),
+                    problem,
                 });
             }
             let (meta, rows) = match parse(&response.body).map_err(&malformed)? {
                 Payload::Data(meta, rows) => (meta, rows.unwrap_or_default()),
-                Payload::Error(message) if message.id == RETIRED => {
-                    tracing::warn!(
-                        source = SOURCE_ID,
-                        indicator = code,
-                        "{}: {}",
-                        message.key,
-                        message.value
-                    );
+                Payload::Error(message) => {
                     tally.progress.pages_fetched += 1;
                     if first.is_none() {
                         tally.progress.pages_total += 1;
                     }
                     (tally.request.progress)(tally.progress);
-                    return Ok(Series::Retired);
-                }
-                Payload::Error(message) => {
-                    return Err(SourceError::Refused {
-                        source_id: SOURCE_ID,
-                        url: url.clone(),
-                        problem: format!(
-                            "error {}: {}: {}",
-                            message.id, message.key, message.value
-                        ),
-                    })
+                    if message.id == RETIRED {
+                        tracing::warn!(
+                            source = SOURCE_ID,
+                            indicator = code,
+                            "{}: {}",
+                            message.key,
+                            message.value
+                        );
+                        return Ok(Part::Retired);
+                    }
+                    let problem =
+                        format!("error {}: {}: {}", message.id, message.key, message.value);
+                    // A refusal after page 1 is no refusal of these countries: fail.
+                    if first.is_some() {
+                        return Err(SourceError::Refused {
+                            source_id: SOURCE_ID,
+                            url: url.clone(),
+                            problem,
+                        });
+                    }
+                    return Ok(Part::Refused(problem, url.clone()));
                 }
             };
             check_page(first.as_ref(), &meta, page).map_err(&malformed)?;
@@ -228,7 +343,12 @@ impl WorldBank {
                         row.indicator.id
                     )));
                 }
-                let Some(&position) = tally.requested.get(&*row.countryiso3code) else {
+                let position = tally
+                    .requested
+                    .get(&*row.countryiso3code)
+                    .copied()
+                    .filter(|_| asked.contains(&*row.countryiso3code));
+                let Some(position) = position else {
                     return Err(at(format!(
                         "country \"{}\" ({}) was not requested",
                         row.countryiso3code, row.country.value
@@ -242,10 +362,26 @@ impl WorldBank {
                         self.years.0, self.years.1
                     )));
                 }
-                if !seen.insert((position, year)) {
-                    return Err(at(format!("{} {year} appears twice", row.countryiso3code)));
+                let iso3 = &tally.request.countries[position];
+                match seen.get(&(position, year)) {
+                    // The same row twice says nothing new.
+                    Some(earlier) if *earlier == row.value => continue,
+                    Some(earlier) => {
+                        if !conflicted.contains(iso3) {
+                            conflicted.push(iso3.clone());
+                            tally.notes.push(format!(
+                                "conflict: {SOURCE_ID} {code} gives {iso3} {year} twice ({} and {}); \
+                                 {slug} not recorded for {iso3}",
+                                shown(*earlier),
+                                shown(row.value)
+                            ));
+                        }
+                        continue;
+                    }
+                    None => {
+                        seen.insert((position, year), row.value);
+                    }
                 }
-                let iso3 = &countries[position];
                 if !tally.named[position] {
                     tally.named[position] = true;
                     tally.countries.push(CountryInfo {
@@ -283,23 +419,27 @@ impl WorldBank {
             }
             page += 1;
         }
-        let release = first.and_then(|m| m.lastupdated);
-        Ok(Series::Batch(Batch {
-            source: SOURCE_ID.to_owned(),
-            release,
-            scope: Scope {
-                metrics: vec![slug.to_owned()],
-                countries: Some(countries.to_vec()),
-                years: Some(self.years),
-            },
+        if !conflicted.is_empty() {
+            points.retain(|p| !conflicted.contains(&p.country));
+        }
+        Ok(Part::Rows {
             points,
-        }))
+            release: first.and_then(|m| m.lastupdated),
+            conflicted,
+        })
     }
+}
+
+/// A value as the API wrote it, for a note.
+fn shown(value: Option<f64>) -> String {
+    value.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
 
 /// A page's metadata against the page asked for and against page 1 (`first`, once known).
 fn check_page(first: Option<&Metadata>, meta: &Metadata, page: u32) -> Result<(), String> {
-    if meta.pages > 0 && meta.page != page {
+    // A page that does not answer the page asked for (page 0 of 0 for page 1, a glitch the API
+    // has shown for series that exist) says nothing about the series.
+    if meta.page != page {
         return Err(format!(
             "asked for page {page}, received page {}",
             meta.page
