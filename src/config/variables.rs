@@ -121,7 +121,9 @@ mod tests {
         let unread: Vec<&String> = documented.iter().filter(|n| !read.contains(n)).collect();
         assert!(
             unread.is_empty(),
-            "in the README's configuration table but never read by src/config.rs: {unread:?}"
+            "in the README's configuration table but not read by src/config.rs when nothing is \
+             set (read each variable before any early return: that is how --help finds them): \
+             {unread:?}"
         );
     }
 
