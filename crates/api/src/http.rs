@@ -19,7 +19,7 @@ mod sse;
 mod status;
 pub(crate) mod ws;
 
-pub use cors::CorsOrigins;
+pub use cors::{CorsHeaders, CorsOrigins};
 pub use rate_limit::{ClientAddr, RateLimitSettings};
 pub use ws::{Live, WsSettings};
 
@@ -43,6 +43,8 @@ pub struct HttpSettings {
     pub rate_limit: RateLimitSettings,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
+    /// Request headers those pages may send.
+    pub cors_headers: CorsHeaders,
     /// Whether GETs a browser marks as sent by another site are refused (see `csrf`).
     pub csrf_prevention: bool,
 }
@@ -55,6 +57,7 @@ impl Default for HttpSettings {
             max_batch: 0,
             rate_limit: RateLimitSettings::default(),
             cors_origins: CorsOrigins::None,
+            cors_headers: CorsHeaders::Standard,
             csrf_prevention: true,
         }
     }
@@ -94,7 +97,7 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
             rate_limit::RateLimiter::new(settings.rate_limit, store.clone()),
             rate_limit::limit,
         ))
-        .layer(cors::layer(settings.cors_origins))
+        .layer(cors::layer(settings.cors_origins, settings.cors_headers))
         .layer(axum::middleware::from_fn(observability::track))
         .with_state(AppState {
             schema,
