@@ -83,12 +83,7 @@ fn an_unreachable_postgres_server_is_reported_at_once_as_connection_refused() {
 
 #[test]
 fn a_rejected_postgres_login_is_said_once() {
-    let Ok(admin) = std::env::var(crate::support::POSTGRES_VARIABLE) else {
-        panic!(
-            "this test needs PostgreSQL: set {} (see README)",
-            crate::support::POSTGRES_VARIABLE
-        );
-    };
+    let admin = techbalance_test_postgres::admin_url().unwrap_or_else(|e| panic!("{e}"));
     let (scheme, rest) = admin.split_once("://").expect("URL");
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let url = format!("{scheme}://tb_no_such_role:wrong@{host}");
