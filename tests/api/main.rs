@@ -1,5 +1,6 @@
 //! End-to-end tests: the real HTTP server (and the real binary) on SQLite and on PostgreSQL.
 
+mod browser;
 mod fake_worldbank;
 mod support;
 
@@ -17,6 +18,7 @@ mod live_clients;
 mod observability;
 mod operators;
 mod outage;
+mod page;
 mod queries;
 mod readme;
 mod refresh;

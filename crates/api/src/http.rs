@@ -1,10 +1,12 @@
 //! HTTP transport. One file per concern: `graphql` (GraphQL over HTTP and GraphiQL, with
 //! `params` for its request parameters and `reply` for its statuses and bodies), `ws`
 //! (subscriptions over WebSocket), `sse` (subscriptions over Server-Sent Events), `health`
-//! (liveness and readiness), `observability` (request ids, metrics), `status` (HTTP status of a
+//! (liveness and readiness), `assets` (the balance page at `/`, GraphiQL's page and the files
+//! both load), `observability` (request ids, metrics), `status` (HTTP status of a
 //! GraphQL response), `body_limit`, `rate_limit`, `cors` and `csrf` (what a public endpoint
 //! refuses); this file assembles the router.
 
+mod assets;
 mod body_limit;
 mod cors;
 mod csrf;
@@ -84,6 +86,7 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(observability::metrics))
+        .merge(assets::routes())
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         // Enforced while the body streams in, whoever reads it; a declared length is checked
         // before (see `body_limit`).
