@@ -2,7 +2,7 @@
 //! an error naming its variable.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use techbalance_api::{
     CorsHeaders, CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings,
@@ -11,9 +11,14 @@ use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
 use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
+use techbalance_worker::sources::baseline::BaselineFile;
 use techbalance_worker::sources::{oecd, worldbank};
 
 pub mod variables;
+
+/// The baseline file read when `TECHBALANCE_BASELINE` is unset, relative to the working
+/// directory; without it, the copy bundled with the build.
+pub const DEFAULT_BASELINE: &str = "data/baseline.toml";
 
 /// The embedded database used when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://techbalance.db?mode=rwc";
@@ -38,8 +43,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub log_filter: String,
     pub log_format: LogFormat,
-    /// A baseline file to load instead of the one bundled in the binary.
-    pub baseline_path: Option<PathBuf>,
+    /// The one baseline every load reads (see [`baseline_file`]).
+    pub baseline: BaselineFile,
     pub http: HttpSettings,
     pub limits: SchemaLimits,
     pub refresh: RefreshConfig,
@@ -138,7 +143,7 @@ impl Config {
                     })
                 }
             },
-            baseline_path: get("TECHBALANCE_BASELINE").map(PathBuf::from),
+            baseline: baseline_file(get("TECHBALANCE_BASELINE"))?,
             http: http_settings(&get)?,
             telemetry: telemetry_config(&get)?,
             limits: schema_limits(&get)?,
@@ -172,6 +177,12 @@ impl Config {
                         60,
                         |_: &u64| true,
                     )?),
+                    max_retry_after: Duration::from_secs(parse(
+                        &get,
+                        "TECHBALANCE_RUN_RETRY_AFTER_MAX_SECS",
+                        21_600,
+                        |_: &u64| true,
+                    )?),
                 },
                 schedule_reload: Duration::from_millis(parse(
                     &get,
@@ -186,6 +197,30 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database.url.starts_with("sqlite:")
     }
+}
+
+/// `TECHBALANCE_BASELINE` (which must exist), else [`DEFAULT_BASELINE`] in the working directory
+/// when there is one, else the bundled copy. A path is made absolute once, so that every load in
+/// this process reads the same file.
+fn baseline_file(named: Option<String>) -> Result<BaselineFile, ConfigError> {
+    let problem = |problem: String| ConfigError {
+        variable: "TECHBALANCE_BASELINE",
+        problem,
+    };
+    let path = match named {
+        Some(named) => {
+            let path = PathBuf::from(named.trim());
+            if !path.is_file() {
+                return Err(problem(format!("no baseline file at {}", path.display())));
+            }
+            path
+        }
+        None if Path::new(DEFAULT_BASELINE).is_file() => PathBuf::from(DEFAULT_BASELINE),
+        None => return Ok(BaselineFile::Bundled),
+    };
+    std::path::absolute(&path)
+        .map(BaselineFile::Path)
+        .map_err(|e| problem(format!("cannot resolve {}: {e}", path.display())))
 }
 
 /// A SQLite file URL without a `mode` opens read-write and creates the file (`mode=rwc`), as

@@ -7,17 +7,19 @@ pub mod telemetry;
 use anyhow::Context as _;
 use config::Config;
 use std::future::{Future, IntoFuture as _};
+use std::sync::Arc;
 use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::revisions::RecordSummary;
 use techbalance_store::runs::{RunFilter, RUNNING};
 use techbalance_store::Store;
+use techbalance_worker::clock::SystemClock;
 use techbalance_worker::fetch::Fetcher;
 use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use techbalance_worker::scheduler;
-use techbalance_worker::sources::baseline::{self as baseline_source, Baseline, BaselineSource};
+use techbalance_worker::sources::baseline::{self as baseline_source, BaselineSource};
 use techbalance_worker::sources::oecd::{self, Oecd};
 use techbalance_worker::sources::worldbank::{self, WorldBank};
 use techbalance_worker::sources::{Progress, Source};
@@ -60,22 +62,14 @@ fn sqlite_directory(url: &str) -> Option<std::path::PathBuf> {
     (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
 }
 
-/// The configured baseline: the file named by `TECHBALANCE_BASELINE`, or the bundled one.
-pub fn baseline(config: &Config) -> anyhow::Result<Baseline> {
-    Ok(match &config.baseline_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("TECHBALANCE_BASELINE: cannot read {}", path.display()))?;
-            Baseline::parse(&text, &path.display().to_string())?
-        }
-        None => Baseline::bundled()?,
-    })
-}
-
 /// Loads the configured baseline (see [`techbalance_worker::seed`]).
 pub async fn seed(store: &Store, config: &Config) -> anyhow::Result<RecordSummary> {
-    let outcome = techbalance_worker::seed(store, baseline(config)?).await?;
-    Ok(outcome.summary)
+    Ok(seed_run(store, config).await?.summary)
+}
+
+/// [`seed`], with the whole outcome (the run, and its notes naming the file and its hash).
+pub async fn seed_run(store: &Store, config: &Config) -> anyhow::Result<RefreshOutcome> {
+    Ok(techbalance_worker::seed(store, &config.baseline).await?)
 }
 
 /// Every refreshable source, configured: the baseline, the World Bank and the OECD.
@@ -93,7 +87,7 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
         refresh.from_year,
     );
     Ok(vec![
-        Box::new(BaselineSource::new(baseline(config)?)),
+        Box::new(BaselineSource::new(config.baseline.clone())),
         Box::new(worldbank),
         Box::new(oecd),
     ])
@@ -159,11 +153,13 @@ impl Background {
         let reload = config.worker.schedule_reload;
         let scheduler_stop = stopped.clone();
         let scheduler_store = store.clone();
-        let scheduler = tokio::spawn(async move {
-            if let Err(e) = scheduler::run(scheduler_store, reload, wake, scheduler_stop).await {
-                tracing::error!(error = %e, "scheduler stopped");
-            }
-        });
+        let scheduler = tokio::spawn(scheduler::run(
+            scheduler_store,
+            Arc::new(SystemClock),
+            reload,
+            wake,
+            scheduler_stop,
+        ));
         let worker = tokio::spawn(runner.run(stopped));
         Ok(Self {
             stop,
@@ -221,9 +217,10 @@ async fn release_runs(store: &Store, worker: &str) {
         let requeue = RetryPolicy {
             max_attempts: run.attempt.saturating_add(1),
             base: Duration::ZERO,
+            max_retry_after: Duration::ZERO,
         };
         let reason = "interrupted: the worker shut down before the run finished";
-        match store.fail_run(run.id, worker, reason, requeue).await {
+        match store.fail_run(run.id, worker, reason, requeue, None).await {
             Ok(after) => tracing::info!(run = run.id, ?after, "run released to the queue"),
             Err(e) => {
                 tracing::error!(run = run.id, error = %e, "cannot release the run; its lease will expire");

@@ -251,7 +251,11 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Seed => {
             let store = techbalance::open_store(&config).await?;
-            let summary = techbalance::seed(&store, &config).await?;
+            let outcome = techbalance::seed_run(&store, &config).await?;
+            let summary = outcome.summary;
+            if let Some(notes) = &outcome.notes {
+                println!("{notes}");
+            }
             println!(
                 "baseline loaded: {} new, {} revised, {} withdrawn, {} unchanged",
                 summary.inserted, summary.revised, summary.withdrawn, summary.unchanged
@@ -302,7 +306,7 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
             }
             let arguments =
                 format!(r#"{{"source":"{source}","cron":"{cron}","timezone":"{timezone}"}}"#);
-            let created = store
+            let (schedule, created) = store
                 .create_schedule(NewSchedule {
                     source,
                     cron,
@@ -311,7 +315,14 @@ async fn schedule(config: &Config, action: ScheduleAction) -> anyhow::Result<()>
                     created_by: actor.clone(),
                 })
                 .await?;
-            println!("schedule {} added", created.id);
+            if created {
+                println!("schedule {} added", schedule.id);
+            } else {
+                println!(
+                    "schedule {} already refreshes {} at \"{}\" in {}; nothing added",
+                    schedule.id, schedule.source, schedule.cron, schedule.timezone
+                );
+            }
             ("createSchedule", arguments, "ok")
         }
         ScheduleAction::Pause { id } | ScheduleAction::Resume { id } => {

@@ -7,6 +7,9 @@ mod m20261128_000002_create_refresh_runs;
 mod m20261128_000003_create_observations;
 mod m20261129_000004_create_schedules_tokens_audit;
 mod m20261130_000005_add_run_withdrawal_guard;
+mod m20261130_180000_add_unique_schedule_timing;
+mod m20261130_180100_add_run_wait_reason;
+mod m20261130_180200_create_change_notices;
 
 pub struct Migrator;
 
@@ -19,6 +22,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_observations::Migration),
             Box::new(m20261129_000004_create_schedules_tokens_audit::Migration),
             Box::new(m20261130_000005_add_run_withdrawal_guard::Migration),
+            Box::new(m20261130_180000_add_unique_schedule_timing::Migration),
+            Box::new(m20261130_180100_add_run_wait_reason::Migration),
+            Box::new(m20261130_180200_create_change_notices::Migration),
         ]
     }
 }

@@ -78,14 +78,23 @@ fn seed_is_idempotent_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
+    let first = String::from_utf8_lossy(&first.stdout);
+    let lines: Vec<&str> = first.trim().lines().collect();
+    assert!(
+        lines[0].starts_with("baseline bundled with this build (sha256 "),
+        "no data/baseline.toml here: {first}"
+    );
     assert_eq!(
-        String::from_utf8_lossy(&first.stdout).trim(),
+        lines[1],
         "baseline loaded: 16 new, 0 revised, 0 withdrawn, 0 unchanged"
     );
     let second = techbalance(&dir).arg("seed").output().expect("run");
     assert_eq!(
-        String::from_utf8_lossy(&second.stdout).trim(),
-        "baseline loaded: 0 new, 0 revised, 0 withdrawn, 16 unchanged"
+        String::from_utf8_lossy(&second.stdout)
+            .trim()
+            .lines()
+            .last(),
+        Some("baseline loaded: 0 new, 0 revised, 0 withdrawn, 16 unchanged")
     );
     assert!(
         dir.join("techbalance.db").exists(),
@@ -273,6 +282,27 @@ fn tokens_and_schedules_are_managed_from_the_command_line() {
         .nth(1)
         .expect("schedule N added")
         .to_owned();
+    let again = run(&[
+        "schedule",
+        "add",
+        "baseline",
+        " 0 0  5 * * * ",
+        "--timezone",
+        "Asia/Shanghai",
+    ]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        text(&again.stdout),
+        format!(
+            "schedule {id} already refreshes baseline at \"0 0 5 * * *\" in Asia/Shanghai; nothing added"
+        )
+    );
+    let listed = text(&run(&["schedule", "list"]).stdout);
+    assert_eq!(
+        listed.matches("Asia/Shanghai").count(),
+        1,
+        "one schedule: {listed}"
+    );
     let bad = run(&["schedule", "add", "baseline", "every day"]);
     assert!(!bad.status.success());
     assert!(
@@ -308,6 +338,57 @@ fn tokens_and_schedules_are_managed_from_the_command_line() {
     assert!(
         !run(&["schedule", "remove", &id]).status.success(),
         "already removed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn editing_data_baseline_toml_and_seeding_records_the_edit() {
+    use crate::baseline_file::sha256 as hash;
+    let dir = scratch_dir("baseline-edit");
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    let file = dir.join("data").join("baseline.toml");
+    let bundled = techbalance_worker::sources::baseline::BUNDLED;
+    std::fs::write(&file, bundled).expect("copy of the baseline");
+    let run = |args: &[&str]| {
+        let output = techbalance(&dir).args(args).output().expect("run");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let absolute = std::path::absolute(&file).expect("absolute path");
+
+    let first = run(&["seed"]);
+    assert_eq!(
+        first,
+        format!(
+            "baseline read from {} (sha256 {})\nbaseline loaded: 16 new, 0 revised, 0 withdrawn, 0 unchanged",
+            absolute.display(),
+            hash(bundled)
+        )
+    );
+
+    let figure = "metric = \"rd_intensity\"\ncountry = \"USA\"\nyear = 2024\nvalue = 3.5\n";
+    assert!(bundled.contains(figure), "the bundled baseline changed");
+    let edited = bundled.replacen(figure, &figure.replace("3.5", "3.45"), 1);
+    std::fs::write(&file, &edited).expect("edit");
+    let second = run(&["seed"]);
+    assert_eq!(
+        second,
+        format!(
+            "baseline read from {} (sha256 {})\nbaseline loaded: 0 new, 1 revised, 0 withdrawn, 15 unchanged",
+            absolute.display(),
+            hash(&edited)
+        )
+    );
+    // Every other load reads the same file: a refresh of the baseline keeps the edit.
+    let refreshed = run(&["refresh", "baseline"]);
+    assert!(
+        refreshed.contains("0 new, 0 revised, 0 withdrawn, 16 unchanged"),
+        "{refreshed}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -312,7 +312,7 @@ async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backen
         ))
         .await;
     assert_eq!(code(&error), "NOT_FOUND");
-    let source = BaselineSource::new(techbalance::baseline(&app.config).expect("baseline"));
+    let source = BaselineSource::new(app.config.baseline.clone());
     techbalance::refresh(&app.store, &app.config, &source, &|_| {})
         .await
         .expect("refresh");

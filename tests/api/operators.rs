@@ -19,6 +19,7 @@ both_backends!(
     a_run_whose_lease_expired_is_claimed_again,
     failed_runs_are_retried_with_backoff_then_left_failed,
     a_worker_executes_a_queued_run,
+    creating_an_identical_schedule_returns_the_existing_one,
 );
 
 const MUTATIONS: &[&str] = &[
@@ -376,6 +377,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
     let policy = RetryPolicy {
         max_attempts: 2,
         base: Duration::from_millis(400),
+        max_retry_after: Duration::ZERO,
     };
     let (run, _) = app
         .store
@@ -389,7 +391,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
         .expect("run");
     let after = app
         .store
-        .fail_run(run.id, "w", "worldbank: GET …: boom", policy)
+        .fail_run(run.id, "w", "worldbank: GET …: boom", policy, None)
         .await
         .expect("fail");
     let AfterFailure::Retry { attempt, .. } = after else {
@@ -411,7 +413,7 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
     assert_eq!((retried.id, retried.attempt), (run.id, 2));
     let after = app
         .store
-        .fail_run(run.id, "w", "worldbank: GET …: boom again", policy)
+        .fail_run(run.id, "w", "worldbank: GET …: boom again", policy, None)
         .await
         .expect("fail");
     assert_eq!(after, AfterFailure::Failed);
@@ -428,10 +430,7 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
     let settings = RunnerSettings {
         lease: LEASE,
         poll_interval: Duration::from_millis(50),
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base: Duration::ZERO,
-        },
+        retry: RetryPolicy::FINAL,
         countries: vec!["USA".into(), "CHN".into()],
         max_withdrawal_share: techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE,
     };
@@ -450,4 +449,65 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
         ("succeeded", 1, 16)
     );
     assert!(!runner.run_one().await.expect("run one"), "nothing left");
+}
+
+async fn creating_an_identical_schedule_returns_the_existing_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.token("alice").await;
+    let create = |cron: &str| {
+        format!(
+            r#"mutation {{ createSchedule(source: "oecd-msti", cron: "{cron}", timezone: "Europe/Paris") {{ id cron timezone nextFireAt }} }}"#
+        )
+    };
+    let first = app.post_as(&token, &create("0 30 2 * * *")).await;
+    let second = app.post_as(&token, &create("0  30 2 * * * ")).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    assert_eq!(
+        first["data"], second["data"],
+        "the same schedule, written the same"
+    );
+    let schedule = &first["data"]["createSchedule"];
+    let next = schedule["nextFireAt"].as_str().expect("nextFireAt");
+    let next = chrono::DateTime::parse_from_rfc3339(next).expect("RFC 3339");
+    assert_eq!(
+        next.timestamp_subsec_nanos(),
+        0,
+        "whole seconds: {schedule}"
+    );
+    let local = next.with_timezone(&chrono_tz::Europe::Paris);
+    assert_eq!(
+        local.format("%H:%M:%S").to_string(),
+        "02:30:00",
+        "{schedule}"
+    );
+    let all = app.data("{ schedules { source { id } cron } }").await;
+    let oecd_at_0230 = all["schedules"]
+        .as_array()
+        .expect("schedules")
+        .iter()
+        .filter(|s| s["source"]["id"] == "oecd-msti" && s["cron"] == "0 30 2 * * *")
+        .count();
+    assert_eq!(oecd_at_0230, 1, "{all}");
+
+    // Another timing is another schedule; changing it into the first one is refused.
+    let other = app.post_as(&token, &create("0 0 4 * * *")).await;
+    let other_id = other["data"]["createSchedule"]["id"].as_str().expect("id");
+    assert_ne!(Some(other_id), schedule["id"].as_str());
+    let refused = app
+        .post_as(
+            &token,
+            &format!(
+                r#"mutation {{ updateSchedule(id: "{other_id}", cron: "0 30 2 * * *") {{ id }} }}"#
+            ),
+        )
+        .await;
+    assert_eq!(code(&refused["errors"][0]), "BAD_USER_INPUT", "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "schedule {}",
+            schedule["id"].as_str().unwrap_or("?")
+        )),
+        "{message}"
+    );
 }

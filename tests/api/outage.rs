@@ -234,6 +234,7 @@ async fn a_postgresql_outage_answers_503_fast_and_everything_recovers_without_a_
         retry: RetryPolicy {
             max_attempts: 3,
             base: Duration::from_millis(500),
+            max_retry_after: Duration::ZERO,
         },
         countries: vec!["USA".into(), "CHN".into()],
         max_withdrawal_share: techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE,

@@ -160,7 +160,7 @@ async fn a_database_that_has_data_is_not_reseeded_on_start(backend: Backend) {
 }
 
 /// A file in the temporary directory, removed when dropped.
-mod tempfile_path {
+pub(crate) mod tempfile_path {
     pub struct TempPath(std::path::PathBuf);
 
     impl TempPath {

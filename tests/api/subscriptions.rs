@@ -33,7 +33,7 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -41,7 +41,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message (skipping server pings), within 10 s.
-async fn receive(socket: &mut Socket) -> Value {
+pub(crate) async fn receive(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -78,14 +78,14 @@ async fn closed(socket: &mut Socket) -> (u16, String) {
     }
 }
 
-async fn acked(app: &TestApp) -> Socket {
+pub(crate) async fn acked(app: &TestApp) -> Socket {
     let mut socket = connect(app, "graphql-transport-ws").await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
     assert_eq!(receive(&mut socket).await["type"], "connection_ack");
     socket
 }
 
-async fn wait_for_subscriptions(app: &TestApp, count: usize) {
+pub(crate) async fn wait_for_subscriptions(app: &TestApp, count: usize) {
     wait_until("open subscriptions", count, || {
         app.live.open_subscriptions()
     })
@@ -176,7 +176,7 @@ async fn wait_for_shared_executions(app: &TestApp, count: usize) {
 
 /// Waits until `count` executions listen to the change hub: a subscriber is counted as soon as
 /// it joins, but the first one's execution still resolves its arguments before it listens.
-async fn wait_for_listening(app: &TestApp, count: usize) {
+pub(crate) async fn wait_for_listening(app: &TestApp, count: usize) {
     wait_until("executions listening", count, || {
         app.store.change_receivers()
     })
@@ -404,6 +404,7 @@ async fn a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details(b
     )
     .await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
     revise(&app, &[(2024, 3.62)]).await;
     let message = receive(&mut socket).await;
     assert_eq!(message["type"], "next");
@@ -468,6 +469,7 @@ async fn the_legacy_protocol_streams_data_and_stops(backend: Backend) {
     )
     .await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
     revise(&app, &[(2024, 3.8)]).await;
     let message = receive(&mut socket).await;
     assert_eq!(
@@ -493,6 +495,7 @@ async fn data_changed_reports_the_version_and_the_metrics(backend: Backend) {
     let mut socket = acked(&app).await;
     send(&mut socket, json!({ "id": "d", "type": "subscribe", "payload": { "query": "subscription { dataChanged { version metrics resync runId } }" } })).await;
     wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
     let before = app.store.data_version().await.expect("version");
     revise(&app, &[(2024, 3.9)]).await;
     let change = &receive(&mut socket).await["payload"]["data"]["dataChanged"];

@@ -277,10 +277,7 @@ async fn an_operator_accepts_held_withdrawals_through_the_api_audited(backend: B
     let settings = RunnerSettings {
         lease: Duration::from_secs(30),
         poll_interval: Duration::from_millis(50),
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base: Duration::ZERO,
-        },
+        retry: RetryPolicy::FINAL,
         countries: s.config.refresh.countries.clone(),
         max_withdrawal_share: s.config.refresh.max_withdrawal_share,
     };

@@ -107,7 +107,8 @@ async fn two_workers_run_every_fire_time_of_a_schedule_exactly_once() {
             created_by: "test".into(),
         })
         .await
-        .expect("schedule");
+        .expect("schedule")
+        .0;
     let first = WorkerProcess::start(&app, "first", &[]);
     let second = WorkerProcess::start(&app, "second", &[]);
     tokio::time::sleep(Duration::from_secs(7)).await;

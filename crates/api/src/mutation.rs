@@ -29,7 +29,9 @@ impl MutationRoot {
     }
 
     /// Schedules refreshes of `source`: a six-field cron expression (seconds first) read in
-    /// `timezone`.
+    /// `timezone` (an IANA name). Idempotent: when `source` already has a schedule with this
+    /// expression (fields compared after collapsing spaces) and zone, that schedule is returned
+    /// unchanged.
     async fn create_schedule(
         &self,
         ctx: &Context<'_>,
@@ -43,7 +45,7 @@ impl MutationRoot {
         audited(ctx, "createSchedule", arguments, async {
             let operator = operator_name(ctx)?;
             known_source(ctx, &source).await?;
-            let created = store(ctx)
+            let (schedule, _) = store(ctx)
                 .create_schedule(NewSchedule {
                     source,
                     cron,
@@ -53,7 +55,7 @@ impl MutationRoot {
                 })
                 .await
                 .map_err(store_error)?;
-            Ok(Schedule(created))
+            Ok(Schedule(schedule))
         })
         .await
     }

@@ -583,7 +583,23 @@ impl RunStatus {
     }
 }
 
+/// Why a queued run waits before a worker may start it.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RunWaitReason {
+    /// The retry backoff after a failed attempt (`TECHBALANCE_RUN_RETRY_SECS` × 2^(attempt−2)).
+    Backoff,
+    /// The source answered 429 or 503 with `Retry-After`: the run waits until the time it asked
+    /// for, at most `TECHBALANCE_RUN_RETRY_AFTER_MAX_SECS` (the run's `error` quotes the answer).
+    RetryAfter,
+}
+
 pub struct RefreshRun(pub refresh_run::Model);
+
+impl RefreshRun {
+    fn is_queued(&self) -> bool {
+        self.0.status == RunStatus::Queued.as_db()
+    }
+}
 
 /// One attempt to bring a source's figures in.
 #[Object]
@@ -625,6 +641,20 @@ impl RefreshRun {
     async fn attempt(&self) -> i32 {
         self.0.attempt
     }
+    /// While the run is queued: the earliest instant a worker may start it (null when it may
+    /// start at once).
+    async fn not_before(&self) -> Option<DateTime<Utc>> {
+        self.0.not_before.filter(|_| self.is_queued())
+    }
+    /// While the run is queued for a later attempt: why it waits until `notBefore`.
+    async fn wait_reason(&self) -> Option<RunWaitReason> {
+        use techbalance_store::queue::WaitReason;
+        match self.0.wait_reason.as_deref().and_then(WaitReason::parse) {
+            Some(WaitReason::Backoff) if self.is_queued() => Some(RunWaitReason::Backoff),
+            Some(WaitReason::RetryAfter) if self.is_queued() => Some(RunWaitReason::RetryAfter),
+            _ => None,
+        }
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -662,8 +692,8 @@ impl RefreshRun {
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
-    /// Remarks, such as series the source retired, countries it refused or left out, conflicts
-    /// in its answer, and withdrawals held.
+    /// Remarks, such as the baseline file read and its SHA-256, series the source retired,
+    /// countries it refused or left out, conflicts in its answer, and withdrawals held.
     async fn notes(&self) -> Option<&str> {
         self.0.notes.as_deref()
     }

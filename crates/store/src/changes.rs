@@ -2,8 +2,11 @@
 //!
 //! Writers announce what changed with ids only ([`Notice`]): on PostgreSQL as `pg_notify` inside
 //! the transaction that made the change, so nothing is announced that was not committed; on
-//! SQLite (one process) straight to the local hub after the commit. Each process holds one
-//! `LISTEN` connection; its hub resolves every notice once (a few statements per notice, not per
+//! SQLite as a row of `change_notices` (written in that transaction too), and straight to the
+//! local hub after the commit. Each PostgreSQL process holds one `LISTEN` connection; a SQLite
+//! server watches `PRAGMA data_version` on a connection of its own and reads the notices other
+//! processes wrote (a `techbalance seed` on the same file reaches its subscribers within a
+//! second). Each hub resolves every notice once (a few statements per notice, not per
 //! subscriber) into a [`Change`] and broadcasts it to local subscribers. When the listener loses
 //! its connection it reconnects and broadcasts [`Change::Resync`], so that subscribers learn they
 //! may have missed something instead of going silent.
@@ -15,7 +18,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -24,6 +27,10 @@ use tokio::sync::broadcast;
 pub const CHANNEL: &str = "techbalance_changes";
 /// Changes a slow subscriber may fall behind by before it is told it lagged.
 const CAPACITY: usize = 1024;
+/// How often a SQLite server looks for changes other processes made.
+const SQLITE_POLL: Duration = Duration::from_millis(250);
+/// Notices kept in SQLite's `change_notices` (older ones are pruned now and then).
+const SQLITE_NOTICES_KEPT: i64 = 1000;
 
 /// What is announced: ids only, always far below NOTIFY's 8,000-byte limit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,13 +75,22 @@ pub enum Change {
 pub struct ChangeHub {
     sender: broadcast::Sender<Arc<Change>>,
     connected: Arc<AtomicBool>,
+    /// Names this hub in the notices it writes (SQLite), so that it skips its own.
+    origin: Arc<str>,
 }
 
 impl Default for ChangeHub {
     fn default() -> Self {
+        static HUBS: AtomicUsize = AtomicUsize::new(0);
+        let origin = format!(
+            "{}:{}",
+            std::process::id(),
+            HUBS.fetch_add(1, Ordering::SeqCst)
+        );
         Self {
             sender: broadcast::channel(CAPACITY).0,
             connected: Arc::new(AtomicBool::new(false)),
+            origin: origin.into(),
         }
     }
 }
@@ -128,6 +144,9 @@ impl Store {
             }
             Store::commit(txn).await
         } else {
+            for notice in notices {
+                write_notice(&txn, &self.hub.origin, notice).await?;
+            }
             Store::commit(txn).await?;
             for notice in notices {
                 self.dispatch(notice).await;
@@ -143,7 +162,27 @@ impl Store {
                 tracing::warn!(error = %e, ?notice, "could not announce a change");
             }
         } else {
+            if let Err(e) = write_notice(&self.db, &self.hub.origin, &notice).await {
+                tracing::warn!(error = %e, ?notice, "could not announce a change to other processes");
+            }
             self.dispatch(&notice).await;
+        }
+    }
+
+    /// Tells subscribers that changes may have been missed.
+    async fn resync(&self) {
+        let data_version = self.data_version().await.unwrap_or(0);
+        let _ = self
+            .hub
+            .sender
+            .send(Arc::new(Change::Resync { data_version }));
+    }
+
+    /// Dispatches a notice another process wrote, as JSON.
+    async fn dispatch_payload(&self, payload: &str) {
+        match serde_json::from_str::<Notice>(payload) {
+            Ok(notice) => self.dispatch(&notice).await,
+            Err(e) => tracing::warn!(error = %e, payload, "unreadable notice"),
         }
     }
 
@@ -227,11 +266,13 @@ impl Store {
         }
     }
 
-    /// Holds this process's `LISTEN` connection (PostgreSQL only; returns at once on SQLite),
-    /// reconnecting with backoff until the process ends.
+    /// Holds this process's `LISTEN` connection (PostgreSQL), or watches the SQLite file for
+    /// other processes' notices, reconnecting with backoff until the process ends.
     pub async fn listen_for_changes(self) {
-        if self.backend() != DatabaseBackend::Postgres {
-            return;
+        match self.backend() {
+            DatabaseBackend::Postgres => {}
+            DatabaseBackend::Sqlite => return self.watch_sqlite().await,
+            _ => return,
         }
         let pool = self.db.get_postgres_connection_pool().clone();
         let mut first = true;
@@ -256,26 +297,117 @@ impl Store {
             backoff = Duration::from_millis(200);
             if !first {
                 tracing::info!("change listener reconnected; telling subscribers to resync");
-                let data_version = self.data_version().await.unwrap_or(0);
-                let _ = self
-                    .hub
-                    .sender
-                    .send(Arc::new(Change::Resync { data_version }));
+                self.resync().await;
             }
             first = false;
             // `None` or an error: the connection is gone, and notices may have been missed.
             while let Ok(Some(notification)) = listener.try_recv().await {
-                match serde_json::from_str::<Notice>(notification.payload()) {
-                    Ok(notice) => self.dispatch(&notice).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, payload = notification.payload(), "unreadable notice")
-                    }
-                }
+                self.dispatch_payload(notification.payload()).await;
             }
             self.hub.connected.store(false, Ordering::SeqCst);
             tracing::warn!("change listener lost its connection; reconnecting");
         }
     }
+}
+
+impl Store {
+    /// Polls `PRAGMA data_version` on a connection of its own (it changes when another
+    /// connection commits) and dispatches the notices other processes wrote since the last look.
+    async fn watch_sqlite(self) {
+        use sea_orm::sqlx::{self, Row};
+        let pool = self.db.get_sqlite_connection_pool().clone();
+        let mut first = true;
+        loop {
+            let opened = async {
+                let mut connection = pool.acquire().await?.detach();
+                let last: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM change_notices")
+                        .fetch_one(&mut connection)
+                        .await?;
+                Ok::<_, sqlx::Error>((connection, last))
+            }
+            .await;
+            let (mut connection, mut last) = match opened {
+                Ok(opened) => opened,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the database for other processes' changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if !first {
+                self.resync().await;
+            }
+            first = false;
+            let mut seen: Option<i64> = None;
+            loop {
+                let version = sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                    .fetch_one(&mut connection)
+                    .await;
+                let version = match version {
+                    Ok(version) => version,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the connection watching for changes; reconnecting");
+                        break;
+                    }
+                };
+                if seen != Some(version) {
+                    seen = Some(version);
+                    let rows = sqlx::query(
+                        "SELECT id, origin, notice FROM change_notices WHERE id > ?1 ORDER BY id",
+                    )
+                    .bind(last)
+                    .fetch_all(&mut connection)
+                    .await;
+                    let rows = match rows {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read change notices; reconnecting");
+                            break;
+                        }
+                    };
+                    for row in rows {
+                        let (id, origin, payload): (i64, String, String) =
+                            match (row.try_get(0), row.try_get(1), row.try_get(2)) {
+                                (Ok(id), Ok(origin), Ok(payload)) => (id, origin, payload),
+                                _ => continue,
+                            };
+                        last = last.max(id);
+                        if origin != *self.hub.origin {
+                            self.dispatch_payload(&payload).await;
+                        }
+                    }
+                }
+                tokio::time::sleep(SQLITE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Writes `notice` for other processes on this SQLite file; prunes old notices now and then.
+async fn write_notice(
+    db: &impl ConnectionTrait,
+    origin: &str,
+    notice: &Notice,
+) -> Result<(), StoreError> {
+    let payload = serde_json::to_string(notice).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let written = db
+        .execute(statement(
+            DatabaseBackend::Sqlite,
+            "INSERT INTO change_notices (origin, notice) VALUES ($1, $2)",
+            vec![origin.into(), payload.into()],
+        ))
+        .await?;
+    let id = i64::try_from(written.last_insert_id()).unwrap_or(0);
+    if id % 256 == 0 {
+        db.execute(statement(
+            DatabaseBackend::Sqlite,
+            "DELETE FROM change_notices WHERE id <= $1",
+            vec![(id - SQLITE_NOTICES_KEPT).into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 async fn notify(db: &impl ConnectionTrait, notice: &Notice) -> Result<(), StoreError> {

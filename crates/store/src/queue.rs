@@ -8,7 +8,8 @@
 //!   claim the same run; a partial unique index lets only one run per source be `running`;
 //! - a run whose worker died keeps `status = 'running'` until its lease passes, then any worker
 //!   claims it again (re-running is safe: refreshes are idempotent);
-//! - a failed run is queued again after a backoff until it has used its attempts.
+//! - a failed run is queued again after a backoff until it has used its attempts; when the source
+//!   asked for a pause (`Retry-After`), not before the time it asked for, capped.
 //!
 //! On SQLite (one process) the same statements run without row locks: SQLite serialises writers.
 
@@ -31,9 +32,43 @@ pub struct RetryPolicy {
     pub max_attempts: i32,
     /// The wait before attempt n+1 is `base × 2^(n-1)`.
     pub base: Duration,
+    /// The longest a run waits for the time a source asked for (`Retry-After`).
+    pub max_retry_after: Duration,
+}
+
+/// Why a queued run waits until its `not_before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The retry policy's backoff after a failed attempt.
+    Backoff,
+    /// The source asked for a pause (HTTP 429/503 with `Retry-After`).
+    RetryAfter,
+}
+
+impl WaitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Backoff => "backoff",
+            WaitReason::RetryAfter => "retry_after",
+        }
+    }
+
+    /// The reason stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [WaitReason::Backoff, WaitReason::RetryAfter]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
 }
 
 impl RetryPolicy {
+    /// Never retried: a failure is final.
+    pub const FINAL: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        base: Duration::ZERO,
+        max_retry_after: Duration::ZERO,
+    };
+
     pub fn delay_after(&self, attempt: i32) -> Duration {
         let factor = 2u32.saturating_pow(u32::try_from(attempt.max(1) - 1).unwrap_or(0).min(16));
         self.base.saturating_mul(factor)
@@ -43,8 +78,12 @@ impl RetryPolicy {
 /// What became of a failed run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterFailure {
-    /// Queued again, to start no earlier than this.
-    Retry { at: Timestamp, attempt: i32 },
+    /// Queued again, to start no earlier than `at`, for `reason`.
+    Retry {
+        at: Timestamp,
+        attempt: i32,
+        reason: WaitReason,
+    },
     /// Out of attempts: left failed with its error.
     Failed,
     /// The run was no longer held by this worker; nothing was changed.
@@ -78,6 +117,7 @@ fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::Activ
         dedupe_key: Set(None),
         schedule_id: Set(None),
         not_before: Set(None),
+        wait_reason: Set(None),
         lease_until: Set(None),
         worker: Set(None),
         claims: Set(0),
@@ -195,13 +235,23 @@ impl Store {
     }
 
     /// Claims the oldest run that is queued and due, or whose lease has expired, for `worker`,
-    /// unless its source already has a run executing. `None` when there is nothing to do.
+    /// unless its source already has a run executing, or asked for a pause (`Retry-After`) that
+    /// a queued run is still waiting out: every run of that source waits for it. `None` when there is nothing to do.
     pub async fn claim_run(
         &self,
         worker: &str,
         lease: Duration,
     ) -> Result<Option<refresh_run::Model>, StoreError> {
-        let now = crate::now();
+        self.claim_run_at(worker, lease, crate::now()).await
+    }
+
+    /// [`Store::claim_run`] as of `now` (tests step the time with it).
+    pub async fn claim_run_at(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Option<refresh_run::Model>, StoreError> {
         let lock = match self.backend() {
             DatabaseBackend::Postgres => "FOR UPDATE SKIP LOCKED",
             _ => "",
@@ -218,6 +268,10 @@ impl Store {
                        SELECT 1 FROM refresh_runs busy \
                        WHERE busy.source = r.source AND busy.status = 'running' \
                          AND busy.id <> r.id AND busy.lease_until >= $1) \
+                   AND NOT EXISTS ( \
+                       SELECT 1 FROM refresh_runs paused \
+                       WHERE paused.source = r.source AND paused.status = 'queued' \
+                         AND paused.wait_reason = 'retry_after' AND paused.not_before > $1) \
                  ORDER BY r.id \
                  LIMIT 1 {lock}) \
              RETURNING *"
@@ -307,13 +361,16 @@ impl Store {
     }
 
     /// A run `worker` held has failed: queue it again after a backoff, or leave it failed once it
-    /// has used its attempts. Nothing it fetched was recorded.
+    /// has used its attempts. Nothing it fetched was recorded. When the source asked to be called
+    /// again no earlier than `retry_at` (`Retry-After`), the run waits until then too, for at
+    /// most `retry.max_retry_after`; the run says which wait applies.
     pub async fn fail_run(
         &self,
         id: i64,
         worker: &str,
         error: &str,
         retry: RetryPolicy,
+        retry_at: Option<Timestamp>,
     ) -> Result<AfterFailure, StoreError> {
         let Some(run) = self.run(id).await? else {
             return Ok(AfterFailure::NotHeld);
@@ -333,19 +390,27 @@ impl Store {
                 Option::<Timestamp>::None.into(),
             );
         if run.attempt < retry.max_attempts {
-            let at = plus(now, retry.delay_after(run.attempt));
+            let (at, reason) = next_attempt(now, run.attempt, retry, retry_at);
             let attempt = run.attempt + 1;
             let requeued = held
                 .clone()
                 .col_expr(refresh_run::Column::Status, QUEUED.into())
                 .col_expr(refresh_run::Column::Attempt, attempt.into())
                 .col_expr(refresh_run::Column::NotBefore, at.into())
+                .col_expr(
+                    refresh_run::Column::WaitReason,
+                    (at > now).then(|| reason.as_str()).into(),
+                )
                 .exec(&self.db)
                 .await;
             match requeued {
                 Ok(r) if r.rows_affected == 1 => {
                     self.announce(Notice::Run { run: id }).await;
-                    return Ok(AfterFailure::Retry { at, attempt });
+                    return Ok(AfterFailure::Retry {
+                        at,
+                        attempt,
+                        reason,
+                    });
                 }
                 Ok(_) => return Ok(AfterFailure::NotHeld),
                 // An operator queued another manual run meanwhile: that one will do; fail this.
@@ -407,15 +472,62 @@ impl Store {
     }
 }
 
+/// When a failed attempt's run may start again, and why it waits: the backoff, or the time the
+/// source asked for (capped) when that is later.
+fn next_attempt(
+    now: Timestamp,
+    attempt: i32,
+    retry: RetryPolicy,
+    retry_at: Option<Timestamp>,
+) -> (Timestamp, WaitReason) {
+    let backoff = plus(now, retry.delay_after(attempt));
+    match retry_at.map(|asked| asked.min(plus(now, retry.max_retry_after))) {
+        Some(asked) if asked > backoff => (asked, WaitReason::RetryAfter),
+        _ => (backoff, WaitReason::Backoff),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_after_later_than_the_backoff_is_waited_for_up_to_the_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(7200),
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2027-03-14T07:00:00Z")
+            .expect("instant")
+            .to_utc();
+        let minutes = |n: i64| now + chrono::Duration::minutes(n);
+        assert_eq!(
+            next_attempt(now, 1, policy, None),
+            (minutes(1), WaitReason::Backoff)
+        );
+        assert_eq!(
+            next_attempt(now, 1, policy, Some(minutes(60))),
+            (minutes(60), WaitReason::RetryAfter)
+        );
+        assert_eq!(
+            next_attempt(now, 1, policy, Some(minutes(600))),
+            (minutes(120), WaitReason::RetryAfter),
+            "capped"
+        );
+        assert_eq!(
+            next_attempt(now, 3, policy, Some(minutes(2))),
+            (minutes(4), WaitReason::Backoff),
+            "the backoff is longer than the source asked"
+        );
+    }
 
     #[test]
     fn retries_back_off_exponentially() {
         let policy = RetryPolicy {
             max_attempts: 5,
             base: Duration::from_secs(60),
+            max_retry_after: Duration::ZERO,
         };
         assert_eq!(policy.delay_after(1), Duration::from_secs(60));
         assert_eq!(policy.delay_after(2), Duration::from_secs(120));

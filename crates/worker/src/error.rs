@@ -12,6 +12,14 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
+    /// The instant the source asked to be called again (HTTP 429/503 with `Retry-After`).
+    pub fn retry_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            WorkerError::Source(error) => error.retry_at(),
+            _ => None,
+        }
+    }
+
     /// Whether running again may succeed. A write that breaks a constraint, or one the store
     /// refuses as invalid, fails the same way every time.
     pub fn is_retryable(&self) -> bool {

@@ -21,7 +21,8 @@ pub struct FetchSettings {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// A 429 (or 5xx) whose Retry-After asks for longer than this gives up at once.
+    /// A 429 (or 5xx) whose Retry-After asks for longer than this gives up at once; the run then
+    /// waits in the queue until the time the source asked for.
     pub max_retry_after: Duration,
     /// Requests in flight at once through one fetcher.
     pub concurrency: usize,
@@ -115,14 +116,32 @@ impl Fetcher {
             let (problem, asked_wait) = match send(client, url).await {
                 Ok((r, _)) if r.status != 429 && r.status < 500 => return Ok(r),
                 Ok((r, retry_after)) => {
-                    let asked = retry_after.and_then(|v| parse_retry_after(&v, Utc::now()));
+                    let now = Utc::now();
+                    let asked = retry_after.and_then(|v| parse_retry_after(&v, now));
+                    let throttled = |wait: Duration, problem: String| SourceError::Throttled {
+                        source_id,
+                        url: url.to_owned(),
+                        problem,
+                        retry_at: now
+                            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+                    };
                     if let Some(wait) = asked.filter(|w| *w > settings.max_retry_after) {
-                        return Err(give_up(format!(
-                            "HTTP {} asking to retry after {}s, longer than the {}s allowed; gave up after {attempt} attempt(s)",
+                        return Err(throttled(wait, format!(
+                            "HTTP {} asking to retry after {}s, longer than the {}s waited within a run; gave up after {attempt} attempt(s)",
                             r.status,
                             wait.as_secs(),
                             settings.max_retry_after.as_secs()
                         )));
+                    }
+                    if let Some(wait) = asked.filter(|_| attempt >= max_attempts) {
+                        return Err(throttled(
+                            wait,
+                            format!(
+                            "HTTP {} asking to retry after {}s; gave up after {attempt} attempt(s)",
+                            r.status,
+                            wait.as_secs()
+                        ),
+                        ));
                     }
                     (format!("HTTP {}", r.status), asked)
                 }

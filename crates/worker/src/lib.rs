@@ -3,6 +3,7 @@
 //! Today the one source is the curated baseline (`data/baseline.toml`); the public statistics
 //! sources (World Bank, OECD) plug into the same path.
 
+pub mod clock;
 mod conflicts;
 mod error;
 pub mod fetch;
@@ -14,23 +15,28 @@ pub mod sources;
 pub use error::WorkerError;
 
 use pipeline::{Executor, RefreshFailure, RefreshOutcome};
-use sources::baseline::{Baseline, BaselineSource};
+use sources::baseline::{BaselineFile, BaselineSource};
+use techbalance_store::reference::ReferenceData;
 use techbalance_store::Store;
 
-/// Loads the baseline: reference data upserted, then its figures refreshed through the same
-/// pipeline as any source (an unchanged figure writes nothing, an edited one becomes a new
-/// version, a removed one is withdrawn).
-pub async fn seed(store: &Store, baseline: Baseline) -> Result<RefreshOutcome, RefreshFailure> {
-    let mut reference = baseline.reference_data();
-    reference.sources.extend(sources::public_sources());
+/// Loads the baseline from `file`: the sources registered, then the file's reference data and
+/// figures recorded through the same pipeline as any source (an unchanged figure writes nothing,
+/// an edited one becomes a new version, a removed one is withdrawn). The run's notes name the
+/// file and its hash.
+pub async fn seed(store: &Store, file: &BaselineFile) -> Result<RefreshOutcome, RefreshFailure> {
+    let failure = |error: WorkerError| RefreshFailure { run_id: 0, error };
+    let loaded = file.load().map_err(failure)?;
+    let mut sources = loaded.baseline.reference_data().sources;
+    sources.extend(sources::public_sources());
+    let registered = ReferenceData {
+        sources,
+        ..ReferenceData::default()
+    };
     store
-        .upsert_reference_data(&reference)
+        .upsert_reference_data(&registered)
         .await
-        .map_err(|e| RefreshFailure {
-            run_id: 0,
-            error: e.into(),
-        })?;
-    let source = BaselineSource::new(baseline);
+        .map_err(|e| failure(e.into()))?;
+    let source = BaselineSource::new(file.clone());
     Executor::new(std::time::Duration::from_secs(60))
         .refresh_now(store, &source, &[], &|_| {})
         .await

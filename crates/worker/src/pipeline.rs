@@ -16,6 +16,7 @@ use std::time::Duration;
 use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
+use techbalance_store::reference::upsert_reference;
 use techbalance_store::revisions::{
     count_current_values, record_batch_guarded, HeldSeries, RecordSummary, Withdrawals,
 };
@@ -34,7 +35,8 @@ pub struct RefreshOutcome {
     pub retired: Vec<String>,
     /// Series the withdrawal guard held (the run is `held` when there are any).
     pub held: Vec<HeldSeries>,
-    /// The run's notes: retired series, refused or absent countries, conflicts, held withdrawals.
+    /// The run's notes: the baseline file read with its hash, retired series, refused or absent
+    /// countries, conflicts, held withdrawals.
     pub notes: Option<String>,
 }
 
@@ -162,12 +164,14 @@ impl Executor {
         match self.execute(store, source, countries, &run, progress).await {
             Ok(outcome) => Ok(outcome),
             Err(error) => {
-                let once = RetryPolicy {
-                    max_attempts: 1,
-                    base: Duration::ZERO,
-                };
                 if let Err(e) = store
-                    .fail_run(run.id, &self.worker_id, &error.to_string(), once)
+                    .fail_run(
+                        run.id,
+                        &self.worker_id,
+                        &error.to_string(),
+                        RetryPolicy::FINAL,
+                        None,
+                    )
                     .await
                 {
                     tracing::error!(error = %e, "could not mark the run failed");
@@ -194,7 +198,13 @@ impl Executor {
         let mut wait = Duration::from_millis(250);
         loop {
             match store
-                .fail_run(run.id, &self.worker_id, &error.to_string(), retry)
+                .fail_run(
+                    run.id,
+                    &self.worker_id,
+                    &error.to_string(),
+                    retry,
+                    error.retry_at(),
+                )
                 .await
             {
                 Ok(after) => return after,
@@ -268,12 +278,21 @@ impl Executor {
         // Progress is about fetching; nothing else writes the run while its figures are recorded.
         reporter.abort();
 
-        let known: HashMap<String, String> = store
+        let mut known: HashMap<String, String> = store
             .countries()
             .await?
             .into_iter()
             .map(|c| (c.code, c.iso2))
             .collect();
+        // Countries the source's own reference data brings (the baseline's) are recorded first.
+        if let Some(reference) = &fetched.reference {
+            known.extend(
+                reference
+                    .countries
+                    .iter()
+                    .map(|c| (c.code.clone(), c.iso2.clone())),
+            );
+        }
         let mut notes = Vec::new();
         if !fetched.retired.is_empty() {
             notes.push(format!(
@@ -345,6 +364,9 @@ async fn record(
     run: i64,
     policy: Withdrawals,
 ) -> Result<(RecordSummary, Vec<HeldSeries>), StoreError> {
+    if let Some(reference) = &fetched.reference {
+        upsert_reference(txn, reference).await?;
+    }
     let discovered: Vec<country::Model> = fetched.countries.iter().map(country_row).collect();
     add_missing_countries(txn, &discovered).await?;
     let mut summary = RecordSummary::default();

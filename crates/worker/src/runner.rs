@@ -86,12 +86,8 @@ impl Runner {
                 origin: run.source.clone(),
                 problem: "this worker has no such source".into(),
             };
-            let final_only = RetryPolicy {
-                max_attempts: 0,
-                base: Duration::ZERO,
-            };
             self.executor
-                .fail(&self.store, &run, &error, final_only)
+                .fail(&self.store, &run, &error, RetryPolicy::FINAL)
                 .await;
             return Ok(true);
         };
@@ -110,14 +106,15 @@ impl Runner {
             let retry = if error.is_retryable() {
                 self.settings.retry
             } else {
-                RetryPolicy {
-                    max_attempts: 0,
-                    base: Duration::ZERO,
-                }
+                RetryPolicy::FINAL
             };
             match self.executor.fail(&self.store, &run, &error, retry).await {
-                AfterFailure::Retry { at, attempt } => {
-                    tracing::info!(run = run.id, %at, attempt, "will retry");
+                AfterFailure::Retry {
+                    at,
+                    attempt,
+                    reason,
+                } => {
+                    tracing::info!(run = run.id, %at, attempt, reason = reason.as_str(), "will retry");
                 }
                 AfterFailure::Failed => tracing::warn!(run = run.id, "failed for good"),
                 AfterFailure::NotHeld => {}

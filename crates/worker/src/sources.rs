@@ -7,6 +7,7 @@ pub mod worldbank;
 
 use async_trait::async_trait;
 use techbalance_store::entities::source;
+use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::Batch;
 
 /// A publisher of figures that the worker can refresh.
@@ -64,8 +65,10 @@ pub struct Fetched {
     /// Countries named by the source, with its names for them.
     pub countries: Vec<CountryInfo>,
     pub pages: u32,
+    /// Reference data to record with the figures (the baseline's metrics, countries, …).
+    pub reference: Option<ReferenceData>,
     /// Remarks for the run's notes: countries the source refused or left out, series left out
-    /// because the answer contradicted itself.
+    /// because the answer contradicted itself, the baseline file read with its hash.
     pub notes: Vec<String>,
 }
 
@@ -148,6 +151,21 @@ pub enum SourceError {
         url: String,
         problem: String,
     },
+    /// The source answered 429 or 503 asking to be called again no earlier than `retry_at`
+    /// (`Retry-After`), later than the fetcher waits within one attempt: the run waits for it.
+    #[error("{source_id}: GET {url}: {problem}")]
+    Throttled {
+        source_id: &'static str,
+        url: String,
+        problem: String,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A source file cannot be read or is invalid (the baseline); `problem` names the file.
+    #[error("{source_id}: {problem}")]
+    File {
+        source_id: &'static str,
+        problem: String,
+    },
     /// The source refused the request (a 4xx, or an error payload such as World Bank id 120).
     #[error("{source_id}: GET {url}: refused: {problem}")]
     Refused {
@@ -162,6 +180,16 @@ pub enum SourceError {
         url: String,
         problem: String,
     },
+}
+
+impl SourceError {
+    /// The instant the source asked to be called again, when it asked.
+    pub fn retry_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            SourceError::Throttled { retry_at, .. } => Some(*retry_at),
+            _ => None,
+        }
+    }
 }
 
 /// The public statistics sources, registered on seeding so that their figures can be recorded.

@@ -376,7 +376,7 @@ async fn too_many_requests_waits_for_retry_after_then_succeeds() {
 }
 
 #[tokio::test]
-async fn a_retry_after_longer_than_allowed_gives_up_at_once() {
+async fn a_retry_after_longer_than_allowed_gives_up_at_once_and_keeps_the_time_asked() {
     let server = MockServer::start().await;
     wb_request(RD, 1)
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
@@ -384,11 +384,41 @@ async fn a_retry_after_longer_than_allowed_gives_up_at_once() {
         .mount(&server)
         .await;
 
+    let before = chrono::Utc::now();
+    let (result, _) = fetch(&rd_only(&server).await).await;
+    let after = chrono::Utc::now();
+    let err = result.expect_err("must give up");
+
+    let hour = chrono::Duration::seconds(3600);
+    let retry_at = err.retry_at().expect("the time the source asked for");
+    assert!(matches!(err, SourceError::Throttled { .. }), "{err}");
+    assert!(err.to_string().contains("3600s"), "{err}");
+    assert!(
+        retry_at >= before + hour - chrono::Duration::seconds(1) && retry_at <= after + hour,
+        "{retry_at}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_given_as_an_http_date_is_kept_as_that_instant() {
+    let server = MockServer::start().await;
+    let asked = chrono::DateTime::parse_from_rfc3339("2099-01-01T07:28:00Z")
+        .expect("date")
+        .to_utc();
+    wb_request(RD, 1)
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "Thu, 01 Jan 2099 07:28:00 GMT"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
     let (result, _) = fetch(&rd_only(&server).await).await;
     let err = result.expect_err("must give up");
 
-    assert!(matches!(err, SourceError::Unreachable { .. }), "{err}");
-    assert!(err.to_string().contains("3600s"), "{err}");
+    assert!(matches!(err, SourceError::Throttled { .. }), "{err}");
+    assert_eq!(err.retry_at(), Some(asked), "{err}");
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ pub struct Model {
     pub schedule_id: Option<i64>,
     /// A failed run waits until then before it is retried.
     pub not_before: Option<DateTimeUtc>,
+    /// Why it waits: `backoff` or `retry_after` (see [`crate::queue::WaitReason`]).
+    pub wait_reason: Option<String>,
     /// Until when the claiming worker holds the run.
     pub lease_until: Option<DateTimeUtc>,
     pub worker: Option<String>,

@@ -1,12 +1,17 @@
 //! The curated baseline: `data/baseline.toml`, every figure with its year and citation.
-//! The file is compiled into the binary, so a fresh machine needs nothing else; another file can
-//! be named at run time.
+//!
+//! One configured [`BaselineFile`] is read at every load (seeding, a refresh from the command
+//! line, a schedule, `triggerRefresh`), so an edit takes effect everywhere at the next load; the
+//! run notes name the file and the SHA-256 of its text. The file is also compiled into the
+//! binary, so a machine without it still has a baseline.
 
 use super::{FetchRequest, Fetched, Source, SourceError};
 use crate::WorkerError;
 use async_trait::async_trait;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::path::PathBuf;
 use techbalance_store::entities::{company, country, metric, sector, source};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
 use techbalance_store::revisions::{Batch, Point, Scope};
@@ -337,15 +342,76 @@ impl Baseline {
     }
 }
 
+/// Where the baseline is read from, anew at every load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaselineFile {
+    /// A TOML file (an absolute path, so that every load reads the same one).
+    Path(PathBuf),
+    /// The copy compiled into this build.
+    Bundled,
+}
+
+/// A baseline as read, with where it came from.
+#[derive(Debug)]
+pub struct LoadedBaseline {
+    pub baseline: Baseline,
+    /// The file's path, or `bundled with this build`.
+    pub origin: String,
+    /// SHA-256 of the file's bytes, lower-case hex.
+    pub sha256: String,
+}
+
+impl LoadedBaseline {
+    /// `baseline read from <path> (sha256 <hex>)`, as run notes and the command line say it.
+    pub fn describe(&self) -> String {
+        let from = match self.origin.as_str() {
+            BUNDLED_ORIGIN => BUNDLED_ORIGIN.to_owned(),
+            path => format!("read from {path}"),
+        };
+        format!("baseline {from} (sha256 {})", self.sha256)
+    }
+}
+
+const BUNDLED_ORIGIN: &str = "bundled with this build";
+
+impl BaselineFile {
+    /// Reads and checks the baseline now. Errors name the file.
+    pub fn load(&self) -> Result<LoadedBaseline, WorkerError> {
+        let (text, origin) = match self {
+            BaselineFile::Path(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| WorkerError::Baseline {
+                    origin: origin.clone(),
+                    problem: format!("cannot read it: {e}"),
+                })?;
+                (text, origin)
+            }
+            BaselineFile::Bundled => (BUNDLED.to_owned(), BUNDLED_ORIGIN.to_owned()),
+        };
+        let baseline = Baseline::parse(&text, &origin)?;
+        let sha256 = Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Ok(LoadedBaseline {
+            baseline,
+            origin,
+            sha256,
+        })
+    }
+}
+
 /// The baseline as a refreshable source: the same pipeline as the public sources, so that an
-/// edited file records revisions like any other release.
+/// edited file records revisions like any other release. The file is read at every fetch, and
+/// its reference data (metrics, countries, sectors, companies, highlights) are recorded in the
+/// run's transaction with its figures.
 pub struct BaselineSource {
-    baseline: Baseline,
+    file: BaselineFile,
 }
 
 impl BaselineSource {
-    pub fn new(baseline: Baseline) -> Self {
-        Self { baseline }
+    pub fn new(file: BaselineFile) -> Self {
+        Self { file }
     }
 }
 
@@ -361,7 +427,11 @@ impl Source for BaselineSource {
     }
 
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, SourceError> {
-        let batch = self.baseline.batch();
+        let loaded = self.file.load().map_err(|e| SourceError::File {
+            source_id: SOURCE_ID,
+            problem: e.to_string(),
+        })?;
+        let batch = loaded.baseline.batch();
         (request.progress)(super::Progress {
             pages_fetched: 1,
             pages_total: 1,
@@ -371,6 +441,8 @@ impl Source for BaselineSource {
             release: batch.release.clone(),
             batches: vec![batch],
             pages: 1,
+            reference: Some(loaded.baseline.reference_data()),
+            notes: vec![loaded.describe()],
             ..Fetched::default()
         })
     }
