@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes a PostgreSQL server available for the test suite and prints the admin URL the tests use
-# (TECHBALANCE_TEST_DATABASE_URL): a role that may create the throwaway databases the tests make.
+# Optional: the tests and benches start a throwaway PostgreSQL cluster of their own. This script
+# makes a persistent server available instead and prints the admin URL to give them
+# (TECHBALANCE_TEST_DATABASE_URL): a role that may create the throwaway databases they make.
 #
 # Installs PostgreSQL with apt-get when absent and starts the Debian cluster (PostgreSQL refuses to
 # run as root, so the cluster runs as the `postgres` user). Idempotent.

@@ -8,11 +8,14 @@
 //! memory (`VmHWM`) is its own; the API server stays in the parent.
 //!
 //! ```text
-//! export TECHBALANCE_TEST_DATABASE_URL=$(bash .ci/postgres.sh 2>/dev/null)
 //! cargo bench --bench refresh                      # both backends, 1,000,800 observations
 //! cargo bench --bench refresh -- sqlite            # one backend
 //! cargo bench --bench refresh -- --countries 50    # a smaller payload (50 × 50 × 36)
 //! cargo bench --bench refresh -- postgres --keep   # leaves the database behind, for profiling
+//! # (PostgreSQL: the server TECHBALANCE_TEST_DATABASE_URL names; without it, a throwaway
+//! # cluster started by the bench and removed when it exits, --keep or not)
+//!                                                  # (on the server TECHBALANCE_TEST_DATABASE_URL names;
+//!                                                  # without it, a throwaway cluster gone at exit)
 //! target/release/deps/refresh-* serve              # the synthetic API alone, for profiling
 //! target/release/deps/refresh-* child postgres unchanged <database url> <api url>/base/v2
 //! ```
@@ -36,7 +39,6 @@ use techbalance_worker::sources::{public_sources, Progress};
 mod database_url;
 use database_url::replace_database;
 
-const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
 const YEARS: (i32, i32) = (1990, 2025);
 const DEFAULT_INDICATORS: usize = 50;
 const DEFAULT_COUNTRIES: usize = 556;
@@ -419,13 +421,8 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         backends = vec![Backend::Postgres, Backend::Sqlite];
     }
     let admin_url = if backends.contains(&Backend::Postgres) {
-        Some(std::env::var(POSTGRES_VARIABLE).map_err(|_| {
-            anyhow::anyhow!(
-                "{POSTGRES_VARIABLE} is not set: it must name a PostgreSQL role that may CREATE \
-                 DATABASE. `bash .ci/postgres.sh` starts a local server and prints one:\n  \
-                 export {POSTGRES_VARIABLE}=$(bash .ci/postgres.sh 2>/dev/null)\n\
-                 (or run `cargo bench --bench refresh -- sqlite` for SQLite alone)"
-            )
+        Some(techbalance_test_postgres::admin_url().map_err(|e| {
+            anyhow::anyhow!("{e} (or run `cargo bench --bench refresh -- sqlite` for SQLite alone)")
         })?)
     } else {
         None

@@ -17,7 +17,6 @@
 //! pings at the server's default interval, 15 s).
 //!
 //! ```text
-//! export TECHBALANCE_TEST_DATABASE_URL=$(bash .ci/postgres.sh 2>/dev/null)
 //! cargo bench --bench subscribers                                # 10,000 clients, 30 s idle
 //! cargo bench --bench subscribers -- --clients 1000 --idle-secs 5  # a quick run
 //! ```
@@ -60,7 +59,6 @@ use tokio_tungstenite::WebSocketStream;
 mod database_url;
 use database_url::replace_database;
 
-const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
 const SERVER_VARIABLE: &str = "TECHBALANCE_BENCH_SERVER";
 const METRIC: &str = "rd_intensity";
 const SOURCE: &str = "synthetic";
@@ -221,12 +219,7 @@ struct ThrowawayDb {
 
 impl ThrowawayDb {
     async fn create() -> anyhow::Result<Self> {
-        let admin_url = std::env::var(POSTGRES_VARIABLE).with_context(|| {
-            format!(
-                "set {POSTGRES_VARIABLE} to a PostgreSQL URL whose role may create databases \
-                 (e.g. `export {POSTGRES_VARIABLE}=$(bash .ci/postgres.sh 2>/dev/null)`)"
-            )
-        })?;
+        let admin_url = techbalance_test_postgres::admin_url().map_err(anyhow::Error::msg)?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -234,7 +227,7 @@ impl ThrowawayDb {
         let name = format!("tb_bench_subscribers_{}_{nanos}", std::process::id());
         let admin = Database::connect(&admin_url)
             .await
-            .with_context(|| format!("{POSTGRES_VARIABLE} does not connect"))?;
+            .context("the bench PostgreSQL server does not connect")?;
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await

@@ -15,6 +15,8 @@ use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
 use techbalance_worker::sources::baseline::BaselineFile;
 use techbalance_worker::sources::{oecd, worldbank};
 
+pub mod variables;
+
 /// The baseline file read when `TECHBALANCE_BASELINE` is unset, relative to the working
 /// directory; without it, the copy bundled with the build.
 pub const DEFAULT_BASELINE: &str = "data/baseline.toml";
@@ -239,6 +241,8 @@ fn created_if_missing(url: String) -> String {
 fn telemetry_config(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<TelemetryConfig>, ConfigError> {
+    // Read before any early return, so that every variable is read (see `variables`).
+    let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| "techbalance".to_owned());
     if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return Ok(None);
     }
@@ -281,7 +285,7 @@ fn telemetry_config(
     }
     Ok(Some(TelemetryConfig {
         traces_endpoint,
-        service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "techbalance".to_owned()),
+        service_name,
     }))
 }
 

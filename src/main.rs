@@ -12,7 +12,9 @@ use techbalance_worker::WorkerError;
 #[command(
     name = "techbalance",
     version,
-    about = "GraphQL data service on the US–China technology balance"
+    about = "GraphQL data service on the US–China technology balance",
+    after_help = "Configuration is read from environment variables: `--help` lists them.",
+    after_long_help = techbalance::config::variables::help()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,6 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (the default). Migrates, and seeds an empty database.
+    #[command(after_long_help = techbalance::config::variables::help())]
     Serve {
         /// Address to listen on [env: TECHBALANCE_BIND] [default: 127.0.0.1:8080]
         #[arg(long)]
@@ -31,6 +34,7 @@ enum Command {
         no_worker: bool,
     },
     /// Run schedules and claim queued refreshes, without the API (for scaling out).
+    #[command(after_long_help = techbalance::config::variables::help())]
     Worker,
     /// Create or revoke operator tokens.
     Token {

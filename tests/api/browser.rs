@@ -31,34 +31,23 @@ pub fn artifacts() -> PathBuf {
     dir
 }
 
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
-/// Fails with one line saying what to install when a prerequisite is missing.
-fn require_prerequisites() {
+/// Fails with one line saying what to install when a prerequisite is missing; installs the
+/// pinned Node clients (playwright-core among them) on first use. Returns their directory.
+fn require_prerequisites() -> PathBuf {
     assert!(
         Path::new(CHROMIUM).exists(),
         "the browser tests need Chromium at {CHROMIUM}: install it (apt-get install chromium)"
     );
-    let node = std::process::Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "the browser tests need Node.js: install nodejs (apt-get install nodejs npm)"
-    );
-    assert!(
-        node_dir().join("node_modules/playwright-core").exists(),
-        "the browser tests need playwright-core: run `npm ci --prefix tests/node`"
-    );
+    crate::support::node_clients()
 }
 
 impl Browser {
     /// A fresh Chromium (new profile) allowed to reach `addr` only.
     pub async fn launch(addr: std::net::SocketAddr) -> Self {
-        require_prerequisites();
+        let node = require_prerequisites();
         let origin = format!("http://{addr}");
         let mut child = Command::new("node")
-            .arg(node_dir().join("browser.mjs"))
+            .arg(node.join("browser.mjs"))
             .args([origin.as_str(), CHROMIUM])
             .arg(artifacts())
             .stdin(Stdio::piped())

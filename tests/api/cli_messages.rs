@@ -83,12 +83,7 @@ fn an_unreachable_postgres_server_is_reported_at_once_as_connection_refused() {
 
 #[test]
 fn a_rejected_postgres_login_is_said_once() {
-    let Ok(admin) = std::env::var(crate::support::POSTGRES_VARIABLE) else {
-        panic!(
-            "this test needs PostgreSQL: set {} (see README)",
-            crate::support::POSTGRES_VARIABLE
-        );
-    };
+    let admin = techbalance_test_postgres::admin_url().unwrap_or_else(|e| panic!("{e}"));
     let (scheme, rest) = admin.split_once("://").expect("URL");
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let url = format!("{scheme}://tb_no_such_role:wrong@{host}");
@@ -262,18 +257,29 @@ fn every_argument_of_every_command_is_described_in_help() {
         assert!(output.status.success(), "{command:?}");
         let help = String::from_utf8_lossy(&output.stdout);
         let mut section = "";
-        for line in help.lines() {
+        let lines: Vec<&str> = help.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
             if !line.starts_with(' ') {
                 section = line;
                 continue;
             }
-            if section == "Arguments:" || section == "Options:" {
-                // `  <NAME>  text` or `  -x, --long <VALUE>  text`: a name, two spaces, a text.
-                let entry = line.trim_start();
-                let described = entry
+            let entry = line.trim_start();
+            let is_entry =
+                entry.starts_with('-') || entry.starts_with('<') || entry.starts_with('[');
+            if (section == "Arguments:" || section == "Options:") && is_entry {
+                // `  <NAME>  text` or `  -x, --long <VALUE>  text`: a name, two spaces, a text;
+                // in the long help (`--help`), the text is on the next line, indented further.
+                let same_line = entry
                     .split_once("  ")
                     .is_some_and(|(_, text)| !text.trim().is_empty());
-                assert!(described, "{command:?}: undescribed {entry:?} in\n{help}");
+                let next_line = lines.get(index + 1).is_some_and(|next| {
+                    let indent = |l: &str| l.len() - l.trim_start().len();
+                    indent(next) > indent(line) && !next.trim().is_empty()
+                });
+                assert!(
+                    same_line || next_line,
+                    "{command:?}: undescribed {entry:?} in\n{help}"
+                );
             }
         }
     }

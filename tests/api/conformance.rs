@@ -2,29 +2,13 @@
 //! SHOULD and MAY alike) against the real server, run by `tests/node/audit.mjs`; and Apollo's
 //! automatic persisted queries, over POST and GET.
 
-use crate::support::{code, Backend, TestApp};
+use crate::support::{code, node_clients, Backend, TestApp};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const INSTALL: &str = "run `npm ci --prefix tests/node` (with Node.js 20 or later installed)";
-
-fn node_tests() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_passes_every_graphql_over_http_audit() {
-    let dir = node_tests();
-    let version = Command::new("node").arg("--version").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "the conformance audit needs `node`, which is missing: {INSTALL}"
-    );
-    assert!(
-        dir.join("node_modules/graphql-http/package.json").is_file(),
-        "the conformance audit needs the packages of tests/node, which are not installed: {INSTALL}"
-    );
+    let dir = node_clients();
     let app = TestApp::spawn(Backend::Sqlite).await;
     let url = app.url("/graphql");
     let script = dir.join("audit.mjs");
@@ -53,7 +37,7 @@ async fn the_server_passes_every_graphql_over_http_audit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiqls_introspection_query_is_within_the_default_limits() {
-    let dir = node_tests();
+    let dir = node_clients();
     let script = "import { getIntrospectionQuery } from 'graphql'; \
                   console.log(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, \
                   directiveIsRepeatable: true, schemaDescription: true, \
@@ -62,10 +46,10 @@ async fn graphiqls_introspection_query_is_within_the_default_limits() {
         .current_dir(&dir)
         .args(["--input-type=module", "-e", script])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): {INSTALL}"));
+        .expect("run node");
     assert!(
         output.status.success(),
-        "{}: {INSTALL}",
+        "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let query = String::from_utf8(output.stdout).expect("query text");

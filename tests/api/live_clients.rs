@@ -4,9 +4,8 @@
 //! that refresh recorded (PostgreSQL NOTIFY → this process's LISTEN → its subscribers).
 
 use crate::fake_worldbank::{FakeWorldBank, Vintage};
-use crate::support::{Backend, TestApp};
+use crate::support::{node_clients, Backend, TestApp};
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use techbalance_store::history::RevisionFilter;
@@ -17,23 +16,6 @@ const PATENTS: &str = "IP.PAT.RESD";
 type Seen = (String, String, i32, Option<f64>, Option<f64>);
 
 const QUERY: &str = "subscription { observationRevised { kind year previousValue value metric { slug } country { code } source { id } } }";
-
-pub(crate) fn node_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
-/// The node client processes need `npm ci --prefix tests/node`.
-pub(crate) fn require_node() {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "these tests need Node.js: install nodejs (apt-get install nodejs npm)"
-    );
-    assert!(
-        node_dir().join("node_modules/graphql-ws").exists(),
-        "these tests need the client libraries: run `npm ci --prefix tests/node`"
-    );
-}
 
 /// `techbalance refresh worldbank`, with `flags` (e.g. `--accept-withdrawals`).
 fn refresh_in_another_process(app: &TestApp, fake: &FakeWorldBank, flags: &[&str]) {
@@ -54,7 +36,7 @@ fn refresh_in_another_process(app: &TestApp, fake: &FakeWorldBank, flags: &[&str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process_records() {
-    require_node();
+    let node = node_clients();
     let app = TestApp::spawn(Backend::Postgres).await;
     let first = Vintage::new("2025-07-01")
         .with(RD, "USA", 2022, Some(3.58))
@@ -70,7 +52,7 @@ async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process
             .into_iter()
             .map(|(protocol, url)| {
                 let child = Command::new("node")
-                    .arg(node_dir().join("subscribe.mjs"))
+                    .arg(node.join("subscribe.mjs"))
                     .args([protocol, url.as_str(), QUERY, "2", "30000"])
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())

@@ -23,6 +23,7 @@ mod operators;
 mod outage;
 mod page;
 mod queries;
+mod readme;
 mod refresh;
 mod retry_after;
 mod revocation;

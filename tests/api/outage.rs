@@ -3,16 +3,14 @@
 //! comes back everything recovers without a restart: queries answer, the interrupted refresh is
 //! retried and succeeds once, and nothing partial was stored.
 //!
-//! The outage is a throwaway PostgreSQL cluster of the test's own (initdb in a temporary
-//! directory, its own port), stopped and started again; the shared cluster the other tests use
-//! is never touched. It needs root (PostgreSQL runs as the `postgres` user) and the server
-//! binaries (`bash .ci/postgres.sh` installs them).
+//! The outage is a throwaway PostgreSQL cluster of the test's own (`techbalance_test_postgres`:
+//! a temporary directory, its own port), stopped and started again; the server the other tests
+//! use is never touched.
 
 use crate::fake_worldbank::{Failure, FakeWorldBank, Vintage};
 use crate::support::code;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use techbalance::config::Config;
@@ -27,153 +25,40 @@ const DATABASE: &str = "techbalance";
 /// The pool's acquire timeout in this test: what bounds a query during the outage.
 const DB_TIMEOUT_SECS: u64 = 2;
 
-/// A PostgreSQL cluster in a temporary directory, stopped and removed when dropped.
-struct Cluster {
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-}
+/// A PostgreSQL cluster of this test's own (the others' is never stopped), with a role that logs
+/// in with a password over TCP; removed when dropped.
+struct Cluster(techbalance_test_postgres::Cluster);
 
 impl Cluster {
-    /// Creates and starts the cluster, with a role that logs in with a password over TCP.
     fn start() -> Self {
-        let uid = Command::new("id").arg("-u").output().map(|o| o.stdout);
-        assert!(
-            uid.is_ok_and(|u| u.trim_ascii() == b"0"),
-            "this test starts and stops a PostgreSQL cluster of its own, which needs root \
-             (PostgreSQL runs as the `postgres` user through runuser)"
-        );
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|versions| {
-                versions
-                    .filter_map(|v| v.ok())
-                    .filter_map(|v| v.file_name().to_str()?.parse::<u32>().ok())
-                    .max()
-            })
-            .map(|version| PathBuf::from(format!("/usr/lib/postgresql/{version}/bin")))
-            .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
-            .unwrap_or_else(|| {
-                panic!(
-                    "this test needs the PostgreSQL server binaries in /usr/lib/postgresql/<version>/bin \
-                     (install them with `bash .ci/postgres.sh`)"
-                )
-            });
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("tb-outage-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("cluster directory");
-        let cluster = Self {
-            dir,
-            bin,
-            port: crate::shutdown::free_port(),
-        };
-        run(Command::new("chown")
-            .arg("postgres:postgres")
-            .arg(&cluster.dir));
-        let data = cluster.data();
-        cluster.as_postgres(
-            "initdb",
-            &[
-                "-D",
-                &data,
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-                "-U",
-                "postgres",
-            ],
-        );
-        cluster.resume();
-        cluster.as_postgres(
-            "psql",
-            &[
-                "-h",
-                &cluster.socket_dir(),
-                "-p",
-                &cluster.port.to_string(),
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-c",
-                &format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"),
-                "-c",
-                &format!("CREATE DATABASE {DATABASE} OWNER {ROLE}"),
-            ],
-        );
-        cluster
-    }
-
-    fn data(&self) -> String {
-        self.dir.join("data").display().to_string()
-    }
-
-    fn socket_dir(&self) -> String {
-        self.dir.display().to_string()
+        let cluster = techbalance_test_postgres::Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+        run(cluster.client("psql").args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            &format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"),
+            "-c",
+            &format!("CREATE DATABASE {DATABASE} OWNER {ROLE}"),
+        ]));
+        Self(cluster)
     }
 
     fn url(&self) -> String {
         format!(
             "postgres://{ROLE}:{PASSWORD}@127.0.0.1:{}/{DATABASE}",
-            self.port
+            self.0.port
         )
     }
 
-    /// Starts the server and waits until it accepts connections.
+    /// Starts the server again and waits until it accepts connections.
     fn resume(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.socket_dir()
-        );
-        let log = self.dir.join("server.log").display().to_string();
-        self.as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                &self.data(),
-                "-l",
-                &log,
-                "-o",
-                &options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
+        self.0.resume().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Stops the server: `fast` ends every session (their transactions roll back).
     fn stop(&self, mode: &str) {
-        self.as_postgres(
-            "pg_ctl",
-            &["-D", &self.data(), "-m", mode, "-w", "-t", "60", "stop"],
-        );
-    }
-
-    fn as_postgres(&self, program: &str, args: &[&str]) {
-        run(Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join(program))
-            .args(args)
-            .current_dir(&self.dir));
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .args(["-D", &self.data(), "-m", "immediate", "-w", "stop"])
-            .current_dir(&self.dir)
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.stop(mode).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

@@ -4,7 +4,7 @@
 //! (`tests/node/revocation.mjs`), against both backends.
 
 use crate::both_backends;
-use crate::live_clients::{node_dir, require_node};
+use crate::support::node_clients;
 use crate::support::{wait_until, Backend, TestApp};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -33,7 +33,7 @@ impl Client {
             _ => format!("ws://{}/graphql", app.addr),
         };
         let mut child = Command::new("node")
-            .arg(node_dir().join("revocation.mjs"))
+            .arg(node_clients().join("revocation.mjs"))
             .args([protocol, url.as_str(), token, "30000"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -116,7 +116,7 @@ fn revoke_with_cli(app: &TestApp, name: &str) {
 }
 
 async fn a_revoked_token_is_refused_on_the_next_operation_over_every_transport(backend: Backend) {
-    require_node();
+    node_clients();
     // The periodic check is far off: what refuses here is the check of every operation.
     let app = TestApp::spawn_with(backend, &[("TECHBALANCE_TOKEN_RECHECK_MS", "600000")]).await;
     for protocol in PROTOCOLS {
@@ -141,7 +141,7 @@ async fn a_revoked_token_is_refused_on_the_next_operation_over_every_transport(b
 }
 
 async fn connections_opened_with_a_revoked_token_are_told_and_closed(backend: Backend) {
-    require_node();
+    node_clients();
     let app = TestApp::spawn_with(backend, &[("TECHBALANCE_TOKEN_RECHECK_MS", "200")]).await;
     for protocol in PROTOCOLS {
         wait_until("subscriptions left open", 0, || {

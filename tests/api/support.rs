@@ -1,10 +1,11 @@
 //! Test harness: a throwaway database per test (a fresh PostgreSQL database, or a fresh SQLite
-//! file), migrated and seeded, behind the real HTTP server on a free port.
+//! file), migrated and seeded, behind the real HTTP server on a free port; and the pinned Node.js
+//! clients of `tests/node`, installed on first use.
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +16,9 @@ use techbalance_store::Store;
 mod database_url;
 use database_url::replace_database;
 
-/// Where PostgreSQL tests create their databases: a URL whose role may `CREATE DATABASE`.
-pub const POSTGRES_VARIABLE: &str = "TECHBALANCE_TEST_DATABASE_URL";
+/// Names an existing PostgreSQL server for the tests (a URL whose role may `CREATE DATABASE`);
+/// without it they start a throwaway cluster of their own (`techbalance_test_postgres`).
+pub const POSTGRES_VARIABLE: &str = techbalance_test_postgres::VARIABLE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -82,15 +84,11 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let admin_url = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
-                    panic!(
-                        "this test needs PostgreSQL: set {POSTGRES_VARIABLE} to a URL whose role may \
-                         create databases (e.g. the one `bash .ci/postgres.sh` prints)"
-                    )
-                });
+                let admin_url =
+                    techbalance_test_postgres::admin_url().unwrap_or_else(|e| panic!("{e}"));
                 let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
                     panic!(
-                        "this test needs PostgreSQL, but {POSTGRES_VARIABLE} does not connect: {e}"
+                        "the test PostgreSQL server does not connect (check {POSTGRES_VARIABLE} if set): {e}"
                     )
                 });
                 admin
@@ -350,4 +348,92 @@ pub fn code(error: &Value) -> &str {
     error["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no extensions.code in {error}"))
+}
+
+/// The directory of the pinned Node.js clients (`tests/node`), installed with `npm ci` on first
+/// use (again whenever `package-lock.json` pins other versions), under a file lock so that test
+/// processes running side by side install once. Panics with one line saying what to install when Node.js
+/// or npm is missing.
+pub fn node_clients() -> PathBuf {
+    static INSTALLED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(install_node_clients)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn install_node_clients() -> Result<PathBuf, String> {
+    const NODE: &str =
+        "these tests need Node.js 20 or later: install it (Debian: apt-get install nodejs npm)";
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|_| NODE.to_owned())?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|major| major.parse::<u32>().ok());
+    if major.is_none_or(|major| major < 20) {
+        return Err(format!("{NODE} (`node --version` says {version:?})"));
+    }
+    let installed = || node_clients_installed(&dir);
+    if installed() {
+        return Ok(dir);
+    }
+    let guard = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("npm-ci.lock"))
+        .map_err(|e| format!("cannot create the npm install lock: {e}"))?;
+    guard
+        .lock()
+        .map_err(|e| format!("cannot take the npm install lock: {e}"))?;
+    if installed() {
+        return Ok(dir);
+    }
+    let output = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .output()
+        .map_err(|_| {
+            "these tests need npm to install their Node.js clients: install it (Debian: apt-get install npm)"
+                .to_owned()
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(format!(
+            "`npm ci` in tests/node failed (it needs the npm registry): {}",
+            last.unwrap_or("no message")
+        ));
+    }
+    if !installed() {
+        return Err(
+            "`npm ci` in tests/node did not install what package-lock.json pins".to_owned(),
+        );
+    }
+    Ok(dir)
+}
+
+/// Whether `node_modules` holds every package `package-lock.json` pins, at its version (as npm
+/// recorded what it installed, in `node_modules/.package-lock.json`); optional packages aside.
+fn node_clients_installed(dir: &Path) -> bool {
+    let packages = |path: PathBuf| {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .map(|lock| lock["packages"].clone())
+    };
+    let (Some(pinned), Some(installed)) = (
+        packages(dir.join("package-lock.json")),
+        packages(dir.join("node_modules/.package-lock.json")),
+    ) else {
+        return false;
+    };
+    pinned.as_object().is_some_and(|pinned| {
+        pinned
+            .iter()
+            .filter(|(path, package)| !path.is_empty() && package["optional"] != true)
+            .all(|(path, package)| installed[path]["version"] == package["version"])
+    })
 }
