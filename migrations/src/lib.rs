@@ -7,6 +7,7 @@ mod m20261128_000002_create_refresh_runs;
 mod m20261128_000003_create_observations;
 mod m20261129_000004_create_schedules_tokens_audit;
 mod m20261130_000005_add_run_withdrawal_guard;
+mod m20261130_000006_index_current_observations;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_observations::Migration),
             Box::new(m20261129_000004_create_schedules_tokens_audit::Migration),
             Box::new(m20261130_000005_add_run_withdrawal_guard::Migration),
+            Box::new(m20261130_000006_index_current_observations::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod conformance;
 mod dashboard;
+mod database_tls;
 mod fuzz;
 mod hostile;
 mod http;
