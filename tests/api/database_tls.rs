@@ -34,7 +34,19 @@ async fn sslmode_in_the_database_url_decides_whether_postgres_connections_use_tl
         format!("{}{separator}sslmode={mode}", db.url)
     };
     assert!(!uses_tls(with("disable")).await, "sslmode=disable used TLS");
-    // `prefer` (the default) uses TLS exactly when the server offers it.
+    let loopback = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|host| db.url.contains(&format!("@{host}")));
+    assert!(
+        loopback,
+        "the test database is expected on this host: {}",
+        db.url
+    );
+    assert!(
+        !uses_tls(db.url.clone()).await,
+        "a loopback server without sslmode was reached with TLS"
+    );
+    // `prefer` (libpq's default, kept for other hosts) uses TLS exactly when the server offers it.
     let offered = {
         let store = Store::connect(&ConnectionSettings {
             url: with("disable"),
