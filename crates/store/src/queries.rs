@@ -8,8 +8,8 @@ use crate::sql::{placeholders, statement};
 use crate::{Store, StoreError, Timestamp};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Value,
+    ColumnTrait, DatabaseBackend, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Value,
 };
 use std::collections::HashMap;
 
@@ -151,6 +151,8 @@ impl Store {
             homepage: String,
             terms: String,
         }
+        // A scalar subquery rather than EXISTS: PostgreSQL turns an EXISTS into a semi-join that
+        // reads every current observation; the subquery stays one index probe per pair.
         let mut values: Vec<Value> = Vec::new();
         let metric_clause = match metrics {
             Some([]) => return Ok(Vec::new()),
@@ -160,10 +162,11 @@ impl Store {
         let sql = format!(
             "SELECT m.slug AS metric, s.id, s.name, s.homepage, s.terms \
              FROM metrics m CROSS JOIN sources s \
-             WHERE {metric_clause} AND EXISTS ( \
+             WHERE {metric_clause} AND ( \
                  SELECT 1 FROM observations o \
                  WHERE o.metric = m.slug AND o.source = s.id \
-                   AND o.recorded_to IS NULL AND o.value IS NOT NULL) \
+                   AND o.recorded_to IS NULL AND o.value IS NOT NULL \
+                 LIMIT 1) IS NOT NULL \
              ORDER BY m.slug, s.id"
         );
         let rows = Row::find_by_statement(statement(self.backend(), &sql, values))
@@ -309,16 +312,23 @@ impl Store {
             Some(codes) => in_list("c.code", codes, &mut values),
             None => "TRUE".to_owned(),
         };
+        let newest = format!(
+            "FROM observations o \
+             WHERE o.metric = m.slug AND o.country = c.code \
+               AND o.recorded_to IS NULL AND o.value IS NOT NULL \
+             ORDER BY o.year DESC, {rank}, o.source \
+             LIMIT 1"
+        );
+        // PostgreSQL probes each pair through LATERAL (joining on a correlated id, it hashes the
+        // whole table instead); SQLite has no LATERAL and probes the correlated id per pair.
+        let pick = match self.backend() {
+            DatabaseBackend::Postgres => format!("CROSS JOIN LATERAL (SELECT o.* {newest}) v"),
+            _ => format!("JOIN observations v ON v.id = (SELECT o.id {newest})"),
+        };
         let sql = format!(
             "SELECT v.id, v.metric, v.country, v.source, v.year, v.value, v.qualifier, v.release, \
                     v.citation, v.recorded_from, v.recorded_to, v.supersedes, v.run_id \
-             FROM metrics m CROSS JOIN countries c \
-             JOIN observations v ON v.id = ( \
-                 SELECT o.id FROM observations o \
-                 WHERE o.metric = m.slug AND o.country = c.code \
-                   AND o.recorded_to IS NULL AND o.value IS NOT NULL \
-                 ORDER BY o.year DESC, {rank}, o.source \
-                 LIMIT 1) \
+             FROM metrics m CROSS JOIN countries c {pick} \
              WHERE {metric_clause} AND {country_clause} \
              ORDER BY v.metric, v.country"
         );
