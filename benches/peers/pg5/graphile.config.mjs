@@ -4,6 +4,8 @@ import { makePgService } from "postgraphile/adaptors/pg";
 
 export default {
   extends: [PostGraphileAmberPreset],
+  // As in PostGraphile 4: order and filter by any column, not only indexed ones.
+  disablePlugins: ["PgIndexBehaviorsPlugin"],
   pgServices: [
     makePgService({ connectionString: process.env.DATABASE_URL, schemas: ["public"] }),
   ],
