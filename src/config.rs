@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use techbalance_api::{CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings};
+use techbalance_api::{
+    CorsHeaders, CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, WsSettings,
+};
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
@@ -106,7 +108,7 @@ impl Config {
         }
         Ok(Self {
             database: ConnectionSettings {
-                url,
+                url: created_if_missing(url),
                 max_connections: parse(&get, "TECHBALANCE_DB_MAX_CONNECTIONS", 10, |n: &u32| {
                     *n >= 1
                 })?,
@@ -184,6 +186,19 @@ impl Config {
     }
 }
 
+/// A SQLite file URL without a `mode` opens read-write and creates the file (`mode=rwc`), as
+/// the default does: a path the user names just works. Other URLs are kept as they are.
+fn created_if_missing(url: String) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url;
+    };
+    if rest.contains(":memory:") || rest.contains("mode=") {
+        return url;
+    }
+    let separator = if rest.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
+}
+
 /// The HTTP transport: body size, batches, rate limiting, CORS and CSRF.
 fn telemetry_config(
     get: &impl Fn(&str) -> Option<String>,
@@ -243,6 +258,13 @@ fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, 
             problem,
         })?,
     };
+    let cors_headers = match get("TECHBALANCE_CORS_HEADERS") {
+        None => d.cors_headers,
+        Some(text) => CorsHeaders::parse(&text).map_err(|problem| ConfigError {
+            variable: "TECHBALANCE_CORS_HEADERS",
+            problem,
+        })?,
+    };
     Ok(HttpSettings {
         max_body_bytes: parse(get, "TECHBALANCE_MAX_BODY_BYTES", d.max_body_bytes, |n| {
             *n >= 1024
@@ -270,6 +292,7 @@ fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, 
             )?,
         },
         cors_origins,
+        cors_headers,
         csrf_prevention: parse(
             get,
             "TECHBALANCE_CSRF_PREVENTION",
@@ -460,6 +483,23 @@ mod tests {
         assert_eq!(config.database.url, DEFAULT_DATABASE_URL);
         assert_eq!(config.bind.to_string(), DEFAULT_BIND);
         assert!(config.is_sqlite());
+    }
+
+    #[test]
+    fn a_sqlite_file_is_created_if_missing_unless_a_mode_is_given() {
+        for (given, used) in [
+            ("sqlite://mydata.db", "sqlite://mydata.db?mode=rwc"),
+            (
+                "sqlite:data/x.db?cache=shared",
+                "sqlite:data/x.db?cache=shared&mode=rwc",
+            ),
+            ("sqlite://ro.db?mode=ro", "sqlite://ro.db?mode=ro"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+        ] {
+            let config = config(&[("DATABASE_URL", given)]).expect(given);
+            assert_eq!(config.database.url, used);
+        }
     }
 
     #[test]

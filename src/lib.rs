@@ -26,14 +26,38 @@ use tokio::sync::watch;
 
 /// Connects and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database).await.with_context(|| {
-        format!(
-            "cannot open the database at {}",
-            redact(&config.database.url)
-        )
-    })?;
-    store.migrate().await.context("cannot apply migrations")?;
+    let url = &config.database.url;
+    let opening = || format!("cannot open the database at {}", redact(url));
+    if let Some(directory) = sqlite_directory(url) {
+        if !directory.is_dir() {
+            anyhow::bail!(
+                "{}: the directory {} does not exist (create it, or name a file elsewhere)",
+                opening(),
+                directory.display()
+            );
+        }
+    }
+    let store = Store::connect(&config.database)
+        .await
+        .with_context(opening)?;
+    let pending = store.pending_migrations().await.with_context(opening)?;
+    if !pending.is_empty() {
+        store.migrate().await.context("cannot apply migrations")?;
+        tracing::info!(migrations = %pending.join(", "), "applied {} migrations", pending.len());
+    }
     Ok(store)
+}
+
+/// The directory of a SQLite file URL's file (`None` for other URLs and in-memory databases).
+fn sqlite_directory(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.split('?').next().unwrap_or_default();
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() || path.contains(":memory:") {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?;
+    (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
 }
 
 /// The configured baseline: the file named by `TECHBALANCE_BASELINE`, or the bundled one.
@@ -224,6 +248,21 @@ pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()>
     Ok(())
 }
 
+/// A listener on `address`, or an error that says why and how to pick another address.
+pub async fn listen(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "the address is already in use (another process listens there)".to_owned(),
+            std::io::ErrorKind::AddrNotAvailable => "the address is not one of this machine's".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_owned(),
+            _ => e.to_string(),
+        };
+        anyhow::anyhow!(
+            "cannot listen on {address}: {why}; choose another address with --bind ADDR (or TECHBALANCE_BIND)"
+        )
+    })
+}
+
 /// The HTTP application for `store`; `live` tracks (and on shutdown closes) its WebSockets.
 pub fn app(store: Store, config: &Config, live: Live) -> axum::Router {
     let schema = techbalance_api::build_schema(store.clone(), config.limits);
@@ -290,6 +329,23 @@ async fn within_grace(
             Ok(())
         }
     }
+}
+
+/// A fatal error's message, each cause said once: the contexts, then the root cause. A message
+/// that only repeats the one it wraps (database drivers print their whole chain at every level)
+/// is left out.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let messages: Vec<String> = err.chain().map(ToString::to_string).collect();
+    let mut said: Vec<&str> = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let repeats_its_cause = messages
+            .get(i + 1)
+            .is_some_and(|cause| message.contains(cause.as_str()));
+        if !repeats_its_cause {
+            said.push(message);
+        }
+    }
+    said.join(": ")
 }
 
 /// The URL without its password, for messages.

@@ -3,8 +3,10 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use techbalance::config::Config;
+use techbalance::config::{Config, LogFormat};
 use techbalance::telemetry::Telemetry;
+use techbalance_worker::sources::SourceError;
+use techbalance_worker::WorkerError;
 
 #[derive(Parser)]
 #[command(
@@ -46,7 +48,7 @@ enum Command {
     Seed,
     /// Refresh one source now (`baseline`, `worldbank`, `oecd-msti`) or `all` of them.
     Refresh {
-        /// A source id, or `all`.
+        /// A source id (baseline, worldbank, oecd-msti), or all.
         source: String,
         /// Record every withdrawal the answer implies, instead of holding whole series (or more
         /// than TECHBALANCE_MAX_WITHDRAWAL_SHARE of the source's values) for an operator. Audited.
@@ -60,9 +62,15 @@ enum Command {
 #[derive(Subcommand)]
 enum TokenAction {
     /// Create a token and print it (it is shown only this once).
-    Create { name: String },
+    Create {
+        /// A name for the token's holder, unique among active tokens (audited as the actor).
+        name: String,
+    },
     /// Revoke a token: requests with it are refused from now on.
-    Revoke { name: String },
+    Revoke {
+        /// The name the token was created with.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,17 +79,29 @@ enum ScheduleAction {
     List,
     /// Add a schedule: a six-field cron expression, seconds first ("0 0 3 * * *").
     Add {
+        /// The source to refresh: baseline, worldbank or oecd-msti.
         source: String,
+        /// Six fields, seconds first: "0 0 3 * * *" is 03:00:00 every day.
         cron: String,
+        /// The IANA time zone the cron fields are read in (e.g. Europe/Paris).
         #[arg(long, default_value = "UTC")]
         timezone: String,
     },
     /// Stop a schedule from firing.
-    Pause { id: i64 },
+    Pause {
+        /// The schedule's id, as `schedule list` shows it.
+        id: i64,
+    },
     /// Let a paused schedule fire again.
-    Resume { id: i64 },
+    Resume {
+        /// The schedule's id, as `schedule list` shows it.
+        id: i64,
+    },
     /// Delete a schedule.
-    Remove { id: i64 },
+    Remove {
+        /// The schedule's id, as `schedule list` shows it.
+        id: i64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,13 +110,21 @@ fn main() -> ExitCode {
         print!("{}", techbalance_api::sdl());
         return ExitCode::SUCCESS;
     }
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
             eprintln!("configuration error: {err}");
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Some(Command::Refresh { .. }))
+        && !config.log_filter.contains("techbalance_worker")
+    {
+        // `refresh` prints each outcome itself; the pipeline's log line would say it again.
+        config
+            .log_filter
+            .push_str(",techbalance_worker::pipeline=error");
+    }
     let telemetry = match Telemetry::install(&config) {
         Ok(telemetry) => telemetry,
         Err(err) => {
@@ -112,6 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let log_format = config.log_format;
     let outcome = runtime.block_on(run(
         cli.command.unwrap_or(Command::Serve {
             bind: None,
@@ -121,9 +150,14 @@ fn main() -> ExitCode {
     ));
     let code = match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<AlreadyReported>() => ExitCode::FAILURE,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
+            // Said once: in the JSON log for machines, else as one line for the person.
+            let report = techbalance::error_report(&err);
+            match log_format {
+                LogFormat::Json => tracing::error!("{report}"),
+                LogFormat::Text => eprintln!("error: {report}"),
+            }
             ExitCode::FAILURE
         }
     };
@@ -140,14 +174,13 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             let store = techbalance::open_store(&config).await?;
             techbalance::seed_if_empty(&store, &config).await?;
+            // Bound before the worker starts: a server that cannot listen runs no refreshes.
+            let listener = techbalance::listen(config.bind).await?;
             let background = if no_worker {
                 None
             } else {
                 Some(techbalance::Background::start(store.clone(), &config)?)
             };
-            let listener = tokio::net::TcpListener::bind(config.bind)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
             tracing::info!(
                 address = %config.bind,
                 database = %techbalance::redact(&config.database.url),
@@ -328,7 +361,7 @@ async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> any
     }
     let store = techbalance::open_store(config).await?;
     techbalance::seed_if_empty(&store, config).await?;
-    let mut failed = Vec::new();
+    let mut failed = false;
     for source in techbalance::sources(config)? {
         if wanted != "all" && source.id() != wanted {
             continue;
@@ -367,21 +400,55 @@ async fn refresh(config: &Config, wanted: &str, accept_withdrawals: bool) -> any
                 }
             }
             Err(failure) => {
-                println!(
-                    "{}: run {} failed: {}",
+                // The one report of this failure (the pipeline's own log line is kept quiet).
+                let error = failure.error.to_string();
+                let error = error
+                    .strip_prefix(&format!("{}: ", source.id()))
+                    .unwrap_or(&error);
+                eprintln!(
+                    "error: {}: run {} failed: {error}",
                     source.id(),
-                    failure.run_id,
-                    failure.error
+                    failure.run_id
                 );
-                failed.push(source.id());
+                if let Some(hint) = unreachable_hint(&failure.error, source.id()) {
+                    eprintln!("hint: {hint}");
+                }
+                failed = true;
             }
         }
     }
-    if failed.is_empty() {
-        Ok(())
+    if failed {
+        Err(AlreadyReported.into())
     } else {
-        anyhow::bail!("refresh failed for {}", failed.join(", "))
+        Ok(())
     }
+}
+
+/// A failure already printed in full: `main` only sets the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("already reported")]
+struct AlreadyReported;
+
+/// What to check when a source could not be reached at all.
+fn unreachable_hint(error: &WorkerError, source: &str) -> Option<String> {
+    let WorkerError::Source(SourceError::Unreachable { url, .. }) = error else {
+        return None;
+    };
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?']).next())
+        .unwrap_or(url);
+    let variable = match source {
+        "worldbank" => "TECHBALANCE_WORLDBANK_URL",
+        "oecd-msti" => "TECHBALANCE_OECD_URL",
+        _ => return None,
+    };
+    Some(format!(
+        "{host} did not answer (no connection, a timeout or server errors, after every attempt): \
+         check this machine's network or proxy, or point {variable} at a reachable copy; \
+         TECHBALANCE_FETCH_ATTEMPTS and TECHBALANCE_FETCH_TIMEOUT_SECS set the patience"
+    ))
 }
 
 mod progress {
@@ -396,15 +463,17 @@ mod progress {
     }
 
     impl Bar {
+        /// A spinner until the source says how many pages there are: no bar claims to be
+        /// full (or empty) before anything is known.
         pub fn new(source: &'static str) -> Self {
             let bar = std::io::stderr().is_terminal().then(|| {
-                let bar = ProgressBar::new(0);
-                if let Ok(style) =
-                    ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} pages {msg}")
-                {
-                    bar.set_style(style.progress_chars("=> "));
+                let bar = ProgressBar::new_spinner();
+                if let Ok(style) = ProgressStyle::with_template("{prefix:>10} {spinner} {msg}") {
+                    bar.set_style(style);
                 }
                 bar.set_prefix(source);
+                bar.set_message("connecting");
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
             });
             Self { bar, source }
@@ -413,7 +482,21 @@ mod progress {
         pub fn update(&self, progress: Progress) {
             match &self.bar {
                 Some(bar) => {
-                    bar.set_length(u64::from(progress.pages_total.max(progress.pages_fetched)));
+                    let total = progress.pages_total.max(progress.pages_fetched);
+                    if total == 0 {
+                        bar.set_message(format!("{} observations", progress.observations));
+                        return;
+                    }
+                    if bar.length().is_none() {
+                        bar.disable_steady_tick();
+                        bar.set_message("");
+                        if let Ok(style) = ProgressStyle::with_template(
+                            "{prefix:>10} [{bar:30}] {pos}/{len} pages {msg}",
+                        ) {
+                            bar.set_style(style.progress_chars("=> "));
+                        }
+                    }
+                    bar.set_length(u64::from(total));
                     bar.set_position(u64::from(progress.pages_fetched));
                     bar.set_message(format!("{} observations", progress.observations));
                 }

@@ -41,8 +41,15 @@ impl Telemetry {
     /// Installs the global subscriber for `config`: its log filter and format, and span export
     /// when `config.telemetry` names an endpoint.
     pub fn install(config: &Config) -> Result<Self, TelemetryError> {
-        let filter =
+        // sea-orm-migration logs two lines per command even with nothing to apply; `open_store`
+        // says what it applied instead. A filter that names the migrator gets its lines back.
+        let mut filter =
             EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+        if !config.log_filter.contains("sea_orm_migration") {
+            if let Ok(quiet) = "sea_orm_migration=warn".parse() {
+                filter = filter.add_directive(quiet);
+            }
+        }
         let log_lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
         let log_lines = match config.log_format {
             LogFormat::Json => log_lines.json().boxed(),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_techbalance");
 
-fn techbalance(dir: &std::path::Path) -> Command {
+pub(crate) fn techbalance(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BINARY);
     command
         .current_dir(dir)
@@ -22,7 +22,7 @@ fn techbalance(dir: &std::path::Path) -> Command {
     command
 }
 
-fn scratch_dir(name: &str) -> std::path::PathBuf {
+pub(crate) fn scratch_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tb-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -218,10 +218,10 @@ async fn refresh_prints_a_summary_and_fails_loudly_when_the_source_does() {
         .await
         .expect("join");
     assert!(!output.status.success(), "a failed refresh exits non-zero");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stdout.contains("worldbank: run") && stdout.contains("failed"),
-        "{stdout}"
+        stderr.contains("error: worldbank: run") && stderr.contains("failed"),
+        "{stderr}"
     );
 
     let output = techbalance(&dir)

@@ -376,3 +376,114 @@ async fn a_request_outlasting_the_grace_period_is_cut_off_and_the_process_still_
     );
     eprintln!("a stalled request was cut off; exited 0 {took:?} after SIGTERM (grace 1 s)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_ends_sse_and_websocket_subscriptions_at_once_instead_of_waiting_out_the_grace() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const SUBSCRIPTION: &str = "subscription { dataChanged { version } }";
+    let db = TestDb::create(Backend::Sqlite).await;
+    // A grace far longer than the test may take: ending the streams must not wait for it.
+    let mut server = ServerProcess::start(
+        &db,
+        "subscribers",
+        &[("TECHBALANCE_SHUTDOWN_GRACE_SECS", "600")],
+    )
+    .await;
+
+    let mut events = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&serde_json::json!({ "query": SUBSCRIPTION }))
+        .send()
+        .await
+        .expect("SSE subscription");
+    assert_eq!(events.status(), 200);
+
+    let mut request = format!("ws://127.0.0.1:{}/graphql", server.port)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    for message in [
+        serde_json::json!({ "type": "connection_init" }),
+        serde_json::json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } }),
+    ] {
+        socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("send");
+    }
+    // Both subscriptions are open once the server counts them.
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        if metrics
+            .lines()
+            .any(|line| line == "techbalance_graphql_open_subscriptions 2")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "subscriptions not open:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    server.signal("INT");
+
+    // The SSE client is told the stream is complete, and the stream ends. (Keep-alive comments
+    // arrive every 15 s: the deadline is for the whole read.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let mut body = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the event stream did not end within 40 s: {body}"))
+            .expect("read the event stream");
+        match chunk {
+            Some(bytes) => body.push_str(&String::from_utf8_lossy(&bytes)),
+            None => break,
+        }
+    }
+    assert!(body.contains("event: complete"), "{body}");
+    // The WebSocket client gets 1001 (going away).
+    let code = loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .expect("closed within 60 s");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(Message::Close(None))) | None => break 0,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("socket error before a close frame: {e}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    drop(socket);
+    // And the process exits without waiting out its 600 s grace.
+    let status = server.exit_within(Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(0), "exit status\n{}", server.log());
+    assert!(
+        !server.log().contains("grace period over"),
+        "{}",
+        server.log()
+    );
+}

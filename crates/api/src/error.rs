@@ -6,8 +6,12 @@ use techbalance_store::StoreError;
 
 #[derive(Debug)]
 pub enum ApiError {
-    /// An argument names something that does not exist.
-    NotFound { what: &'static str, value: String },
+    /// An argument names something that does not exist; `suggestion` is the closest known name.
+    NotFound {
+        what: &'static str,
+        value: String,
+        suggestion: Option<String>,
+    },
     /// An argument is out of range or malformed.
     BadInput(String),
     /// No valid operator token was presented.
@@ -29,6 +33,20 @@ impl ApiError {
         ApiError::NotFound {
             what,
             value: value.into(),
+            suggestion: None,
+        }
+    }
+
+    /// A [`ApiError::NotFound`] that suggests the known name closest to `value`, if one is close.
+    pub fn not_found_among<'a>(
+        what: &'static str,
+        value: &str,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        ApiError::NotFound {
+            what,
+            value: value.to_owned(),
+            suggestion: did_you_mean(value, known).map(str::to_owned),
         }
     }
 
@@ -58,7 +76,16 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::NotFound { what, value } => format!("unknown {what} \"{value}\""),
+            ApiError::NotFound {
+                what,
+                value,
+                suggestion: None,
+            } => format!("unknown {what} \"{value}\""),
+            ApiError::NotFound {
+                what,
+                value,
+                suggestion: Some(suggestion),
+            } => format!("unknown {what} \"{value}\"; did you mean \"{suggestion}\"?"),
             ApiError::BadInput(message)
             | ApiError::Unauthenticated(message)
             | ApiError::Forbidden(message)
@@ -72,17 +99,35 @@ impl ApiError {
     /// Into the GraphQL error, with `extensions.code` (and the offending value for NOT_FOUND).
     pub fn into_graphql(self) -> async_graphql::Error {
         let code = self.code();
-        let value = match &self {
-            ApiError::NotFound { value, .. } => Some(value.clone()),
-            _ => None,
+        let (value, suggestion) = match &self {
+            ApiError::NotFound {
+                value, suggestion, ..
+            } => (Some(value.clone()), suggestion.clone()),
+            _ => (None, None),
         };
         async_graphql::Error::new(self.message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(value) = &value {
                 ext.set("value", value.as_str());
             }
+            if let Some(suggestion) = &suggestion {
+                ext.set("suggestion", suggestion.as_str());
+            }
         })
     }
+}
+
+/// The name in `known` closest to `value` (ignoring case), when it is close enough to be what
+/// was meant: a Jaro–Winkler similarity of at least 0.8, which favours a shared prefix
+/// (`gdp` → `gdp_usd`, `rd_intensty` → `rd_intensity`).
+pub fn did_you_mean<'a>(value: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let value = value.trim().to_lowercase();
+    known
+        .into_iter()
+        .map(|name| (name, strsim::jaro_winkler(&value, &name.to_lowercase())))
+        .filter(|(name, similarity)| *similarity >= 0.8 && !name.eq_ignore_ascii_case(&value))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(name, _)| name)
 }
 
 impl From<StoreError> for ApiError {
@@ -114,5 +159,31 @@ impl<T> OrGraphqlError<T> for Result<T, StoreError> {
 impl<T> OrGraphqlError<T> for Result<T, ApiError> {
     fn or_gql(self) -> async_graphql::Result<T> {
         self.map_err(ApiError::into_graphql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn close_names_are_suggested_and_far_ones_are_not() {
+        let known = [
+            "gdp_usd",
+            "rd_intensity",
+            "patent_applications",
+            "researchers_per_million",
+        ];
+        for (typed, meant) in [
+            ("gdp", Some("gdp_usd")),
+            ("GDP", Some("gdp_usd")),
+            ("rd_intensty", Some("rd_intensity")),
+            ("patents", Some("patent_applications")),
+            ("researchers", Some("researchers_per_million")),
+            ("weather", None),
+            ("x", None),
+        ] {
+            assert_eq!(did_you_mean(typed, known), meant, "{typed}");
+        }
     }
 }

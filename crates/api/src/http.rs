@@ -1,10 +1,12 @@
 //! HTTP transport. One file per concern: `graphql` (GraphQL over HTTP and GraphiQL, with
 //! `params` for its request parameters and `reply` for its statuses and bodies), `ws`
 //! (subscriptions over WebSocket), `sse` (subscriptions over Server-Sent Events), `health`
-//! (liveness and readiness), `observability` (request ids, metrics), `status` (HTTP status of a
+//! (liveness and readiness), `assets` (the balance page at `/`, GraphiQL's page and the files
+//! both load), `observability` (request ids, metrics), `status` (HTTP status of a
 //! GraphQL response), `body_limit`, `rate_limit`, `cors` and `csrf` (what a public endpoint
 //! refuses); this file assembles the router.
 
+mod assets;
 mod body_limit;
 mod cors;
 mod csrf;
@@ -19,7 +21,7 @@ mod sse;
 mod status;
 pub(crate) mod ws;
 
-pub use cors::CorsOrigins;
+pub use cors::{CorsHeaders, CorsOrigins};
 pub use rate_limit::{ClientAddr, RateLimitSettings};
 pub use ws::{Live, WsSettings};
 
@@ -43,6 +45,8 @@ pub struct HttpSettings {
     pub rate_limit: RateLimitSettings,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: CorsOrigins,
+    /// Request headers those pages may send.
+    pub cors_headers: CorsHeaders,
     /// Whether GETs a browser marks as sent by another site are refused (see `csrf`).
     pub csrf_prevention: bool,
 }
@@ -55,6 +59,7 @@ impl Default for HttpSettings {
             max_batch: 0,
             rate_limit: RateLimitSettings::default(),
             cors_origins: CorsOrigins::None,
+            cors_headers: CorsHeaders::Standard,
             csrf_prevention: true,
         }
     }
@@ -81,6 +86,7 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(observability::metrics))
+        .merge(assets::routes())
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         // Enforced while the body streams in, whoever reads it; a declared length is checked
         // before (see `body_limit`).
@@ -94,7 +100,7 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
             rate_limit::RateLimiter::new(settings.rate_limit, store.clone()),
             rate_limit::limit,
         ))
-        .layer(cors::layer(settings.cors_origins))
+        .layer(cors::layer(settings.cors_origins, settings.cors_headers))
         .layer(axum::middleware::from_fn(observability::track))
         .with_state(AppState {
             schema,

@@ -15,7 +15,7 @@ mod types;
 pub use connection::MAX_PAGE_SIZE;
 pub use error::ApiError;
 pub use http::{
-    observability, router, router_with, ClientAddr, CorsOrigins, HttpSettings, Live,
+    observability, router, router_with, ClientAddr, CorsHeaders, CorsOrigins, HttpSettings, Live,
     RateLimitSettings, WsSettings,
 };
 pub use schema::{build_schema, sdl, AppSchema, QueriesOnly, SchemaLimits};

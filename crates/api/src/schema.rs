@@ -11,7 +11,9 @@ use techbalance_store::Store;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+mod coerce;
 mod document;
+mod escapes;
 mod guard;
 
 pub use guard::QueriesOnly;
@@ -61,17 +63,20 @@ impl Default for SchemaLimits {
 
 pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
     // The guard comes first: it sees the text before persisted queries parse it.
+    let persisted = NonZeroUsize::new(limits.persisted_queries)
+        .map(|capacity| LruCacheStorage::new(capacity.get()));
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(store)
-        .extension(guard::Guard { limits })
+        .extension(guard::Guard {
+            limits,
+            persisted: persisted.clone(),
+        })
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
         .limit_recursive_depth(limits.recursion)
         .limit_directives(limits.directives);
-    if let Some(capacity) = NonZeroUsize::new(limits.persisted_queries) {
-        builder = builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(
-            capacity.get(),
-        )));
+    if let Some(storage) = persisted {
+        builder = builder.extension(ApolloPersistedQueries::new(storage));
     }
     if !limits.introspection {
         builder = builder.disable_introspection();

@@ -57,6 +57,9 @@ impl Store {
     /// TLS to PostgreSQL follows the URL's `sslmode`; without one, a server on this host is reached
     /// without TLS (see the `tls` module).
     pub async fn connect(settings: &ConnectionSettings) -> Result<Self, StoreError> {
+        if settings.url.starts_with("postgres") {
+            probe_postgres(settings).await?;
+        }
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .max_connections(settings.max_connections)
@@ -135,5 +138,25 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await?;
         Ok(())
+    }
+}
+
+/// One direct connection before the pool is built. The pool retries a connection that fails
+/// until its acquire timeout, then says only that it timed out; a direct attempt says why at once
+/// (connection refused, authentication failed, no such database). A probe that outlasts the
+/// timeout is left to the pool to report.
+async fn probe_postgres(settings: &ConnectionSettings) -> Result<(), StoreError> {
+    use sea_orm::sqlx::{Connection, PgConnection};
+    use sea_orm::{DbErr, RuntimeErr};
+    let attempt = PgConnection::connect(&settings.url);
+    match tokio::time::timeout(settings.acquire_timeout, attempt).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(StoreError::Unavailable(DbErr::Conn(RuntimeErr::SqlxError(
+            e,
+        )))),
+        Err(_) => Ok(()),
     }
 }

@@ -6,7 +6,8 @@ use crate::entities::{
 };
 use crate::sql::{placeholders, statement};
 use crate::{Store, StoreError, Timestamp};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::{Condition, Expr, Func, SimpleExpr};
+use sea_orm::Order;
 use sea_orm::{
     ColumnTrait, DatabaseBackend, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Value,
@@ -186,10 +187,10 @@ impl Store {
             .collect())
     }
 
-    /// Every company, by name.
+    /// Every company, by name, ignoring case (`Alibaba, Baidu, BYD`).
     pub async fn companies(&self) -> Result<Vec<company::Model>, StoreError> {
         Ok(company::Entity::find()
-            .order_by_asc(company::Column::Name)
+            .order_by(lower_name(), Order::Asc)
             .order_by_asc(company::Column::Slug)
             .all(&self.db)
             .await?)
@@ -224,7 +225,8 @@ impl Store {
             .await?)
     }
 
-    /// One page of companies after the keyset position `(name, slug)`, in (name, slug) order.
+    /// One page of companies after the keyset position `(name, slug)`, in order of name (ignoring
+    /// case, as the database lowercases it), then slug.
     pub async fn companies_page(
         &self,
         filter: &CompanyFilter,
@@ -233,16 +235,17 @@ impl Store {
     ) -> Result<Vec<company::Model>, StoreError> {
         let mut query = company::Entity::find()
             .filter(company_condition(filter))
-            .order_by_asc(company::Column::Name)
+            .order_by(lower_name(), Order::Asc)
             .order_by_asc(company::Column::Slug)
             .limit(limit);
         if let Some((name, slug)) = after {
+            let after_name = || Expr::expr(Func::lower(Expr::val(name.clone())));
             query = query.filter(
                 Condition::any()
-                    .add(company::Column::Name.gt(name.clone()))
+                    .add(Expr::expr(lower_name()).gt(after_name()))
                     .add(
-                        company::Column::Name
-                            .eq(name)
+                        Expr::expr(lower_name())
+                            .eq(after_name())
                             .and(company::Column::Slug.gt(slug)),
                     ),
             );
@@ -492,4 +495,9 @@ mod tests {
                 > source_rank("baseline", DEFAULT_SOURCE_PREFERENCE)
         );
     }
+}
+
+/// A company's name lowercased by the database, the order companies are listed in.
+fn lower_name() -> SimpleExpr {
+    Func::lower(Expr::col(company::Column::Name)).into()
 }

@@ -3,18 +3,90 @@
 
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use std::time::Duration;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
-/// Headers that a page may send; the custom ones force a preflight (see `csrf`).
-const ALLOWED_HEADERS: [&str; 7] = [
+/// Request headers a page from an allowed origin may send, besides those browsers never ask
+/// about: what GraphQL clients and tracing libraries send. The custom ones force a preflight
+/// (see `csrf`). `TECHBALANCE_CORS_HEADERS` adds more, or allows any.
+pub const ALLOWED_HEADERS: [&str; 25] = [
+    // The request itself.
     "accept",
     "authorization",
     "content-type",
+    "x-request-id",
+    // CSRF prevention headers (GraphQL over HTTP, Apollo).
     "x-graphql-csrf",
     "apollo-require-preflight",
+    // Apollo Client: client awareness and the operation name.
+    "apollographql-client-name",
+    "apollographql-client-version",
     "x-apollo-operation-name",
-    "x-request-id",
+    // W3C Trace Context and Baggage (OpenTelemetry).
+    "traceparent",
+    "tracestate",
+    "baggage",
+    // Zipkin B3, single and multiple headers.
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    // Sentry.
+    "sentry-trace",
+    // Datadog.
+    "x-datadog-trace-id",
+    "x-datadog-parent-id",
+    "x-datadog-origin",
+    "x-datadog-sampling-priority",
+    "x-datadog-tags",
+    // Request correlation.
+    "x-correlation-id",
 ];
+
+/// Which request headers allowed origins may send (`TECHBALANCE_CORS_HEADERS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CorsHeaders {
+    /// [`ALLOWED_HEADERS`].
+    #[default]
+    Standard,
+    /// [`ALLOWED_HEADERS`] and these (lowercase names), kept for the life of the process.
+    Extra(&'static [HeaderName]),
+    /// Whatever a preflight asks for (`*`).
+    Any,
+}
+
+impl CorsHeaders {
+    /// Parses a comma-separated list of header names to allow besides [`ALLOWED_HEADERS`], or
+    /// `*` for any.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(CorsHeaders::Any);
+        }
+        let mut extra = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) {
+                Ok(header) if !ALLOWED_HEADERS.contains(&header.as_str()) => extra.push(header),
+                Ok(_) => {}
+                Err(_) => return Err(format!("\"{name}\" is not a header name, nor *")),
+            }
+        }
+        if extra.is_empty() {
+            return Ok(CorsHeaders::Standard);
+        }
+        Ok(CorsHeaders::Extra(Vec::leak(extra)))
+    }
+
+    fn allow_headers(self) -> AllowHeaders {
+        let standard = ALLOWED_HEADERS.into_iter().map(HeaderName::from_static);
+        match self {
+            CorsHeaders::Standard => AllowHeaders::list(standard),
+            CorsHeaders::Extra(extra) => AllowHeaders::list(standard.chain(extra.iter().cloned())),
+            CorsHeaders::Any => AllowHeaders::mirror_request(),
+        }
+    }
+}
 
 /// The origins allowed to make cross-origin requests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,10 +139,10 @@ impl CorsOrigins {
     }
 }
 
-pub(super) fn layer(origins: CorsOrigins) -> CorsLayer {
+pub(super) fn layer(origins: CorsOrigins, headers: CorsHeaders) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
+        .allow_headers(headers.allow_headers())
         .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(600));
     match origins {
@@ -99,5 +171,21 @@ mod tests {
         ] {
             assert!(CorsOrigins::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn headers_are_the_standard_ones_plus_a_list_or_any() {
+        assert_eq!(CorsHeaders::parse(""), Ok(CorsHeaders::Standard));
+        assert_eq!(CorsHeaders::parse("Traceparent"), Ok(CorsHeaders::Standard));
+        assert_eq!(CorsHeaders::parse(" * "), Ok(CorsHeaders::Any));
+        let CorsHeaders::Extra(extra) = CorsHeaders::parse("X-Tenant, x-feature").expect("list")
+        else {
+            panic!("not a list");
+        };
+        assert_eq!(extra, ["x-tenant", "x-feature"]);
+        assert!(CorsHeaders::parse("bad header").is_err());
+        assert!(ALLOWED_HEADERS
+            .iter()
+            .all(|h| HeaderName::from_static(h).as_str() == *h));
     }
 }

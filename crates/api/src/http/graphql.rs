@@ -5,16 +5,15 @@
 
 use super::params::{self, BadParams};
 use super::reply::{self, Media, JSON};
-use super::{body_limit, csrf, AppState};
+use super::{assets, body_limit, csrf, AppState};
 use crate::auth::{self, Caller};
 use crate::loaders;
 use crate::schema::{code, QueriesOnly};
-use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 
 pub(super) async fn graphql_get(
@@ -25,13 +24,7 @@ pub(super) async fn graphql_get(
 ) -> Response {
     let media = Media::negotiate(&headers);
     if uri.query().unwrap_or_default().is_empty() && reply::accepts(&headers, "text/html") {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("techbalance GraphiQL")
-                .finish(),
-        )
-        .into_response();
+        return assets::graphiql(&headers);
     }
     if state.http.csrf_prevention {
         if let Err(message) = csrf::check_get(&headers, state.http.cors_origins) {

@@ -1,7 +1,7 @@
 //! GraphQL over Server-Sent Events, the "distinct connections" mode of the graphql-sse protocol:
 //! a request with `Accept: text/event-stream` (POST with a JSON body, or GET with a query
 //! string) gets one event stream: a `next` event per result, then `complete`. For networks that
-//! drop WebSockets.
+//! drop WebSockets. When the server shuts down, every stream gets `complete` at once and ends.
 
 use super::shared::{Joined, Subscriber};
 use super::AppState;
@@ -13,6 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -57,9 +58,10 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         }
     };
     let open = state.live.subscription_guard();
+    let closed = state.live.closed();
     let graphql_request = match state.live.executions().join(&state, graphql_request) {
         Joined::Shared(subscriber) => {
-            return Sse::new(shared(subscriber, open))
+            return Sse::new(shared(subscriber, open, closed))
                 .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
                 .into_response()
         }
@@ -76,6 +78,7 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
     let results = state
         .schema
         .execute_stream(graphql_request)
+        .take_until(closed)
         .map(|response| {
             let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
             Ok::<_, Infallible>(Event::default().event("next").data(data))
@@ -90,10 +93,12 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
 }
 
 /// The events of a subscriber of a shared execution: a `next` for each payload, then
-/// `complete`. A subscriber whose batches were overtaken gets a `SLOW_CONSUMER` error instead.
+/// `complete` (also when the server shuts down). A subscriber whose batches were overtaken gets
+/// a `SLOW_CONSUMER` error instead.
 fn shared(
     subscriber: Subscriber,
     open: impl Send + 'static,
+    closed: impl Future<Output = ()> + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let Subscriber {
         execution,
@@ -102,8 +107,13 @@ fn shared(
     async_stream::stream! {
         // Both are released when the client goes and this stream is dropped.
         let _held = (open, execution);
+        let mut closed = std::pin::pin!(closed);
         loop {
-            match batches.recv().await {
+            let received = tokio::select! {
+                received = batches.recv() => received,
+                () = &mut closed => break,
+            };
+            match received {
                 Ok(batch) => {
                     for payload in &batch.payloads {
                         yield Ok(Event::default().event("next").data(&*payload.response));

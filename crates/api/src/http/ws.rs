@@ -119,6 +119,15 @@ impl Live {
         let _ = self.closing.send(true);
     }
 
+    /// Resolves once [`Live::close_all`] was called (at once if it already was).
+    pub(super) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            // An error means the sender is gone, with the server: closed too.
+            let _ = closing.wait_for(|closing| *closing).await;
+        }
+    }
+
     /// Counts one open subscription while the guard lives (SSE streams).
     pub(super) fn subscription_guard(&self) -> impl Send + 'static {
         Held::new(&self.subscriptions)

@@ -63,11 +63,9 @@ impl CatalogQuery {
 
     /// A sector by slug (e.g. `semiconductors`).
     async fn sector(&self, ctx: &Context<'_>, slug: String) -> Result<Sector> {
-        store(ctx)
-            .find_sector(&slug)
-            .await
-            .or_gql()?
-            .map(Sector)
-            .ok_or_else(|| crate::error::ApiError::not_found("sector", slug).into_graphql())
+        match store(ctx).find_sector(&slug).await.or_gql()? {
+            Some(sector) => Ok(Sector(sector)),
+            None => Err(super::resolve::unknown_sector(ctx, &slug).await),
+        }
     }
 }

@@ -41,7 +41,7 @@ impl CompaniesQuery {
         };
         if let Some(slug) = &sector {
             if store(ctx).find_sector(slug).await.or_gql()?.is_none() {
-                return Err(ApiError::not_found("sector", slug.as_str()).into_graphql());
+                return Err(resolve::unknown_sector(ctx, slug).await);
             }
         }
         let filter = CompanyFilter { country, sector };

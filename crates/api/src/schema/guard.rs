@@ -7,10 +7,13 @@
 //! then measured with its fragments expanded ([`document::expanded_size`]); only then do
 //! async-graphql's own checks (recursion, directives per field, depth, complexity) run.
 
+use super::coerce;
 use super::document::{self, Expansion};
+use super::escapes;
 use super::SchemaLimits;
 use crate::error::ApiError;
 use async_graphql::async_trait::async_trait;
+use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
     NextValidation,
@@ -20,11 +23,14 @@ use async_graphql::parser::types::{
     SelectionSet,
 };
 use async_graphql::{
-    Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
+    Pos, Positioned, Request, Response, ServerError, ServerResult, ValidationResult, Value,
+    Variables,
 };
+use sha2::{Digest, Sha256};
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The `extensions.code` of errors raised before execution.
 pub(crate) mod code {
@@ -42,9 +48,11 @@ pub(crate) mod code {
     /// A mutation or subscription sent where only queries may run (HTTP GET).
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const TIMEOUT: &str = "TIMEOUT";
+    /// A variable's value cannot be coerced to the variable's declared type.
+    pub const BAD_VARIABLE_VALUE: &str = "BAD_VARIABLE_VALUE";
 
     /// Codes of errors that mean the request never executed (no `data` at all).
-    pub const REQUEST_ERRORS: [&str; 12] = [
+    pub const REQUEST_ERRORS: [&str; 13] = [
         PARSE_FAILED,
         VALIDATION_FAILED,
         OPERATION_RESOLUTION_FAILURE,
@@ -57,6 +65,7 @@ pub(crate) mod code {
         TOO_MANY_TOKENS,
         INTROSPECTION_DISABLED,
         METHOD_NOT_ALLOWED,
+        BAD_VARIABLE_VALUE,
     ];
 }
 
@@ -67,18 +76,27 @@ pub struct QueriesOnly;
 /// The extension factory; see the module documentation.
 pub(crate) struct Guard {
     pub(crate) limits: SchemaLimits,
+    /// The automatic persisted queries' storage, when they are on.
+    pub(crate) persisted: Option<LruCacheStorage>,
 }
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(GuardExtension {
             limits: self.limits,
+            persisted: self.persisted.clone(),
+            literal_problems: Mutex::default(),
         })
     }
 }
 
+/// Created for each request.
 struct GuardExtension {
     limits: SchemaLimits,
+    persisted: Option<LruCacheStorage>,
+    /// Literals that cannot be coerced, found before validation and reported after it (as the
+    /// specification's validation rule "Values of Correct Type" would report them).
+    literal_problems: Mutex<Vec<String>>,
 }
 
 /// A refusal, through [`ApiError`], without a source location.
@@ -89,6 +107,11 @@ pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ServerE
     server_error
 }
 
+/// One request error carrying every problem, one per line.
+fn refused_all(code: &'static str, problems: Vec<String>) -> ServerError {
+    refused(code, problems.join("\n"))
+}
+
 /// Gives `error` the `extensions.code` `code` unless it has one.
 fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
     let extensions = error.extensions.get_or_insert_with(Default::default);
@@ -96,6 +119,26 @@ fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
         extensions.set("code", code);
     }
     error
+}
+
+impl GuardExtension {
+    /// An automatic persisted query whose text [`escapes`] rewrote: its hash is the hash of the
+    /// text `sent`, which the persisted-query extension would find does not match the rewritten
+    /// text. So the document is registered here under the hash sent (once it was found to be
+    /// the hash of the text sent), and the extension finds it by that hash.
+    async fn register_rewritten(&self, request: &mut Request, sent: &str, doc: ExecutableDocument) {
+        let Some(storage) = &self.persisted else {
+            return;
+        };
+        let Some(Value::Object(persisted)) = request.extensions.get("persistedQuery") else {
+            return;
+        };
+        let hash = persisted_hash(sent);
+        if persisted.get("sha256Hash") == Some(&Value::String(hash.clone())) {
+            storage.set(hash, doc).await;
+            request.query.clear();
+        }
+    }
 }
 
 #[async_trait]
@@ -127,10 +170,15 @@ impl Extension for GuardExtension {
     ) -> ServerResult<Request> {
         let limits = &self.limits;
         if !request.query.is_empty() {
+            let sent = normalise_escapes(&mut request)?;
             check_shape(limits, document::scan(&request.query))?;
-            request
+            let doc = request
                 .parsed_query()
-                .map_err(|e| with_code(e, code::PARSE_FAILED))?;
+                .map_err(|e| with_code(e, code::PARSE_FAILED))?
+                .clone();
+            if let Some(sent) = sent {
+                self.register_rewritten(&mut request, &sent, doc).await;
+            }
         }
         let queries_only = request.data.contains_key(&TypeId::of::<QueriesOnly>());
         // Persisted queries come next: they may fill in the document.
@@ -143,6 +191,7 @@ impl Extension for GuardExtension {
             with_code(e, code)
         })?;
         let operation_name = request.operation_name.clone();
+        let mut variables = std::mem::take(&mut request.variables);
         let doc = request
             .parsed_query()
             .map_err(|e| with_code(e, code::PARSE_FAILED))?;
@@ -160,6 +209,19 @@ impl Extension for GuardExtension {
                 "introspection is disabled on this server",
             ));
         }
+        let registry = &ctx.schema_env.registry;
+        let problems = coerce::variables(registry, &operation.node, &variables);
+        if !problems.is_empty() {
+            return Err(refused_all(code::BAD_VARIABLE_VALUE, problems));
+        }
+        for (name, value) in coerce::argument_defaults(registry, doc, &operation.node, &variables) {
+            variables.insert(name, value);
+        }
+        let literal = coerce::literals(registry, doc, &operation.node);
+        if let Ok(mut stash) = self.literal_problems.lock() {
+            *stash = literal;
+        }
+        request.variables = variables;
         Ok(request)
     }
 
@@ -192,7 +254,23 @@ impl Extension for GuardExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
+        let result = next.run(ctx).await;
+        if result.is_ok() {
+            let literal = self
+                .literal_problems
+                .lock()
+                .map(|mut stash| std::mem::take(&mut *stash))
+                .unwrap_or_default();
+            if !literal.is_empty() {
+                // Several errors of one request: one `ServerError` each, as validation gives them.
+                let errors = literal
+                    .into_iter()
+                    .map(|problem| refused(code::VALIDATION_FAILED, problem))
+                    .collect();
+                return Err(errors);
+            }
+        }
+        result.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|e| match e.message.as_str() {
@@ -215,6 +293,28 @@ impl Extension for GuardExtension {
                 .collect()
         })
     }
+}
+
+/// Rewrites the string escapes the parser does not know ([`escapes`]); the text as sent when it
+/// changed.
+fn normalise_escapes(request: &mut Request) -> ServerResult<Option<String>> {
+    match escapes::normalise(&request.query) {
+        Ok(Cow::Borrowed(_)) => Ok(None),
+        Ok(Cow::Owned(text)) => Ok(Some(std::mem::replace(&mut request.query, text))),
+        Err(error) => {
+            let mut refusal = refused(code::PARSE_FAILED, error.message);
+            refusal.locations = vec![Pos {
+                line: error.line,
+                column: error.column,
+            }];
+            Err(refusal)
+        }
+    }
+}
+
+/// The SHA-256 an automatic persisted query is known by, as lowercase hex.
+fn persisted_hash(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
 /// The limits [`document::scan`] can tell from the text alone.
@@ -348,7 +448,10 @@ pub(crate) fn selects_subscription(query: &str, operation_name: Option<&str>) ->
     if check_shape(&SchemaLimits::default(), document::scan(query)).is_err() {
         return false;
     }
-    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+    let Ok(query) = escapes::normalise(query) else {
+        return false;
+    };
+    let Ok(doc) = async_graphql::parser::parse_query(query.as_ref()) else {
         return false;
     };
     selected_operation(&doc, operation_name)
