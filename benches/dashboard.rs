@@ -127,7 +127,7 @@ async fn generate(url: &str) -> anyhow::Result<()> {
                 .flat_map(|(c, code)| {
                     (YEARS.0..=YEARS.1).map(move |year| {
                         let position = (m * COUNTRIES + c) * 60 + (year - YEARS.0) as usize;
-                        let bump = release == 1 && position % REVISED_EVERY == 0;
+                        let bump = release == 1 && position.is_multiple_of(REVISED_EVERY);
                         Point {
                             metric: slug.clone(),
                             country: code.clone(),

@@ -81,7 +81,11 @@ impl FiguresQuery {
             // The latest current values: one index probe per country.
             let preference = SourcePreference::from_metrics([&metric.0]);
             store(ctx)
-                .latest_values(Some(&[metric.0.slug.clone()]), Some(&codes), &preference)
+                .latest_values(
+                    Some(std::slice::from_ref(&metric.0.slug)),
+                    Some(&codes),
+                    &preference,
+                )
                 .await
                 .or_gql()?
         } else {
