@@ -11,6 +11,7 @@ mod m20261130_180000_add_unique_schedule_timing;
 mod m20261130_180100_add_run_wait_reason;
 mod m20261130_180200_create_change_notices;
 mod m20261130_184500_classify_errors_and_aggregate_refusals;
+mod m20261130_190000_index_current_observations;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_180100_add_run_wait_reason::Migration),
             Box::new(m20261130_180200_create_change_notices::Migration),
             Box::new(m20261130_184500_classify_errors_and_aggregate_refusals::Migration),
+            Box::new(m20261130_190000_index_current_observations::Migration),
         ]
     }
 }

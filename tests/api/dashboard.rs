@@ -144,3 +144,209 @@ async fn add_countries(app: &TestApp, n: usize) {
         .await
         .expect("record");
 }
+
+both_backends!(latest_values_agree_with_the_newest_year_of_each_series);
+
+/// `latestByCountry`, `latest` and `compare` (answered from the latest-value index) give, for
+/// every metric and country, the newest year of `series` (answered from every current version):
+/// the newest year wins, then the preferred source; revised, withdrawn and unlisted-source
+/// values are handled the same way.
+async fn latest_values_agree_with_the_newest_year_of_each_series(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    add_countries(&app, 3).await;
+    let metric = "rd_intensity";
+    let batch = |source: &str, points: &[(&str, i32, f64)], countries: &[&str]| Batch {
+        source: source.into(),
+        release: None,
+        scope: Scope {
+            metrics: vec![metric.into()],
+            countries: Some(countries.iter().map(|c| c.to_string()).collect()),
+            years: None,
+        },
+        points: points
+            .iter()
+            .map(|(country, year, value)| Point {
+                metric: metric.into(),
+                country: country.to_string(),
+                year: *year,
+                value: *value,
+                qualifier: None,
+                citation: None,
+            })
+            .collect(),
+    };
+    let all = ["ZAA", "ZAB", "ZAC"];
+    // ZAA: the World Bank has 2024, newer than the synthetic 2023. ZAB: the OECD and the World
+    // Bank both have 2024 (the OECD is preferred). ZAC: the World Bank's 2025 is withdrawn below.
+    let worldbank = [
+        ("ZAA", 2022, 1.0),
+        ("ZAA", 2024, 2.0),
+        ("ZAB", 2024, 3.0),
+        ("ZAC", 2025, 4.0),
+    ];
+    for (source, points) in [
+        ("worldbank", &worldbank[..]),
+        ("oecd-msti", &[("ZAB", 2024, 5.0), ("ZAB", 2020, 6.0)][..]),
+        // A revision: only the current version counts.
+        (
+            "worldbank",
+            &[
+                ("ZAA", 2022, 1.0),
+                ("ZAA", 2024, 7.0),
+                ("ZAB", 2024, 3.0),
+                ("ZAC", 2025, 4.0),
+            ][..],
+        ),
+        // A withdrawal of ZAC's 2025.
+        (
+            "worldbank",
+            &[("ZAA", 2022, 1.0), ("ZAA", 2024, 7.0), ("ZAB", 2024, 3.0)][..],
+        ),
+    ] {
+        app.store
+            .record(&batch(source, points, &all), techbalance_store::now())
+            .await
+            .expect("record");
+    }
+
+    let codes = ["USA", "CHN", "ZAA", "ZAB", "ZAC"];
+    let series: String = codes
+        .iter()
+        .map(|c| {
+            format!(
+                "s{c}: series(country: \"{c}\") {{ year value source {{ id }} }} \
+                 l{c}: latest(country: \"{c}\") {{ year value source {{ id }} }} "
+            )
+        })
+        .collect();
+    let compares: String = codes
+        .windows(2)
+        .map(|pair| {
+            format!(
+                "c{a}{b}: compare(metric: \"{metric}\", countries: [\"{a}\", \"{b}\"]) \
+                 {{ entries {{ country {{ code }} value yearUsed observation {{ source {{ id }} }} }} }} ",
+                a = pair[0],
+                b = pair[1]
+            )
+        })
+        .collect();
+    let data = app
+        .data(&format!(
+            "{{ metric(slug: \"{metric}\") {{ {series} \
+             latestByCountry {{ country {{ code }} year value source {{ id }} }} }} {compares} }}"
+        ))
+        .await;
+    let m = &data["metric"];
+    let newest = |code: &str| -> serde_json::Value {
+        m[format!("s{code}")]
+            .as_array()
+            .and_then(|s| s.last().cloned())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let expected = [
+        ("ZAA", 2024, 7.0, "worldbank"),
+        ("ZAB", 2024, 5.0, "oecd-msti"),
+        ("ZAC", 2023, 1.0, "synthetic"),
+    ];
+    for (code, year, value, source) in expected {
+        assert_eq!(
+            newest(code),
+            serde_json::json!({ "year": year, "value": value, "source": { "id": source } }),
+            "{code}"
+        );
+    }
+    let by_country = m["latestByCountry"].as_array().expect("latestByCountry");
+    for code in codes {
+        let want = newest(code);
+        assert_eq!(m[format!("l{code}")], want, "latest of {code}");
+        let listed = by_country
+            .iter()
+            .find(|o| o["country"]["code"] == code)
+            .map(|o| serde_json::json!({ "year": o["year"], "value": o["value"], "source": o["source"] }))
+            .unwrap_or(serde_json::Value::Null);
+        assert_eq!(listed, want, "latestByCountry of {code}");
+    }
+    for pair in codes.windows(2) {
+        let entries = data[format!("c{}{}", pair[0], pair[1])]["entries"]
+            .as_array()
+            .expect("entries")
+            .clone();
+        for (entry, code) in entries.iter().zip(pair) {
+            let want = newest(code);
+            assert_eq!(entry["country"]["code"], *code);
+            assert_eq!(entry["value"], want["value"], "compare value of {code}");
+            assert_eq!(entry["yearUsed"], want["year"], "compare year of {code}");
+            assert_eq!(
+                entry["observation"]["source"], want["source"],
+                "compare source of {code}"
+            );
+        }
+    }
+}
+
+both_backends!(a_request_queues_for_a_busy_pool_until_its_acquire_timeout);
+
+/// With every pooled connection busy, a request waits for one (and is answered) instead of being
+/// refused at once; it is refused with `SERVICE_UNAVAILABLE` only when none frees up within
+/// `TECHBALANCE_DB_TIMEOUT_SECS`.
+async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Backend) {
+    // On PostgreSQL the change listener keeps one pooled connection for itself: one is left
+    // for requests on both backends.
+    let pool = match backend {
+        Backend::Postgres => "2",
+        Backend::Sqlite => "1",
+    };
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("TECHBALANCE_DB_MAX_CONNECTIONS", pool),
+            ("TECHBALANCE_DB_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await;
+    if let Backend::Postgres = backend {
+        crate::support::wait_until("the change listener", true, || {
+            app.store.change_listener_connected()
+        })
+        .await;
+    }
+    let hold_all = || async { app.store.begin().await.expect("hold the free connection") };
+    let release = |held: sea_orm::DatabaseTransaction| async move {
+        held.rollback().await.expect("release");
+    };
+    let query = "{ countries { code } }";
+    let ask = || async {
+        app.client()
+            .post(app.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request")
+    };
+
+    // Every connection is busy for half the timeout: the request waits, then is answered.
+    let busy = hold_all().await;
+    let (response, ()) = tokio::join!(ask(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        release(busy).await;
+    });
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert!(
+        body.get("errors").is_none(),
+        "queued request failed: {body}"
+    );
+    assert_eq!(body["data"]["countries"].as_array().map(Vec::len), Some(2));
+
+    // Busy for longer than the timeout: refused, and the next request is answered again.
+    let busy = hold_all().await;
+    let response = ask().await;
+    release(busy).await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(
+        crate::support::code(&body["errors"][0]),
+        "SERVICE_UNAVAILABLE"
+    );
+    assert!(app.data(query).await["countries"].is_array());
+}

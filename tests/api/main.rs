@@ -12,6 +12,7 @@ mod conformance;
 mod cors;
 mod dashboard;
 mod database_file;
+mod database_tls;
 mod friendly;
 mod fuzz;
 mod hostile;

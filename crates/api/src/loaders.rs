@@ -49,8 +49,6 @@ struct Snapshot {
     companies: OnceCell<Vec<company::Model>>,
     company_sectors: OnceCell<Vec<company_sector::Model>>,
     highlights: OnceCell<Vec<highlight::Model>>,
-    metric_sources: OnceCell<Vec<(String, source::Model)>>,
-    latest_values: OnceCell<Vec<observation::Model>>,
     last_successes: OnceCell<Vec<LastSuccess>>,
 }
 
@@ -88,18 +86,9 @@ impl StoreLoader {
     async fn highlights(&self) -> Result<&[highlight::Model]> {
         once(&self.snapshot.highlights, || self.store.highlights()).await
     }
-    async fn metric_sources(&self) -> Result<&[(String, source::Model)]> {
-        once(&self.snapshot.metric_sources, || {
-            self.store.metric_sources()
-        })
-        .await
-    }
-    async fn latest_values(&self) -> Result<&[observation::Model]> {
-        let preference = SourcePreference::from_metrics(self.metrics().await?);
-        once(&self.snapshot.latest_values, || async move {
-            self.store.latest_values(None, &preference).await
-        })
-        .await
+    /// The source order of every metric (metrics are read once per request).
+    async fn preference(&self) -> Result<SourcePreference> {
+        Ok(SourcePreference::from_metrics(self.metrics().await?))
     }
     async fn last_successes(&self) -> Result<&[LastSuccess]> {
         once(&self.snapshot.last_successes, || {
@@ -168,6 +157,15 @@ where
                 .collect();
             (k.clone(), matching)
         })
+        .collect()
+}
+
+/// The distinct values, in first-seen order.
+fn distinct<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values
+        .filter(|v| seen.insert(v.as_str()))
+        .cloned()
         .collect()
 }
 
@@ -299,7 +297,8 @@ impl Loader<SourcesOfMetric> for StoreLoader {
         &self,
         keys: &[SourcesOfMetric],
     ) -> Result<HashMap<SourcesOfMetric, Self::Value>> {
-        let pairs = self.metric_sources().await?;
+        let metrics: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let pairs = self.store.metric_sources(Some(&metrics)).await.or_gql()?;
         Ok(keys
             .iter()
             .map(|k| {
@@ -318,12 +317,13 @@ impl Loader<LatestOfMetric> for StoreLoader {
     type Value = Vec<observation::Model>;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[LatestOfMetric]) -> Result<HashMap<LatestOfMetric, Self::Value>> {
-        Ok(select(
-            keys,
-            |k| &k.0,
-            self.latest_values().await?,
-            |o| &o.metric,
-        ))
+        let metrics: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = self
+            .store
+            .latest_values(Some(&metrics), None, &self.preference().await?)
+            .await
+            .or_gql()?;
+        Ok(select(keys, |k| &k.0, &rows, |o| &o.metric))
     }
 }
 
@@ -331,7 +331,13 @@ impl Loader<LatestValue> for StoreLoader {
     type Value = observation::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[LatestValue]) -> Result<HashMap<LatestValue, Self::Value>> {
-        let rows = self.latest_values().await?;
+        let metrics = distinct(keys.iter().map(|k| &k.metric));
+        let countries = distinct(keys.iter().map(|k| &k.country));
+        let rows = self
+            .store
+            .latest_values(Some(&metrics), Some(&countries), &self.preference().await?)
+            .await
+            .or_gql()?;
         Ok(keys
             .iter()
             .filter_map(|k| {

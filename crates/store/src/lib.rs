@@ -17,6 +17,7 @@ pub mod revisions;
 pub mod runs;
 pub mod schedules;
 mod sql;
+mod tls;
 pub mod tokens;
 
 pub use error::StoreError;
@@ -63,6 +64,8 @@ const MARKER_SUFFIX: &str = ".seen";
 
 impl Store {
     /// Connects to PostgreSQL (`postgres://`) or SQLite (`sqlite:`), creating the SQLite file if needed.
+    /// TLS to PostgreSQL follows the URL's `sslmode`; without one, a server on this host is reached
+    /// without TLS (see the `tls` module).
     pub async fn connect(settings: &ConnectionSettings) -> Result<Self, StoreError> {
         if settings.url.starts_with("postgres") {
             probe_postgres(settings).await?;
@@ -78,6 +81,11 @@ impl Store {
             // SQLite hands rows from its worker thread over a channel, 50 at a time by default:
             // reading the current versions of a 20,000-row batch waited on it row by row.
             .map_sqlx_sqlite_opts(|o| o.row_buffer_size(SQLITE_ROW_BUFFER));
+        if tls::loopback_without_sslmode(&settings.url, std::env::var_os("PGSSLMODE").is_some()) {
+            options.map_sqlx_postgres_opts(|o| {
+                o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+            });
+        }
         let db = Database::connect(options).await?;
         if db.get_database_backend() == DatabaseBackend::Sqlite {
             // Persistent in the file: readers no longer wait for the writer.

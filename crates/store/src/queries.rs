@@ -9,8 +9,8 @@ use crate::{Store, StoreError, Timestamp};
 use sea_orm::sea_query::{Condition, Expr, Func, SimpleExpr};
 use sea_orm::Order;
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Value,
+    ColumnTrait, DatabaseBackend, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Value,
 };
 use std::collections::HashMap;
 
@@ -135,8 +135,15 @@ impl Store {
             .await?)
     }
 
-    /// Which sources currently publish a value of which metric: `(metric, source)` pairs.
-    pub async fn metric_sources(&self) -> Result<Vec<(String, source::Model)>, StoreError> {
+    /// Which sources currently publish a value of which metric: `(metric, source)` pairs, of the
+    /// given metrics or of all, ordered by metric and source id.
+    ///
+    /// One index probe per (metric, source) pair (`observations_current_by_source`), so the cost
+    /// follows the number of metrics and sources, not the number of observations.
+    pub async fn metric_sources(
+        &self,
+        metrics: Option<&[String]>,
+    ) -> Result<Vec<(String, source::Model)>, StoreError> {
         #[derive(FromQueryResult)]
         struct Row {
             metric: String,
@@ -145,11 +152,25 @@ impl Store {
             homepage: String,
             terms: String,
         }
-        let sql = "SELECT DISTINCT o.metric, s.id, s.name, s.homepage, s.terms \
-                   FROM observations o JOIN sources s ON s.id = o.source \
-                   WHERE o.recorded_to IS NULL AND o.value IS NOT NULL \
-                   ORDER BY o.metric, s.id";
-        let rows = Row::find_by_statement(statement(self.backend(), sql, Vec::new()))
+        // A scalar subquery rather than EXISTS: PostgreSQL turns an EXISTS into a semi-join that
+        // reads every current observation; the subquery stays one index probe per pair.
+        let mut values: Vec<Value> = Vec::new();
+        let metric_clause = match metrics {
+            Some([]) => return Ok(Vec::new()),
+            Some(slugs) => in_list("m.slug", slugs, &mut values),
+            None => "TRUE".to_owned(),
+        };
+        let sql = format!(
+            "SELECT m.slug AS metric, s.id, s.name, s.homepage, s.terms \
+             FROM metrics m CROSS JOIN sources s \
+             WHERE {metric_clause} AND ( \
+                 SELECT 1 FROM observations o \
+                 WHERE o.metric = m.slug AND o.source = s.id \
+                   AND o.recorded_to IS NULL AND o.value IS NOT NULL \
+                 LIMIT 1) IS NOT NULL \
+             ORDER BY m.slug, s.id"
+        );
+        let rows = Row::find_by_statement(statement(self.backend(), &sql, values))
             .all(&self.db)
             .await?;
         Ok(rows
@@ -269,43 +290,63 @@ impl Store {
     }
 
     /// The most recent year's value for each (metric, country) among current versions, of the
-    /// given metrics or of all, one source per point chosen by `preference` (sources not listed
-    /// come last, by id).
+    /// given metrics and countries (`None`: all), one source per point chosen by `preference`
+    /// (sources not listed come last, by id). Ordered by metric, then country; pairs without a
+    /// current value are left out.
+    ///
+    /// Each pair is one probe of `observations_latest` (metric, country, year descending) that
+    /// stops at the newest year, so the cost follows the answer, not the table.
     pub async fn latest_values(
         &self,
         metrics: Option<&[String]>,
+        countries: Option<&[String]>,
         preference: &SourcePreference,
     ) -> Result<Vec<observation::Model>, StoreError> {
+        if matches!(metrics, Some([])) || matches!(countries, Some([])) {
+            return Ok(Vec::new());
+        }
         let mut values: Vec<Value> = Vec::new();
         let rank = source_rank_sql(preference, &mut values);
         let metric_clause = match metrics {
-            Some([]) => return Ok(Vec::new()),
-            Some(slugs) => {
-                let list = placeholders(values.len() + 1, slugs.len());
-                values.extend(slugs.iter().map(|m| Value::from(m.clone())));
-                format!("AND o.metric IN ({list})")
-            }
-            None => String::new(),
+            Some(slugs) => in_list("m.slug", slugs, &mut values),
+            None => "TRUE".to_owned(),
+        };
+        let country_clause = match countries {
+            Some(codes) => in_list("c.code", codes, &mut values),
+            None => "TRUE".to_owned(),
+        };
+        let newest = format!(
+            "FROM observations o \
+             WHERE o.metric = m.slug AND o.country = c.code \
+               AND o.recorded_to IS NULL AND o.value IS NOT NULL \
+             ORDER BY o.year DESC, {rank}, o.source \
+             LIMIT 1"
+        );
+        // PostgreSQL probes each pair through LATERAL (joining on a correlated id, it hashes the
+        // whole table instead); SQLite has no LATERAL and probes the correlated id per pair.
+        let pick = match self.backend() {
+            DatabaseBackend::Postgres => format!("CROSS JOIN LATERAL (SELECT o.* {newest}) v"),
+            _ => format!("JOIN observations v ON v.id = (SELECT o.id {newest})"),
         };
         let sql = format!(
-            "SELECT id, metric, country, source, year, value, qualifier, release, citation, \
-                    recorded_from, recorded_to, supersedes, run_id \
-             FROM ( \
-                 SELECT o.*, ROW_NUMBER() OVER ( \
-                     PARTITION BY o.metric, o.country \
-                     ORDER BY o.year DESC, {rank}, o.source) AS pick \
-                 FROM observations o \
-                 WHERE o.recorded_to IS NULL AND o.value IS NOT NULL \
-                   {metric_clause} \
-             ) ranked \
-             WHERE pick = 1 \
-             ORDER BY metric, country"
+            "SELECT v.id, v.metric, v.country, v.source, v.year, v.value, v.qualifier, v.release, \
+                    v.citation, v.recorded_from, v.recorded_to, v.supersedes, v.run_id \
+             FROM metrics m CROSS JOIN countries c {pick} \
+             WHERE {metric_clause} AND {country_clause} \
+             ORDER BY v.metric, v.country"
         );
         Ok(observation::Entity::find()
             .from_raw_sql(statement(self.backend(), &sql, values))
             .all(&self.db)
             .await?)
     }
+}
+
+/// `column IN ($n, …)` over `items`, binding them into `values`.
+fn in_list(column: &str, items: &[String], values: &mut Vec<Value>) -> String {
+    let list = placeholders(values.len() + 1, items.len());
+    values.extend(items.iter().map(|item| Value::from(item.clone())));
+    format!("{column} IN ({list})")
 }
 
 /// `CASE WHEN o.metric = $1 AND o.source = $2 THEN 0 … WHEN o.source = $9 THEN 0 … ELSE n END`:

@@ -8,7 +8,7 @@ use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, Utc};
 use techbalance_store::entities::observation;
 use techbalance_store::history::RevisionFilter;
-use techbalance_store::queries::ObservationFilter;
+use techbalance_store::queries::{ObservationFilter, SourcePreference};
 
 /// Most countries one `compare` or `observations` call may name.
 const MAX_COUNTRIES: usize = 50;
@@ -76,17 +76,31 @@ impl FiguresQuery {
         }
         let metric = Metric(resolve::metric(ctx, &metric).await?);
         let codes = codes_of(ctx, &countries).await?;
-        let rows = store(ctx)
-            .observations(&ObservationFilter {
-                metric: metric.0.slug.clone(),
-                countries: Some(codes.clone()),
-                source: resolve::optional_source(ctx, source).await?,
-                as_of,
-                ..Default::default()
-            })
-            .await
-            .or_gql()?;
-        let picked = metric.pick(rows);
+        let source = resolve::optional_source(ctx, source).await?;
+        let picked = if year.is_none() && source.is_none() && as_of.is_none() {
+            // The latest current values: one index probe per country.
+            let preference = SourcePreference::from_metrics([&metric.0]);
+            store(ctx)
+                .latest_values(
+                    Some(std::slice::from_ref(&metric.0.slug)),
+                    Some(&codes),
+                    &preference,
+                )
+                .await
+                .or_gql()?
+        } else {
+            let rows = store(ctx)
+                .observations(&ObservationFilter {
+                    metric: metric.0.slug.clone(),
+                    countries: Some(codes.clone()),
+                    source,
+                    as_of,
+                    ..Default::default()
+                })
+                .await
+                .or_gql()?;
+            metric.pick(rows)
+        };
         let entries: Vec<ComparisonEntry> = codes
             .iter()
             .map(|code| {
