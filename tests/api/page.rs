@@ -193,41 +193,22 @@ fn vintage(usa: f64) -> Vintage {
         .with(RD, "CHN", 2024, Some(2.68))
 }
 
-/// Records a World Bank refresh against `fake`. On PostgreSQL it runs in another process
-/// (`techbalance refresh`), whose changes reach this server through NOTIFY; SQLite has no
-/// notification across processes, so there it runs in this one.
+/// Records a World Bank refresh against `fake` in another process (`techbalance refresh`), whose
+/// changes reach this server through NOTIFY on PostgreSQL and the change notices on SQLite.
 async fn refresh(app: &TestApp, fake: &FakeWorldBank) {
-    match app.db.url.starts_with("postgres") {
-        true => {
-            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_techbalance"))
-                .args(["refresh", "worldbank"])
-                .env("DATABASE_URL", &app.db.url)
-                .env("TECHBALANCE_WORLDBANK_URL", fake.url())
-                .env("TECHBALANCE_LOG", "warn")
-                .output()
-                .await
-                .expect("run techbalance refresh");
-            assert!(
-                output.status.success(),
-                "refresh failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        false => {
-            let url = fake.url();
-            let config = app
-                .db
-                .config_with(&[("TECHBALANCE_WORLDBANK_URL", url.as_str())]);
-            let sources = techbalance::sources(&config).expect("sources");
-            let worldbank = sources
-                .iter()
-                .find(|s| s.id() == "worldbank")
-                .expect("the worldbank source");
-            techbalance::refresh(&app.store, &config, worldbank.as_ref(), &|_| {})
-                .await
-                .expect("refresh");
-        }
-    }
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_techbalance"))
+        .args(["refresh", "worldbank"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("TECHBALANCE_WORLDBANK_URL", fake.url())
+        .env("TECHBALANCE_LOG", "warn")
+        .output()
+        .await
+        .expect("run techbalance refresh");
+    assert!(
+        output.status.success(),
+        "refresh failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 async fn a_subscription_in_graphiql_receives_a_revision_a_refresh_records(backend: Backend) {
