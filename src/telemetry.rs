@@ -41,16 +41,26 @@ impl Telemetry {
     /// Installs the global subscriber for `config`: its log filter and format, and span export
     /// when `config.telemetry` names an endpoint.
     pub fn install(config: &Config) -> Result<Self, TelemetryError> {
-        // sea-orm-migration logs two lines per command even with nothing to apply; `open_store`
-        // says what it applied instead. A filter that names the migrator gets its lines back.
+        // sea-orm-migration logs two lines per command even with nothing to apply (`open_store`
+        // says what it applied instead), and PostgreSQL's notices reach the log through sqlx as
+        // INFO (`relation "seaql_migrations" already exists, skipping` on every start). A filter
+        // that names either target gets its lines back.
         let mut filter =
             EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-        if !config.log_filter.contains("sea_orm_migration") {
-            if let Ok(quiet) = "sea_orm_migration=warn".parse() {
-                filter = filter.add_directive(quiet);
+        for (target, quiet) in [
+            ("sea_orm_migration", "sea_orm_migration=warn"),
+            ("sqlx::postgres::notice", "sqlx::postgres::notice=warn"),
+        ] {
+            if !config.log_filter.contains(target) {
+                if let Ok(quiet) = quiet.parse() {
+                    filter = filter.add_directive(quiet);
+                }
             }
         }
-        let log_lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        // Colours only on a terminal: a log file or pipe gets plain text.
+        let log_lines = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
         let log_lines = match config.log_format {
             LogFormat::Json => log_lines.json().boxed(),
             LogFormat::Text => log_lines.boxed(),

@@ -284,3 +284,31 @@ fn every_argument_of_every_command_is_described_in_help() {
         }
     }
 }
+
+/// On PostgreSQL too (whose notices, `relation "seaql_migrations" already exists, skipping`,
+/// reached the log as INFO on every start), a command with nothing to apply says nothing of
+/// migrations; and a log written to a pipe carries no terminal colour codes.
+#[tokio::test]
+async fn logs_to_a_pipe_are_plain_and_postgres_notices_stay_quiet() {
+    let db = crate::support::TestDb::create(crate::support::Backend::Postgres).await;
+    let dir = scratch_dir("postgres-quiet");
+    let run = || {
+        techbalance(&dir)
+            .arg("migrate")
+            .env("DATABASE_URL", &db.url)
+            .env("TECHBALANCE_LOG", "info")
+            .output()
+            .expect("run")
+    };
+    let first = stderr(&run());
+    assert!(first.contains("applied"), "{first}");
+    let second = stderr(&run());
+    for text in [&first, &second] {
+        assert!(!text.contains('\u{1b}'), "colour codes in a pipe:\n{text}");
+    }
+    assert!(
+        !second.to_lowercase().contains("migration"),
+        "nothing to apply, nothing said:\n{second}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
