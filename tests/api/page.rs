@@ -424,17 +424,7 @@ async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
         .await;
     let mut expected_charts = BTreeMap::new();
     for metric in metrics["metrics"].as_array().expect("metrics") {
-        let points = |series: &Value| {
-            series
-                .as_array()
-                .expect("series")
-                .iter()
-                .filter(|p| !p["value"].is_null())
-                .map(|p| format!("{}={}", p["year"], p["value"].as_f64().expect("value")))
-                .collect::<Vec<_>>()
-                .join(";")
-        };
-        let (usa, chn) = (points(&metric["usa"]), points(&metric["chn"]));
+        let (usa, chn) = (chart_points(&metric["usa"]), chart_points(&metric["chn"]));
         if !usa.is_empty() || !chn.is_empty() {
             let slug = metric["slug"].as_str().expect("slug").to_string();
             expected_charts.insert(slug, format!("USA:{usa} CHN:{chn}"));
@@ -459,20 +449,10 @@ async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
     let pinned = app
         .data("{ metric(slug: \"rd_intensity\") { usa: series(country: \"USA\", source: \"baseline\") { year value } chn: series(country: \"CHN\", source: \"baseline\") { year value } } }")
         .await;
-    let points = |series: &Value| {
-        series
-            .as_array()
-            .expect("series")
-            .iter()
-            .filter(|p| !p["value"].is_null())
-            .map(|p| format!("{}={}", p["year"], p["value"].as_f64().expect("value")))
-            .collect::<Vec<_>>()
-            .join(";")
-    };
     let expected = format!(
         "USA:{} CHN:{}",
-        points(&pinned["metric"]["usa"]),
-        points(&pinned["metric"]["chn"])
+        chart_points(&pinned["metric"]["usa"]),
+        chart_points(&pinned["metric"]["chn"])
     );
     browser
         .eval(
@@ -843,4 +823,17 @@ async fn app_countries(app: &TestApp) -> Vec<String> {
         .iter()
         .map(|c| c["code"].as_str().expect("code").to_string())
         .collect()
+}
+
+/// A series as the page's charts carry it in `data-points`: `year=value` for each non-null
+/// point, joined by `;`.
+fn chart_points(series: &Value) -> String {
+    series
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter(|p| !p["value"].is_null())
+        .map(|p| format!("{}={}", p["year"], p["value"].as_f64().expect("value")))
+        .collect::<Vec<_>>()
+        .join(";")
 }

@@ -25,7 +25,7 @@ both_backends!(
     world_bank_figures_are_preferred_over_the_baseline,
 );
 
-fn first_vintage() -> Vintage {
+pub(crate) fn first_vintage() -> Vintage {
     Vintage::new("2025-07-01")
         .with(RD, "USA", 2020, Some(3.42))
         .with(RD, "USA", 2021, Some(3.46))

@@ -34,15 +34,7 @@ both_backends!(
 
 /// Seven values: R&D for the USA and China over three years (China's 2022 is null), patents.
 fn vintage() -> Vintage {
-    Vintage::new("2025-07-01")
-        .with(RD, "USA", 2020, Some(3.42))
-        .with(RD, "USA", 2021, Some(3.46))
-        .with(RD, "USA", 2022, Some(3.58))
-        .with(RD, "CHN", 2020, Some(2.40))
-        .with(RD, "CHN", 2021, Some(2.43))
-        .with(RD, "CHN", 2022, None)
-        .with(PATENTS, "USA", 2022, Some(262_000.0))
-        .with(PATENTS, "CHN", 2022, Some(1_464_000.0))
+    crate::refresh::first_vintage()
 }
 
 struct Setup {
