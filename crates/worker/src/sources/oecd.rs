@@ -9,7 +9,7 @@
 //! records alone is named, and stays in scope (the withdrawal guard keeps its stored values).
 
 use super::{refused_note, Bisection, FetchRequest, Fetched, Progress, Source, SourceError};
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchError, Fetcher};
 use async_trait::async_trait;
 use chrono::Datelike;
 use std::collections::{HashMap, HashSet};
@@ -85,34 +85,29 @@ impl Oecd {
         years: (i32, i32),
     ) -> Result<Answer, SourceError> {
         let url = self.url(countries, series);
-        let response = self.fetcher.get(&url).await?;
-        let body = String::from_utf8_lossy(&response.body);
-        let status = response.status;
-        if (200..300).contains(&status) {
-            return parse(&body, series, countries, years)
-                .map(Answer::Rows)
-                .map_err(|problem| SourceError::Malformed {
-                    source_id: SOURCE_ID,
-                    url,
-                    problem: format!("{}: {problem}", series.slug),
-                });
-        }
-        // The query matched nothing: the source has no values in this scope.
-        if status == 404 && no_records(&body) {
-            return Ok(Answer::NoRecords);
-        }
-        let problem = format!(
-            "HTTP {status}: {}",
-            body.trim().chars().take(200).collect::<String>()
-        );
-        if (400..500).contains(&status) {
-            Ok(Answer::Refused(problem, url))
-        } else {
-            Err(SourceError::Refused {
+        match self.fetcher.get(&url).await {
+            Ok(response) => parse(
+                &String::from_utf8_lossy(&response.body),
+                series,
+                countries,
+                years,
+            )
+            .map(Answer::Rows)
+            .map_err(|problem| SourceError::Malformed {
                 source_id: SOURCE_ID,
                 url,
-                problem,
-            })
+                problem: format!("{}: {problem}", series.slug),
+            }),
+            // The query matched nothing: the source has no values in this scope.
+            Err(FetchError::Rejected(rejection))
+                if rejection.status == 404 && no_records(&rejection.text()) =>
+            {
+                Ok(Answer::NoRecords)
+            }
+            Err(FetchError::Rejected(rejection)) if rejection.is_client_error() => {
+                Ok(Answer::Refused(rejection.problem(), url))
+            }
+            Err(error) => Err(error.into()),
         }
     }
 

@@ -8,7 +8,7 @@
 use super::{
     refused_note, Bisection, CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError,
 };
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchError, Fetcher};
 use async_trait::async_trait;
 use chrono::Datelike;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -275,22 +275,19 @@ impl WorldBank {
                 url: url.clone(),
                 problem,
             };
-            let response = self.fetcher.get(&url).await?;
-            if !(200..300).contains(&response.status) {
-                let problem = format!("HTTP {}: {}", response.status, snippet(&response.body));
+            let response = match self.fetcher.get(&url).await {
+                Ok(response) => response,
                 // Page 1 refused (a 4xx, often an HTML page): these countries may be at fault.
-                if first.is_none() && (400..500).contains(&response.status) {
+                Err(FetchError::Rejected(rejection))
+                    if first.is_none() && rejection.is_client_error() =>
+                {
                     tally.progress.pages_fetched += 1;
                     tally.progress.pages_total += 1;
                     (tally.request.progress)(tally.progress);
-                    return Ok(Part::Refused(problem, url.clone()));
+                    return Ok(Part::Refused(rejection.problem(), url.clone()));
                 }
-                return Err(SourceError::Refused {
-                    source_id: SOURCE_ID,
-                    url: url.clone(),
-                    problem,
-                });
-            }
+                Err(error) => return Err(error.into()),
+            };
             let (meta, rows) = match parse(&response.body).map_err(&malformed)? {
                 Payload::Data(meta, rows) => (meta, rows.unwrap_or_default()),
                 Payload::Error(message) => {
@@ -475,15 +472,6 @@ fn year(date: &str) -> Option<i32> {
     (date.len() == 4 && date.bytes().all(|b| b.is_ascii_digit()))
         .then(|| date.parse().ok())
         .flatten()
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 /// A page: its metadata and its rows (`None` for the API's `null`), or the API's error message.
