@@ -8,6 +8,7 @@
 //! (see [`Bisection`]): an area refused alone is named and left out of the scope; an area with no
 //! records alone is named, and stays in scope (the withdrawal guard keeps its stored values).
 
+use super::registry::{BaseUrl, DefaultSchedule, Reference, SourceSpec};
 use super::{refused_note, Bisection, FetchRequest, Fetched, Progress, Source, SourceError};
 use crate::fetch::{FetchError, Fetcher};
 use async_trait::async_trait;
@@ -17,6 +18,33 @@ use techbalance_store::revisions::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "oecd-msti";
 pub const DEFAULT_BASE_URL: &str = "https://sdmx.oecd.org/public/rest";
+
+/// The OECD in the registry: refreshed every Monday at 04:00 UTC (the service allows about 60
+/// downloads an hour), preferred to every other source.
+pub const SPEC: SourceSpec = SourceSpec {
+    id: SOURCE_ID,
+    reference: Some(Reference {
+        name: "OECD Main Science and Technology Indicators",
+        homepage: "https://www.oecd.org/en/data/datasets/main-science-and-technology-indicators.html",
+        terms: "OECD terms and conditions; https://www.oecd.org/en/about/terms-conditions.html",
+    }),
+    schedule: Some(DefaultSchedule {
+        cron: "0 0 4 * * Mon",
+        timezone: "UTC",
+    }),
+    preference_rank: 10,
+    base_url: Some(BaseUrl {
+        variable: "TECHBALANCE_OECD_URL",
+        default: DEFAULT_BASE_URL,
+    }),
+    build: |context| {
+        Ok(Box::new(Oecd::new(
+            context.base_url(&SPEC),
+            context.fetcher(&SPEC)?,
+            context.from_year,
+        )))
+    },
+};
 pub const DATAFLOW: &str = "OECD.STI.STP,DSD_MSTI@DF_MSTI,1.3";
 pub const DEFAULT_START_YEAR: i32 = 1990;
 

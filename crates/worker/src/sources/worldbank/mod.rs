@@ -12,6 +12,7 @@
 mod paging;
 mod payload;
 
+use super::registry::{BaseUrl, DefaultSchedule, Reference, SourceSpec};
 use super::{
     refused_note, Bisection, CountryInfo, FetchRequest, Fetched, Progress, Source, SourceError,
 };
@@ -24,6 +25,33 @@ use techbalance_store::revisions::{Batch, Scope};
 
 pub const SOURCE_ID: &str = "worldbank";
 pub const DEFAULT_BASE_URL: &str = "https://api.worldbank.org/v2";
+
+/// The World Bank in the registry: refreshed daily at 03:00 UTC, preferred to the baseline.
+pub const SPEC: SourceSpec = SourceSpec {
+    id: SOURCE_ID,
+    reference: Some(Reference {
+        name: "World Bank World Development Indicators",
+        homepage: "https://data.worldbank.org/",
+        terms: "Creative Commons Attribution 4.0 (CC BY 4.0); https://www.worldbank.org/en/about/legal/terms-of-use-for-datasets",
+    }),
+    schedule: Some(DefaultSchedule {
+        cron: "0 0 3 * * *",
+        timezone: "UTC",
+    }),
+    preference_rank: 20,
+    base_url: Some(BaseUrl {
+        variable: "TECHBALANCE_WORLDBANK_URL",
+        default: DEFAULT_BASE_URL,
+    }),
+    build: |context| {
+        Ok(Box::new(WorldBank::new(
+            context.base_url(&SPEC),
+            context.fetcher(&SPEC)?,
+            context.worldbank_per_page,
+            (context.from_year, chrono::Utc::now().year()),
+        )))
+    },
+};
 pub const DEFAULT_PER_PAGE: u32 = 1000;
 pub const FIRST_YEAR: i32 = 1990;
 
