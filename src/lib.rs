@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
+use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::RecordSummary;
 use techbalance_store::runs::{RunFilter, RUNNING};
 use techbalance_store::Store;
@@ -247,8 +248,9 @@ async fn release_runs(store: &Store, worker: &str) {
     }
 }
 
-/// Seeds a database that has no data yet, and gives it the default schedules; leaves any other
-/// alone.
+/// Seeds a database that has no data yet, and gives it the default schedules. In a database
+/// that has data, only the registry's `sources` rows are written (a source added since it was
+/// seeded gets its row; its default schedule is not created: `schedule add` does that).
 pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()> {
     if store.is_empty().await? {
         tracing::info!("empty database: loading the baseline");
@@ -256,6 +258,12 @@ pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()>
         store
             .create_default_schedules(&registry::default_schedules())
             .await?;
+    } else {
+        let sources = ReferenceData {
+            sources: registry::reference_rows(),
+            ..ReferenceData::default()
+        };
+        store.upsert_reference_data(&sources).await?;
     }
     Ok(())
 }

@@ -445,6 +445,11 @@ pub fn preferred_per_year(
     rows
 }
 
+/// A company's name lowercased by the database, the order companies are listed in.
+fn lower_name() -> SimpleExpr {
+    Func::lower(Expr::col(company::Column::Name)).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,9 +508,4 @@ mod tests {
         let preference = ["worldbank", "baseline"];
         assert!(source_rank("elsewhere", &preference) > source_rank("baseline", &preference));
     }
-}
-
-/// A company's name lowercased by the database, the order companies are listed in.
-fn lower_name() -> SimpleExpr {
-    Func::lower(Expr::col(company::Column::Name)).into()
 }
