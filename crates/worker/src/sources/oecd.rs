@@ -18,7 +18,6 @@ use techbalance_store::revisions::{Batch, Point, Scope};
 pub const SOURCE_ID: &str = "oecd-msti";
 pub const DEFAULT_BASE_URL: &str = "https://sdmx.oecd.org/public/rest";
 pub const DATAFLOW: &str = "OECD.STI.STP,DSD_MSTI@DF_MSTI,1.3";
-pub const DEFAULT_START_YEAR: i32 = 1990;
 
 /// One MSTI series and the metric it feeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

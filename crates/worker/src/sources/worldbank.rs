@@ -10,7 +10,6 @@ use super::{
 };
 use crate::fetch::Fetcher;
 use async_trait::async_trait;
-use chrono::Datelike;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -23,7 +22,6 @@ use techbalance_store::revisions::{Batch, Point, Scope};
 pub const SOURCE_ID: &str = "worldbank";
 pub const DEFAULT_BASE_URL: &str = "https://api.worldbank.org/v2";
 pub const DEFAULT_PER_PAGE: u32 = 1000;
-pub const FIRST_YEAR: i32 = 1990;
 
 /// World Bank indicator code → metric slug.
 pub const INDICATORS: &[(&str, &str)] = &[
@@ -48,7 +46,7 @@ pub struct WorldBank {
 }
 
 impl WorldBank {
-    /// Every indicator of [`INDICATORS`]; `years` is inclusive (see [`WorldBank::default_years`]).
+    /// Every indicator of [`INDICATORS`]; `years` is inclusive.
     pub fn new(
         base_url: impl Into<String>,
         fetcher: Fetcher,
@@ -74,11 +72,6 @@ impl WorldBank {
             .map(|(code, slug)| (code.to_string(), slug.to_string()))
             .collect();
         self
-    }
-
-    /// 1990 to the current year.
-    pub fn default_years() -> (i32, i32) {
-        (FIRST_YEAR, chrono::Utc::now().year())
     }
 
     fn url(&self, countries: &str, code: &str, page: u32) -> String {
