@@ -394,3 +394,16 @@ fn help_lists_every_variable_of_the_readmes_table_with_its_default() {
         }
     }
 }
+
+#[test]
+fn the_readme_states_the_default_schedules() {
+    let stated = "A new database gets two: the World Bank daily at 03:00 UTC (`0 0 3 * * *`) and \
+                  the OECD every Monday at 04:00 UTC (`0 0 4 * * Mon`)";
+    assert_eq!(
+        techbalance_store::schedules::DEFAULT_SCHEDULES,
+        [("worldbank", "0 0 3 * * *"), ("oecd-msti", "0 0 4 * * Mon")],
+        "the default schedules changed: update the README's sentence and this test"
+    );
+    let readme = README.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(readme.contains(stated), "the README lacks: {stated}");
+}
