@@ -19,7 +19,7 @@ pub enum Command {
     /// Serve the GraphQL API (the default). Migrates, and seeds an empty database.
     #[command(after_long_help = techbalance::config::variables::help())]
     Serve {
-        /// Address to listen on [env: TECHBALANCE_BIND] [default: 127.0.0.1:8080]
+        /// Address to listen on, instead of TECHBALANCE_BIND
         #[arg(long)]
         bind: Option<SocketAddr>,
         /// Serve the API only; run `techbalance worker` processes for the refreshes.
