@@ -91,6 +91,11 @@ pub struct Variables {
     worker: worker::Variables,
 }
 
+/// The declaration as a clap command: [`Variables`] and the sources' base URLs.
+pub fn command() -> clap::Command {
+    sources::declare(Variables::command())
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -101,7 +106,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         // Each set variable is handed to the parser as its option; the parser itself reads no
         // environment, so that `lookup` is the only source.
-        let declared = Variables::command();
+        let declared = command();
         let mut options = Vec::new();
         for arg in declared.get_arguments() {
             let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
@@ -116,10 +121,13 @@ impl Config {
                 options.push(format!("--{long}={value}"));
             }
         }
-        let parser = Variables::command().mut_args(|arg| arg.env(None));
-        let vars = parser
+        let parser = command().mut_args(|arg| arg.env(None));
+        let (vars, base_urls) = parser
             .try_get_matches_from(options)
-            .and_then(|matches| Variables::from_arg_matches(&matches))
+            .and_then(|matches| {
+                let vars = Variables::from_arg_matches(&matches)?;
+                Ok((vars, sources::base_urls(&matches)))
+            })
             .map_err(|error| parse_error(&declared, &error))?;
         let telemetry = vars.telemetry.telemetry()?;
         let baseline = vars
@@ -136,7 +144,7 @@ impl Config {
             baseline,
             http: vars.http.settings(request_timeout),
             limits: vars.limits.settings(),
-            refresh: vars.refresh.settings(),
+            refresh: vars.refresh.settings(base_urls),
             worker: vars.worker.settings(),
             telemetry,
         })
@@ -260,16 +268,16 @@ mod tests {
     fn source_urls_default_to_the_real_services_and_can_be_replaced() {
         let defaults = config(&[]).expect("defaults");
         assert_eq!(
-            defaults.refresh.worldbank_url,
+            defaults.refresh.base_url("worldbank"),
             "https://api.worldbank.org/v2"
         );
         assert_eq!(
-            defaults.refresh.oecd_url,
+            defaults.refresh.base_url("oecd-msti"),
             "https://sdmx.oecd.org/public/rest"
         );
         let local =
             config(&[("TECHBALANCE_WORLDBANK_URL", "http://127.0.0.1:9/v2/")]).expect("local");
-        assert_eq!(local.refresh.worldbank_url, "http://127.0.0.1:9/v2");
+        assert_eq!(local.refresh.base_url("worldbank"), "http://127.0.0.1:9/v2");
         let err = config(&[("TECHBALANCE_OECD_URL", "ftp://x")]).expect_err("scheme");
         assert_eq!(err.variable, "TECHBALANCE_OECD_URL");
     }

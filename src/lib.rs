@@ -83,13 +83,13 @@ pub async fn seed_run(store: &Store, config: &Config) -> anyhow::Result<RefreshO
 pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let refresh = &config.refresh;
     let worldbank = WorldBank::new(
-        refresh.worldbank_url.clone(),
+        refresh.base_url(worldbank::SOURCE_ID),
         Fetcher::new(worldbank::SOURCE_ID, refresh.fetch.clone())?,
         refresh.worldbank_per_page,
         (refresh.from_year, current_year()),
     );
     let oecd = Oecd::new(
-        refresh.oecd_url.clone(),
+        refresh.base_url(oecd::SOURCE_ID),
         Fetcher::new(oecd::SOURCE_ID, refresh.fetch.clone())?,
         refresh.from_year,
     );

@@ -5,8 +5,8 @@
 //! `TECHBALANCE_FETCH_TIMEOUT_SECS`, `TECHBALANCE_FETCH_CONCURRENCY`,
 //! `TECHBALANCE_MAX_WITHDRAWAL_SHARE`; the source URLs are in [`super::sources`].
 
-use super::sources;
 use clap::builder::RangedU64ValueParser;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use techbalance_worker::fetch::FetchSettings;
@@ -29,8 +29,8 @@ pub const DEFAULT_FROM_YEAR: i32 = 1990;
 pub struct RefreshConfig {
     /// ISO3 codes of the countries refreshed.
     pub countries: Vec<String>,
-    pub worldbank_url: String,
-    pub oecd_url: String,
+    /// Each public source's base URL, by source id (see [`super::sources`]).
+    pub base_urls: BTreeMap<String, String>,
     /// First year fetched.
     pub from_year: i32,
     pub worldbank_per_page: u32,
@@ -38,6 +38,13 @@ pub struct RefreshConfig {
     /// The share (0 to 1) of a source's current values one refresh may withdraw without an
     /// operator accepting it; a whole series is never withdrawn without one.
     pub max_withdrawal_share: f64,
+}
+
+impl RefreshConfig {
+    /// `source`'s base URL as configured (empty for a source without one).
+    pub fn base_url(&self, source: &str) -> String {
+        self.base_urls.get(source).cloned().unwrap_or_default()
+    }
 }
 
 fn fetch() -> FetchSettings {
@@ -55,8 +62,6 @@ pub struct Variables {
     #[arg(long = "countries", env = "TECHBALANCE_COUNTRIES", default_value = DEFAULT_COUNTRIES,
           value_parser = countries)]
     countries: Countries,
-    #[command(flatten)]
-    sources: sources::Variables,
     /// First year fetched (1900–2100)
     #[arg(long = "from-year", env = "TECHBALANCE_FROM_YEAR", default_value_t = DEFAULT_FROM_YEAR,
           value_parser = clap::value_parser!(i32).range(1900..=2100))]
@@ -119,11 +124,10 @@ impl Variables {
         baseline_file(self.baseline.as_deref())
     }
 
-    pub fn settings(self) -> RefreshConfig {
+    pub fn settings(self, base_urls: BTreeMap<String, String>) -> RefreshConfig {
         RefreshConfig {
             countries: self.countries.0,
-            worldbank_url: self.sources.worldbank_url,
-            oecd_url: self.sources.oecd_url,
+            base_urls,
             from_year: self.from_year,
             worldbank_per_page: self.worldbank_per_page,
             fetch: FetchSettings {

@@ -1,12 +1,10 @@
 //! The environment variables, as `--help` lists them and as the README's table documents them.
 //!
-//! Their one declaration is [`Variables`](super::Variables), by concern: the name (clap's `env`),
+//! Their one declaration is [`command`](super::command), by concern: the name (clap's `env`),
 //! the default, the bounds and a line of help. Loading parses through it, [`help`] renders it, and
 //! the tests below hold the README's configuration table (written for people, with more words)
 //! to it: the same variables, and each default the README states in backticks is the declared
 //! one and what loading uses when the variable is unset.
-
-use clap::CommandFactory;
 
 const README: &str = include_str!("../../README.md");
 
@@ -32,7 +30,7 @@ pub struct Declared {
 
 /// Every variable configuration loading reads, in declaration order.
 pub fn declared() -> Vec<Declared> {
-    super::Variables::command()
+    super::command()
         .get_arguments()
         .filter_map(|arg| {
             let name = arg.get_env()?.to_str()?.to_owned();
