@@ -320,13 +320,20 @@ async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backen
     let after = scrape(&app).await;
     let graphql = "techbalance_graphql_requests_total";
     assert_eq!(
-        after.value(graphql, &[("operation", &probe), ("outcome", "ok")]),
+        after.value(
+            graphql,
+            &[("operation", &probe), ("type", "query"), ("outcome", "ok")]
+        ),
         Some(2.0)
     );
     assert_eq!(
         after.value(
             graphql,
-            &[("operation", &missing), ("outcome", "NOT_FOUND")]
+            &[
+                ("operation", &missing),
+                ("type", "query"),
+                ("outcome", "NOT_FOUND")
+            ]
         ),
         Some(1.0)
     );

@@ -11,6 +11,7 @@ mod body_limit;
 mod cors;
 mod csrf;
 mod deadline;
+mod execute;
 mod graphql;
 mod health;
 pub mod observability;

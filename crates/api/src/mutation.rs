@@ -115,7 +115,12 @@ async fn numeric_id(ctx: &Context<'_>, action: &str, what: &'static str, id: &ID
     let operator = require_operator(ctx, action, &arguments).await?;
     let error = ApiError::not_found(what, id.as_str());
     if let Err(e) = store(ctx)
-        .record_audit(&operator, action, &arguments.to_string(), error.code())
+        .record_audit(
+            &operator,
+            action,
+            &arguments.to_string(),
+            error.code().as_str(),
+        )
         .await
     {
         tracing::error!(error = %e, action, "could not audit a failed operation (it changed nothing)");
