@@ -7,10 +7,12 @@
 //!    connections check again;
 //! 2. [`prepare`]: the request gets per-request loaders, the caller, the client's address and the
 //!    request id, a `graphql` tracing span, and a place in the metrics;
-//! 3. [`Prepared::run`] for one answer, or [`Prepared::stream`] for a stream of them (a
-//!    subscription, or any operation over a WebSocket or an event stream): the schema executes
-//!    it inside its span, it is counted in `techbalance_graphql_requests_total` by operation
-//!    name, type and outcome, and its errors carry the request id as `extensions.requestId`.
+//! 3. [`Prepared::run`] for one answer (HTTP), [`Prepared::answer`] for the one answer of a query
+//!    or a mutation as a stream (WebSocket, event stream), or [`Prepared::stream`] for a
+//!    subscription's answers: the schema executes it inside its span (queries and mutations
+//!    within the operation's time limit), it is counted in `techbalance_graphql_requests_total`
+//!    by operation name, type and outcome, and its errors carry the request id as
+//!    `extensions.requestId`.
 
 use super::observability::{GraphqlRequest, RequestId};
 use crate::auth::{Caller, Session};
@@ -19,6 +21,7 @@ use crate::operator::Peer;
 use crate::schema::{AppSchema, OperationKind};
 use async_graphql::{Request, Response};
 use axum::http::{header, HeaderMap};
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use techbalance_store::Store;
 use tracing::{Instrument, Span};
@@ -82,21 +85,46 @@ impl Origin {
 pub(super) struct Prepared {
     request: Request,
     span: Span,
-    observed: GraphqlRequest,
+    observed: Observed,
     request_id: Option<RequestId>,
+}
+
+/// An operation's metrics, and its span, which learns the operation's type however it ends.
+struct Observed {
+    span: Span,
+    metrics: GraphqlRequest,
+}
+
+impl Observed {
+    /// Counts an answer (the first one only).
+    fn answered(&mut self, response: &Response) {
+        self.metrics.answered(response);
+    }
+
+    /// Counts a stream that ended without an answer.
+    fn ended(&mut self) {
+        self.metrics.ended();
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        self.span
+            .record("graphql.operation.type", self.metrics.kind());
+    }
 }
 
 /// Prepares `request` to run for `origin`.
 pub(super) fn prepare(store: &Store, origin: Origin, request: Request) -> Prepared {
     let kind = OperationKind::default();
-    let observed = GraphqlRequest::start(&request, kind.clone());
+    let metrics = GraphqlRequest::start(&request, kind.clone());
     let Origin {
         transport,
         caller,
         peer,
         request_id,
     } = origin;
-    let name = format!("graphql {}", observed.operation());
+    let name = format!("graphql {}", metrics.operation());
     let operation_name = request.operation_name.as_deref();
     let id = request_id.as_ref().map(RequestId::as_str);
     let span = if transport == Transport::Shared {
@@ -129,8 +157,11 @@ pub(super) fn prepare(store: &Store, origin: Origin, request: Request) -> Prepar
     }
     Prepared {
         request,
+        observed: Observed {
+            span: span.clone(),
+            metrics,
+        },
         span,
-        observed,
         request_id,
     }
 }
@@ -144,13 +175,25 @@ impl Prepared {
             mut observed,
             request_id,
         } = self;
-        let mut response = schema.execute(request).instrument(span.clone()).await;
-        answered(&span, &mut observed, &response);
+        let mut response = schema.execute(request).instrument(span).await;
+        observed.answered(&response);
         with_request_id(&mut response, request_id.as_ref());
         response
     }
 
-    /// Runs the operation as a stream of answers (one for a query or a mutation).
+    /// Runs an operation that is no subscription (as [`shared`](super::shared) found when it
+    /// would not share it) as a stream of its one answer, within the operation's time limit,
+    /// which only applies to single answers. A persisted query sent by its hash alone may be a
+    /// subscription: it is streamed.
+    pub(super) fn answer(self, schema: &AppSchema) -> BoxStream<'static, Response> {
+        if self.request.query.is_empty() {
+            return self.stream(schema).boxed();
+        }
+        let schema = schema.clone();
+        futures_util::stream::once(async move { self.run(&schema).await }).boxed()
+    }
+
+    /// Runs the operation as a stream of answers (a subscription's).
     pub(super) fn stream(
         self,
         schema: &AppSchema,
@@ -164,19 +207,13 @@ impl Prepared {
         let mut answers = schema.execute_stream(request);
         async_stream::stream! {
             while let Some(mut response) = answers.next().instrument(span.clone()).await {
-                answered(&span, &mut observed, &response);
+                observed.answered(&response);
                 with_request_id(&mut response, request_id.as_ref());
                 yield response;
             }
             observed.ended();
         }
     }
-}
-
-/// Counts an answer (the first one only) and names the operation's type on its span.
-fn answered(span: &Span, observed: &mut GraphqlRequest, response: &Response) {
-    span.record("graphql.operation.type", observed.kind());
-    observed.answered(response);
 }
 
 /// Adds the request id to every error's `extensions.requestId`.

@@ -85,8 +85,9 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         peer: parts.extensions.get::<Peer>().copied().unwrap_or_default(),
         request_id: parts.extensions.get::<RequestId>().cloned(),
     };
+    // Not shared: not a subscription (see `shared`).
     let results = execute::prepare(&state.store, origin, graphql_request)
-        .stream(&state.schema)
+        .answer(&state.schema)
         .take_until(closed)
         .map(|response| {
             let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());

@@ -624,14 +624,14 @@ impl Connection {
             peer: self.peer,
             request_id: self.request_id.clone(),
         };
-        let answers =
-            execute::prepare(&self.state.store, origin, request).stream(&self.state.schema);
+        // Not shared: not a subscription (see `shared`).
+        let mut stream =
+            execute::prepare(&self.state.store, origin, request).answer(&self.state.schema);
         let protocol = self.protocol;
         let counter = self.state.live.subscriptions.clone();
         let write_timeout = self.settings.write_timeout;
         tokio::spawn(async move {
             let _open = Held::new(&counter);
-            let mut stream = std::pin::pin!(answers);
             let mut first = true;
             let mut rejected = false;
             while let Some(response) = stream.next().await {

@@ -90,9 +90,10 @@ impl HttpRequest {
     }
 }
 
-/// A GraphQL operation being executed, counted once: at its first answer, when it ends without
-/// one (`ok`), or when it is dropped before one (`cancelled`: the client left, or the request's
-/// deadline passed).
+/// A GraphQL operation being executed, counted once: at its first answer (`ok` or the first
+/// error's code), when it ends without one (`ok`), or when it is dropped before one: `ok` for a
+/// subscription its client stopped before any change came, `cancelled` for a query or a mutation
+/// (the client left, or the request's deadline passed).
 pub(in crate::http) struct GraphqlRequest {
     operation: String,
     kind: OperationKind,
@@ -157,7 +158,12 @@ impl GraphqlRequest {
 
 impl Drop for GraphqlRequest {
     fn drop(&mut self) {
-        self.count("cancelled");
+        let outcome = if self.kind() == "subscription" {
+            "ok"
+        } else {
+            "cancelled"
+        };
+        self.count(outcome);
     }
 }
 
