@@ -148,6 +148,8 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable
             }
             StoreError::NotFound { what, id } => ApiError::not_found(what, id),
+            StoreError::Invalid(message) => ApiError::BadInput(message),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::AuditFailed(cause) if cause.is_unavailable() => {
                 tracing::warn!(error = %cause, "database unavailable while auditing");
                 ApiError::Unavailable
@@ -190,7 +192,81 @@ impl<T> OrGraphqlError<T> for Result<T, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, ApiError, ErrorCode};
+    use techbalance_store::StoreError;
+
+    fn unavailable() -> sea_orm::DbErr {
+        sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+    }
+
+    /// Each kind of store error is told as what it is, with the code the store audits it under;
+    /// the store's own failures are told without a word of their detail.
+    #[test]
+    fn store_errors_are_mapped_once_by_kind() {
+        let cases = [
+            (
+                StoreError::Invalid("cron: bad field".into()),
+                ErrorCode::BadUserInput,
+                "cron: bad field",
+            ),
+            (
+                StoreError::Conflict("schedule 3 already refreshes oecd".into()),
+                ErrorCode::Conflict,
+                "schedule 3 already refreshes oecd",
+            ),
+            (
+                StoreError::Internal("arrays of different lengths in table secret_x".into()),
+                ErrorCode::InternalServerError,
+                "internal error",
+            ),
+            (
+                StoreError::Database(sea_orm::DbErr::Custom("syntax error near SELECT".into())),
+                ErrorCode::InternalServerError,
+                "internal error",
+            ),
+            (
+                StoreError::NotFound {
+                    what: "source",
+                    id: "myspace".into(),
+                },
+                ErrorCode::NotFound,
+                "unknown source \"myspace\"",
+            ),
+            (
+                StoreError::Unavailable(unavailable()),
+                ErrorCode::ServiceUnavailable,
+                "the database is unavailable; try again shortly",
+            ),
+            (
+                StoreError::AuditFailed(Box::new(StoreError::Database(
+                    sea_orm::DbErr::Custom("read-only".into()),
+                ))),
+                ErrorCode::AuditFailed,
+                "nothing was changed: the audit entry could not be written (the server log says why)",
+            ),
+            (
+                StoreError::DatabaseLost("replaced".into()),
+                ErrorCode::DatabaseLost,
+                "writes are refused: the database file was deleted or replaced while the server had it open",
+            ),
+        ];
+        for (store_error, code, message) in cases {
+            let audited = store_error.code();
+            let error = ApiError::from(store_error).into_graphql();
+            let extensions = error.extensions.as_ref().expect("extensions");
+            assert_eq!(
+                extensions.get("code"),
+                Some(&async_graphql::Value::from(code.as_str())),
+                "{message}"
+            );
+            assert_eq!(
+                audited,
+                code.as_str(),
+                "the store audits what the API answers"
+            );
+            assert_eq!(error.message, message);
+        }
+    }
 
     #[test]
     fn close_names_are_suggested_and_far_ones_are_not() {
