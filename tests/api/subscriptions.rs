@@ -124,7 +124,7 @@ async fn revise_within(app: &TestApp, values: &[(i32, f64)], years: Option<(i32,
         .store
         .start_run(
             "baseline",
-            techbalance_store::runs::Trigger::Manual,
+            techbalance_store::runs::RunTrigger::Manual,
             "test",
             Duration::from_secs(60),
         )
