@@ -7,7 +7,7 @@ use crate::loaders::{
     SourcesOfMetric,
 };
 use crate::query::resolve;
-use async_graphql::{Context, Object, Result};
+use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use techbalance_store::entities::{country, highlight, metric, observation, source};
 use techbalance_store::queries::{preference_of, preferred_per_year, ObservationFilter};
@@ -195,8 +195,8 @@ pub struct Source(pub source::Model);
 #[Object]
 impl Source {
     /// `baseline`, `worldbank`, `oecd-msti`, …
-    async fn id(&self) -> &str {
-        &self.0.id
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
     }
     async fn name(&self) -> &str {
         &self.0.name
