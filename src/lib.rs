@@ -13,7 +13,7 @@ use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::RecordSummary;
-use techbalance_store::runs::{RunFilter, RUNNING};
+use techbalance_store::runs::{RunFilter, RunStatus};
 use techbalance_store::Store;
 use techbalance_worker::clock::SystemClock;
 use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
@@ -215,7 +215,7 @@ impl Background {
 async fn release_runs(store: &Store, worker: &str) {
     let filter = RunFilter {
         source: None,
-        status: Some(RUNNING.to_owned()),
+        status: Some(RunStatus::Running),
     };
     let held = match store.runs(&filter, None, 100).await {
         Ok(runs) => runs,

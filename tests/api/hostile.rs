@@ -164,8 +164,8 @@ async fn a_thousand_operations_in_a_batch_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cyclic_and_exponential_fragments_are_refused_quickly() {
     let app = spawn_with(&[]).await;
-    let cyclic = "{ ...A } fragment A on QueryRoot { ...B } \
-                  fragment B on QueryRoot { __typename ...A }";
+    let cyclic = "{ ...A } fragment A on Query { ...B } \
+                  fragment B on Query { __typename ...A }";
     let (status, body) = post_query(&app, cyclic).await;
     assert_eq!(status, 400);
     let error = refusal(&body, "GRAPHQL_VALIDATION_FAILED");
@@ -177,11 +177,11 @@ async fn cyclic_and_exponential_fragments_are_refused_quickly() {
     let mut doubling = String::from("{ ...F0 }");
     for i in 0..40 {
         doubling.push_str(&format!(
-            " fragment F{i} on QueryRoot {{ ...F{n} ...F{n} }}",
+            " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
             n = i + 1
         ));
     }
-    doubling.push_str(" fragment F40 on QueryRoot { __typename }");
+    doubling.push_str(" fragment F40 on Query { __typename }");
     let started = Instant::now();
     let (status, body) = post_query(&app, &doubling).await;
     assert!(
@@ -497,7 +497,7 @@ async fn introspection_and_field_suggestions_can_be_switched_off() {
     let on = spawn_with(&[]).await;
     let (status, body) = post_query(&on, "{ __schema { queryType { name } } }").await;
     assert_eq!(status, 200);
-    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
     let (_, body) = post_query(&on, "{ countrie { code } }").await;
     assert!(body.to_string().contains("Did you mean"), "{body}");
 
@@ -509,7 +509,7 @@ async fn introspection_and_field_suggestions_can_be_switched_off() {
     for query in [
         "{ __schema { queryType { name } } }",
         "{ __type(name: \"Country\") { name } }",
-        "{ ...I } fragment I on QueryRoot { __schema { types { name } } }",
+        "{ ...I } fragment I on Query { __schema { types { name } } }",
     ] {
         let (status, body) = post_query(&off, query).await;
         assert_eq!(status, 400, "{query}");
@@ -521,7 +521,7 @@ async fn introspection_and_field_suggestions_can_be_switched_off() {
     refusal(&body, "GRAPHQL_VALIDATION_FAILED");
     assert!(!body.to_string().contains("Did you mean"), "{body}");
     // __typename is not introspection.
-    assert_eq!(off.data("{ __typename }").await["__typename"], "QueryRoot");
+    assert_eq!(off.data("{ __typename }").await["__typename"], "Query");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
