@@ -135,7 +135,7 @@ async fn query_in_callers_trace(server: &ServerProcess) -> String {
 #[tokio::test]
 async fn spans_reach_the_collector_in_the_callers_trace() {
     let collector = collector().await;
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let server = ServerProcess::start(
         &db,
         "otlp",
@@ -194,7 +194,7 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
 #[tokio::test]
 async fn the_last_spans_are_flushed_on_shutdown() {
     let collector = collector().await;
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let mut server = ServerProcess::start(
         &db,
         "otlp-flush",
@@ -229,7 +229,7 @@ async fn the_last_spans_are_flushed_on_shutdown() {
 
 #[tokio::test]
 async fn a_collector_that_is_down_changes_nothing_for_clients() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let mut server = ServerProcess::start(
         &db,
