@@ -26,7 +26,7 @@ async fn the_dashboard_query_costs_the_same_statements_for_2_or_20_countries(bac
         .await;
     let statements = app.statements();
 
-    let with_two = count(&app, &statements).await;
+    let with_two = count(&app, statements).await;
     assert_eq!(
         app.data("{ countries { code } }").await["countries"]
             .as_array()
@@ -37,7 +37,7 @@ async fn the_dashboard_query_costs_the_same_statements_for_2_or_20_countries(bac
     add_countries(&app, 18).await;
     let data = app.data(DASHBOARD).await;
     assert_eq!(data["countries"].as_array().map(Vec::len), Some(20));
-    let with_twenty = count(&app, &statements).await;
+    let with_twenty = count(&app, statements).await;
 
     eprintln!("{backend:?}: dashboard query issued {with_two} statements with 2 countries, {with_twenty} with 20");
     assert_eq!(with_two, with_twenty, "statement count grew with the data");

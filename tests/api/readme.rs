@@ -147,7 +147,7 @@ async fn every_graphql_block_answers_with_data_on_a_fresh_install(backend: Backe
     let fake = FakeWorldBank::start(release("2026-01-15", 3.45)).await;
     let url = fake.url();
     let app = TestApp::builder(backend)
-        .from_empty_database()
+        .with_empty_database()
         .with_vars(&[("TECHBALANCE_WORLDBANK_URL", url.as_str())])
         .start()
         .await;

@@ -43,7 +43,7 @@ const USA_RD_INTENSITY: &str =
 
 async fn seeding_twice_changes_nothing(backend: Backend) {
     let app = TestApp::builder(backend)
-        .from_empty_database()
+        .with_empty_database()
         .start()
         .await;
     let before = all_versions(&app).await;
@@ -58,7 +58,7 @@ async fn seeding_twice_changes_nothing(backend: Backend) {
 
 async fn an_edited_figure_becomes_a_new_version_not_an_overwrite(backend: Backend) {
     let app = TestApp::builder(backend)
-        .from_empty_database()
+        .with_empty_database()
         .start()
         .await;
     let before = all_versions(&app).await;
@@ -114,7 +114,7 @@ async fn an_edited_figure_becomes_a_new_version_not_an_overwrite(backend: Backen
 
 async fn a_figure_removed_from_the_baseline_is_withdrawn_not_deleted(backend: Backend) {
     let app = TestApp::builder(backend)
-        .from_empty_database()
+        .with_empty_database()
         .start()
         .await;
     let (_file, config) = edited_baseline(
@@ -156,7 +156,7 @@ async fn a_figure_removed_from_the_baseline_is_withdrawn_not_deleted(backend: Ba
 
 async fn a_database_that_has_data_is_not_reseeded_on_start(backend: Backend) {
     let app = TestApp::builder(backend)
-        .from_empty_database()
+        .with_empty_database()
         .start()
         .await;
     let before = all_versions(&app).await;

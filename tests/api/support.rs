@@ -203,7 +203,7 @@ pub struct TestApp {
 ///
 /// By default the server runs over a copy of the seeded template database, as after a first
 /// start. A test that names its own baseline (`TECHBALANCE_BASELINE`) starts from an empty
-/// database instead, seeded from that baseline, as does one built `.from_empty_database()`.
+/// database instead, seeded from that baseline, as does one built `.with_empty_database()`.
 #[must_use = "a builder does nothing until `.start()`"]
 pub struct TestAppBuilder {
     backend: Backend,
@@ -222,7 +222,7 @@ impl TestAppBuilder {
 
     /// Starts from an empty database that the server migrates and seeds itself, as on a first
     /// start: for tests of migrating or seeding.
-    pub fn from_empty_database(mut self) -> Self {
+    pub fn with_empty_database(mut self) -> Self {
         self.empty_database = true;
         self
     }
