@@ -249,7 +249,11 @@ async fn scrape(app: &TestApp) -> Exposition {
 }
 
 async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backend: Backend) {
-    let app = TestApp::builder(backend).start().await;
+    // A first start's own seeding: the age of the last baseline run is that of this start.
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     // Operation names of this test only: the counters are the process's, shared by every test.
     let probe = format!("MetricsProbe{backend:?}");
     let missing = format!("MetricsMissing{backend:?}");
