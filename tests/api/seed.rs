@@ -175,7 +175,10 @@ async fn a_database_that_has_data_is_not_reseeded_on_start(backend: Backend) {
 async fn a_source_registered_after_seeding_gets_its_row_on_the_next_start(backend: Backend) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use techbalance_store::entities::{schedule, source};
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     let db = app.store.connection();
     // A database seeded before the OECD was registered: no row, no schedule.
     schedule::Entity::delete_many()
