@@ -63,7 +63,7 @@ fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
 }
 
 async fn no_audit_entry_no_change_for_every_mutation_and_cli_command(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("alice").await;
     let (queued, _) = app
         .store
@@ -230,7 +230,10 @@ async fn the_cli_and_the_api_write_audit_entries_of_one_shape(backend: Backend) 
 }
 
 async fn a_flood_of_refused_attempts_is_counted_in_bounded_rows(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0")]).await;
+    let app = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0")])
+        .start()
+        .await;
     // Over HTTP, from one address: one row counting every attempt.
     for _ in 0..60 {
         let body = app.post(MUTATIONS[0], Value::Null).await;

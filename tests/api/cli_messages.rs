@@ -295,7 +295,7 @@ fn every_argument_of_every_command_is_described_in_help() {
 /// migrations; and a log written to a pipe carries no terminal colour codes.
 #[tokio::test]
 async fn logs_to_a_pipe_are_plain_and_postgres_notices_stay_quiet() {
-    let db = crate::support::TestDb::create(crate::support::Backend::Postgres).await;
+    let db = crate::support::TestDb::empty(crate::support::Backend::Postgres).await;
     let dir = scratch_dir("postgres-quiet");
     let run = || {
         techbalance(&dir)

@@ -253,7 +253,11 @@ async fn scrape(app: &TestApp) -> Exposition {
 }
 
 async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // A first start's own seeding: the age of the last baseline run is that of this start.
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     // Operation names of this test only: the counters are the process's, shared by every test.
     let probe = format!("MetricsProbe{backend:?}");
     let missing = format!("MetricsMissing{backend:?}");
@@ -366,7 +370,7 @@ async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backen
 }
 
 async fn a_request_id_is_returned_and_added_to_graphql_errors(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let post = |id: Option<&str>| {
         let mut request = app
             .client()
@@ -424,7 +428,7 @@ async fn a_request_id_is_returned_and_added_to_graphql_errors(backend: Backend) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_json_object_per_line_carrying_the_request_id() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let mut server =
         ServerProcess::start(&db, "json-logs", &[("TECHBALANCE_LOG_FORMAT", "json")]).await;
     let response = reqwest::Client::new()

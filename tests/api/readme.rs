@@ -146,7 +146,11 @@ async fn every_graphql_block_answers_with_data_on_a_fresh_install(backend: Backe
     };
     let fake = FakeWorldBank::start(release("2026-01-15", 3.45)).await;
     let url = fake.url();
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_WORLDBANK_URL", url.as_str())]).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .with_vars(&[("TECHBALANCE_WORLDBANK_URL", url.as_str())])
+        .start()
+        .await;
     let token = app.token("readme").await;
     let config = app
         .db

@@ -136,7 +136,7 @@ async fn query_in_callers_trace(server: &ServerProcess) -> String {
 #[tokio::test]
 async fn spans_reach_the_collector_in_the_callers_trace() {
     let collector = collector().await;
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let server = ServerProcess::start(
         &db,
         "otlp",
@@ -295,7 +295,7 @@ async fn websocket_and_event_stream_operations_have_spans() {
 #[tokio::test]
 async fn the_last_spans_are_flushed_on_shutdown() {
     let collector = collector().await;
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let mut server = ServerProcess::start(
         &db,
         "otlp-flush",
@@ -330,7 +330,7 @@ async fn the_last_spans_are_flushed_on_shutdown() {
 
 #[tokio::test]
 async fn a_collector_that_is_down_changes_nothing_for_clients() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let mut server = ServerProcess::start(
         &db,
