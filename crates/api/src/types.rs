@@ -106,7 +106,7 @@ impl Metric {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// `USD`, `PERCENT_OF_GDP`, `PERCENT`, `PERSONS`, `PER_MILLION_PEOPLE` or `COUNT`.
+    /// `USD`, `PERCENT_OF_GDP`, `PERCENT`, `PERSONS`, `PER_MILLION_PEOPLE`, `COUNT` or `GIGAWATTS`.
     async fn unit(&self) -> &str {
         &self.0.unit
     }
