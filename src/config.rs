@@ -13,7 +13,7 @@ use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
 use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
 use techbalance_worker::sources::baseline::BaselineFile;
-use techbalance_worker::sources::{oecd, worldbank};
+use techbalance_worker::sources::{oecd, owid, worldbank};
 
 pub mod variables;
 
@@ -86,6 +86,8 @@ pub struct RefreshConfig {
     pub countries: Vec<String>,
     pub worldbank_url: String,
     pub oecd_url: String,
+    /// Our World in Data's chart API (`…/grapher`).
+    pub owid_url: String,
     /// First year fetched.
     pub from_year: i32,
     pub worldbank_per_page: u32,
@@ -487,6 +489,7 @@ fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig
         countries,
         worldbank_url: url("TECHBALANCE_WORLDBANK_URL", worldbank::DEFAULT_BASE_URL)?,
         oecd_url: url("TECHBALANCE_OECD_URL", oecd::DEFAULT_BASE_URL)?,
+        owid_url: url("TECHBALANCE_OWID_URL", owid::DEFAULT_BASE_URL)?,
         from_year: parse(get, "TECHBALANCE_FROM_YEAR", 1990, |y: &i32| {
             (1900..=2100).contains(y)
         })?,
@@ -635,6 +638,12 @@ mod tests {
             defaults.refresh.oecd_url,
             "https://sdmx.oecd.org/public/rest"
         );
+        assert_eq!(
+            defaults.refresh.owid_url,
+            "https://ourworldindata.org/grapher"
+        );
+        let err = config(&[("TECHBALANCE_OWID_URL", "ourworldindata.org")]).expect_err("scheme");
+        assert_eq!(err.variable, "TECHBALANCE_OWID_URL");
         let local =
             config(&[("TECHBALANCE_WORLDBANK_URL", "http://127.0.0.1:9/v2/")]).expect("local");
         assert_eq!(local.refresh.worldbank_url, "http://127.0.0.1:9/v2");

@@ -21,6 +21,7 @@ use techbalance_worker::runner::{Runner, RunnerSettings};
 use techbalance_worker::scheduler;
 use techbalance_worker::sources::baseline::{self as baseline_source, BaselineSource};
 use techbalance_worker::sources::oecd::{self, Oecd};
+use techbalance_worker::sources::owid::{self, Owid};
 use techbalance_worker::sources::worldbank::{self, WorldBank};
 use techbalance_worker::sources::{Progress, Source};
 use tokio::net::TcpListener;
@@ -79,7 +80,8 @@ pub async fn seed_run(store: &Store, config: &Config) -> anyhow::Result<RefreshO
     Ok(techbalance_worker::seed(store, &config.baseline).await?)
 }
 
-/// Every refreshable source, configured: the baseline, the World Bank and the OECD.
+/// Every refreshable source, configured: the baseline, the World Bank, the OECD and Our World in
+/// Data.
 pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let refresh = &config.refresh;
     let worldbank = WorldBank::new(
@@ -93,19 +95,27 @@ pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
         Fetcher::new(oecd::SOURCE_ID, refresh.fetch.clone())?,
         refresh.from_year,
     );
+    let owid = Owid::new(
+        refresh.owid_url.clone(),
+        Fetcher::new(owid::SOURCE_ID, refresh.fetch.clone())?,
+        config.baseline.clone(),
+        (refresh.from_year, current_year()),
+    );
     Ok(vec![
         Box::new(BaselineSource::new(config.baseline.clone())),
         Box::new(worldbank),
         Box::new(oecd),
+        Box::new(owid),
     ])
 }
 
 /// The source ids `refresh` accepts.
-pub fn source_ids() -> [&'static str; 3] {
+pub fn source_ids() -> [&'static str; 4] {
     [
         baseline_source::SOURCE_ID,
         worldbank::SOURCE_ID,
         oecd::SOURCE_ID,
+        owid::SOURCE_ID,
     ]
 }
 

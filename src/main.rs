@@ -50,9 +50,9 @@ enum Command {
     Migrate,
     /// Load the baseline dataset; idempotent, and an edited figure becomes a new version.
     Seed,
-    /// Refresh one source now (`baseline`, `worldbank`, `oecd-msti`) or `all` of them.
+    /// Refresh one source now (`baseline`, `worldbank`, `oecd-msti`, `owid`) or `all` of them.
     Refresh {
-        /// A source id (baseline, worldbank, oecd-msti), or all.
+        /// A source id (baseline, worldbank, oecd-msti, owid), or all.
         source: String,
         /// Record every withdrawal the answer implies, instead of holding whole series (or more
         /// than TECHBALANCE_MAX_WITHDRAWAL_SHARE of the source's values) for an operator. Audited.
@@ -83,7 +83,7 @@ enum ScheduleAction {
     List,
     /// Add a schedule: a six-field cron expression, seconds first ("0 0 3 * * *").
     Add {
-        /// The source to refresh: baseline, worldbank or oecd-msti.
+        /// The source to refresh: baseline, worldbank, oecd-msti or owid.
         source: String,
         /// Six fields, seconds first: "0 0 3 * * *" is 03:00:00 every day.
         cron: String,
@@ -451,6 +451,7 @@ fn unreachable_hint(error: &WorkerError, source: &str) -> Option<String> {
     let variable = match source {
         "worldbank" => "TECHBALANCE_WORLDBANK_URL",
         "oecd-msti" => "TECHBALANCE_OECD_URL",
+        "owid" => "TECHBALANCE_OWID_URL",
         _ => return None,
     };
     Some(format!(

@@ -136,9 +136,13 @@ pub struct ScheduleChange {
     pub enabled: Option<bool>,
 }
 
-/// The schedules created on first start: World Bank daily, OECD weekly (the baseline never).
-pub const DEFAULT_SCHEDULES: &[(&str, &str)] =
-    &[("worldbank", "0 0 3 * * *"), ("oecd-msti", "0 0 4 * * Mon")];
+/// The schedules created on first start: World Bank daily, OECD and Our World in Data weekly (the
+/// baseline never).
+pub const DEFAULT_SCHEDULES: &[(&str, &str)] = &[
+    ("worldbank", "0 0 3 * * *"),
+    ("oecd-msti", "0 0 4 * * Mon"),
+    ("owid", "0 30 4 * * Mon"),
+];
 
 impl Store {
     pub async fn schedules(&self) -> Result<Vec<schedule::Model>, StoreError> {

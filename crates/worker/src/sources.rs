@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod oecd;
+pub mod owid;
 pub mod worldbank;
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use techbalance_store::revisions::Batch;
 /// A publisher of figures that the worker can refresh.
 #[async_trait]
 pub trait Source: Send + Sync {
-    /// `worldbank`, `oecd-msti`, `baseline`.
+    /// `worldbank`, `oecd-msti`, `owid`, `baseline`.
     fn id(&self) -> &'static str;
 
     /// Fetches and strictly parses everything the source publishes for `request.countries`.
@@ -208,6 +209,12 @@ pub fn public_sources() -> Vec<source::Model> {
             name: "OECD Main Science and Technology Indicators".into(),
             homepage: "https://www.oecd.org/en/data/datasets/main-science-and-technology-indicators.html".into(),
             terms: "OECD terms and conditions; https://www.oecd.org/en/about/terms-conditions.html".into(),
+        },
+        source::Model {
+            id: owid::SOURCE_ID.into(),
+            name: "Our World in Data".into(),
+            homepage: "https://ourworldindata.org/".into(),
+            terms: "Creative Commons Attribution 4.0 (CC BY 4.0) for data processed by Our World in Data; the original producer's terms apply too (each figure's citation names it); https://ourworldindata.org/faqs#can-i-use-or-reproduce-your-data".into(),
         },
     ]
 }
