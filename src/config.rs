@@ -24,6 +24,11 @@ pub const DEFAULT_BASELINE: &str = "data/baseline.toml";
 /// The embedded database used when `DATABASE_URL` is unset.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://techbalance.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// The countries refreshed by default: the two compared, the peers a reader compares them with,
+/// and the European Union (an aggregate, `EUU`). Each source refreshes those it publishes.
+pub const DEFAULT_COUNTRIES: &[&str] = &[
+    "USA", "CHN", "JPN", "DEU", "KOR", "GBR", "FRA", "IND", "EUU",
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {problem}")]
@@ -451,7 +456,7 @@ fn ws_settings(get: &impl Fn(&str) -> Option<String>) -> Result<WsSettings, Conf
 
 fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig, ConfigError> {
     let countries = match get("TECHBALANCE_COUNTRIES") {
-        None => vec!["USA".to_owned(), "CHN".to_owned()],
+        None => DEFAULT_COUNTRIES.iter().map(|c| (*c).to_owned()).collect(),
         Some(list) => {
             let codes: Vec<String> = list
                 .split([',', ' ', ';'])
@@ -601,10 +606,10 @@ mod tests {
     }
 
     #[test]
-    fn refreshed_countries_default_to_the_us_and_china_and_accept_any_iso3_list() {
+    fn refreshed_countries_default_to_the_two_their_peers_and_the_eu_and_accept_any_iso3_list() {
         assert_eq!(
             config(&[]).expect("defaults").refresh.countries,
-            ["USA", "CHN"]
+            ["USA", "CHN", "JPN", "DEU", "KOR", "GBR", "FRA", "IND", "EUU"]
         );
         let config_list = config(&[("TECHBALANCE_COUNTRIES", "usa, chn,DEU")]).expect("list");
         assert_eq!(config_list.refresh.countries, ["USA", "CHN", "DEU"]);

@@ -83,6 +83,7 @@ async fn add_countries(app: &TestApp, n: usize) {
                 iso2: code[1..].to_owned(),
                 name: format!("Country {code}"),
                 flag: "🏳".into(),
+                kind: country::COUNTRY.into(),
             })
             .collect(),
         companies: codes

@@ -45,10 +45,20 @@ where
 
 pub struct Country(pub country::Model);
 
+/// What a [`Country`] row stands for.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountryKind {
+    /// An ISO 3166-1 country.
+    Country,
+    /// A group of countries published as one (the European Union).
+    Aggregate,
+}
+
 /// A country compared by the service.
 #[Object]
 impl Country {
-    /// ISO 3166-1 alpha-3 code, the public id (e.g. `USA`, `CHN`).
+    /// ISO 3166-1 alpha-3 code, the public id (e.g. `USA`, `CHN`); for an aggregate, the code
+    /// sources give it (`EUU`, the European Union).
     async fn code(&self) -> &str {
         &self.0.code
     }
@@ -62,6 +72,15 @@ impl Country {
     /// The flag emoji.
     async fn flag(&self) -> &str {
         &self.0.flag
+    }
+    /// An ISO 3166-1 country, or an aggregate of countries that sources publish as one (the
+    /// European Union, `EUU`, whose alpha-2 code `EU` ISO 3166 reserves for it).
+    async fn kind(&self) -> CountryKind {
+        if self.0.kind == country::AGGREGATE {
+            CountryKind::Aggregate
+        } else {
+            CountryKind::Country
+        }
     }
     /// The country's tech giants, by name.
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {

@@ -9,7 +9,14 @@ pub struct Model {
     pub iso2: String,
     pub name: String,
     pub flag: String,
+    /// `country` (ISO 3166-1) or `aggregate` (a group a source publishes as one, e.g. the EU).
+    pub kind: String,
 }
+
+/// [`Model::kind`] of an ISO 3166-1 country.
+pub const COUNTRY: &str = "country";
+/// [`Model::kind`] of a group of countries published as one (the EU).
+pub const AGGREGATE: &str = "aggregate";
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

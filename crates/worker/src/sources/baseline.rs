@@ -96,6 +96,14 @@ struct CountryEntry {
     iso2: String,
     name: String,
     flag: String,
+    /// `country` (the default: an ISO 3166-1 country) or `aggregate` (a group of countries that
+    /// sources publish as one, e.g. the European Union).
+    #[serde(default = "country_kind")]
+    kind: String,
+}
+
+fn country_kind() -> String {
+    country::COUNTRY.to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,8 +236,17 @@ impl Baseline {
                 || !c.code.chars().all(|ch| ch.is_ascii_uppercase())
             {
                 return Err(format!(
-                    "country {}: codes must be ISO 3166-1 alpha-3 and alpha-2",
+                    "country {}: codes must be ISO 3166-1 alpha-3 and alpha-2 (for an \
+                     aggregate, three and two capital letters)",
                     c.code
+                ));
+            }
+            if ![country::COUNTRY, country::AGGREGATE].contains(&c.kind.as_str()) {
+                return Err(format!(
+                    "country {}: kind must be \"{}\" or \"{}\"",
+                    c.code,
+                    country::COUNTRY,
+                    country::AGGREGATE
                 ));
             }
         }
@@ -302,6 +319,7 @@ impl Baseline {
                     iso2: c.iso2.clone(),
                     name: c.name.clone(),
                     flag: c.flag.clone(),
+                    kind: c.kind.clone(),
                 })
                 .collect(),
             metrics: self
