@@ -15,9 +15,10 @@ use sea_orm::{
 use std::collections::HashMap;
 
 /// Which sources to prefer when several published a figure for the same year: earlier wins.
-/// Official statistics come before the curated baseline. A metric may set its own order
+/// Official statistics come first, then Our World in Data (which republishes others' figures with
+/// its own processing), then the curated baseline. A metric may set its own order
 /// (`metrics.preferred_sources`, from the baseline file).
-pub const DEFAULT_SOURCE_PREFERENCE: &[&str] = &["oecd-msti", "worldbank", "baseline"];
+pub const DEFAULT_SOURCE_PREFERENCE: &[&str] = &["oecd-msti", "worldbank", "owid", "baseline"];
 
 /// The source order of each metric: its own, or the default.
 #[derive(Clone, Debug, Default)]
