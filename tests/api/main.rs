@@ -25,6 +25,7 @@ mod operators;
 mod outage;
 mod owid;
 mod page;
+mod peers;
 mod queries;
 mod readme;
 mod refresh;
