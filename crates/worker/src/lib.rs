@@ -1,7 +1,7 @@
 //! Brings figures in from their sources and records their revisions through the store.
 //!
-//! Today the one source is the curated baseline (`data/baseline.toml`); the public statistics
-//! sources (World Bank, OECD) plug into the same path.
+//! The sources: the curated baseline (`data/baseline.toml`), and the public statistics of the
+//! World Bank, the OECD and Our World in Data, all through the same path.
 
 pub mod clock;
 mod conflicts;

@@ -138,20 +138,12 @@ impl Source for Owid {
             };
             progress.pages_fetched += 1;
             let Some(column) = metadata.column(&chart.column) else {
-                fetched.notes.push(held_note(
-                    chart,
-                    &format!(
-                        "the metadata describes no column {} (it has {})",
-                        chart.column,
-                        sorted(metadata.columns.keys())
-                    ),
-                ));
-                fetched.batches.push(self.batch(
-                    chart,
-                    request.countries.to_vec(),
-                    Vec::new(),
-                    None,
-                ));
+                let problem = format!(
+                    "the metadata describes no column {} (it has {})",
+                    chart.column,
+                    sorted(metadata.columns.keys())
+                );
+                self.hold(&mut fetched, chart, request.countries, &problem);
                 continue;
             };
             if let Some(expected) = &chart.owid_unit {
@@ -170,20 +162,12 @@ impl Source for Owid {
             let rows = match parse::rows(&csv.body, chart, &wanted, self.years, &citation) {
                 Ok(rows) => rows,
                 Err(CsvProblem::MissingColumn(found)) => {
-                    fetched.notes.push(held_note(
-                        chart,
-                        &format!(
-                            "the CSV has no column {} (it has {})",
-                            chart.column,
-                            found.join(", ")
-                        ),
-                    ));
-                    fetched.batches.push(self.batch(
-                        chart,
-                        request.countries.to_vec(),
-                        Vec::new(),
-                        None,
-                    ));
+                    let problem = format!(
+                        "the CSV has no column {} (it has {})",
+                        chart.column,
+                        found.join(", ")
+                    );
+                    self.hold(&mut fetched, chart, request.countries, &problem);
                     continue;
                 }
                 Err(CsvProblem::Malformed(problem)) => return Err(malformed(&csv_url, problem)),
@@ -236,6 +220,19 @@ impl Source for Owid {
 }
 
 impl Owid {
+    /// A re-shaped chart (its column missing): an empty batch over every requested country, so
+    /// that the withdrawal guard holds each stored series of the chart, and a note saying why.
+    fn hold(&self, fetched: &mut Fetched, chart: &OwidChart, countries: &[String], problem: &str) {
+        fetched.notes.push(format!(
+            "{SOURCE_ID} {}: {problem}; a re-shaped answer is not evidence that the data is gone: \
+             the values of {} are held, not withdrawn",
+            chart.slug, chart.metric
+        ));
+        fetched
+            .batches
+            .push(self.batch(chart, countries.to_vec(), Vec::new(), None));
+    }
+
     fn batch(
         &self,
         chart: &OwidChart,
@@ -280,14 +277,6 @@ fn citation(
         text.push_str(&format!(", updated {updated}"));
     }
     text
-}
-
-fn held_note(chart: &OwidChart, problem: &str) -> String {
-    format!(
-        "{SOURCE_ID} {}: {problem}; a re-shaped answer is not evidence that the data is gone: \
-         the values of {} are held, not withdrawn",
-        chart.slug, chart.metric
-    )
 }
 
 fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> String {
