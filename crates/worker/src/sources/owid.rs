@@ -20,9 +20,11 @@
 pub mod parse;
 
 use super::baseline::{BaselineFile, OwidChart};
+use super::registry::{BaseUrl, DefaultSchedule, Reference, SourceSpec};
 use super::{FetchRequest, Fetched, Progress, Source, SourceError};
-use crate::fetch::{Fetcher, Response};
+use crate::fetch::{FetchError, Fetcher, Response};
 use async_trait::async_trait;
+use chrono::Datelike;
 use parse::{CsvProblem, Metadata};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +32,34 @@ use techbalance_store::revisions::{Batch, Scope};
 
 pub const SOURCE_ID: &str = "owid";
 pub const DEFAULT_BASE_URL: &str = "https://ourworldindata.org/grapher";
+
+/// Our World in Data in the registry: weekly, preferred after the official statistics (it
+/// republishes others' figures with its own processing) and before the baseline.
+pub const SPEC: SourceSpec = SourceSpec {
+    id: SOURCE_ID,
+    reference: Some(Reference {
+        name: "Our World in Data",
+        homepage: "https://ourworldindata.org/",
+        terms: "Creative Commons Attribution 4.0 (CC BY 4.0) for data processed by Our World in Data; the original producer's terms apply too (each figure's citation names it); https://ourworldindata.org/faqs#can-i-use-or-reproduce-your-data",
+    }),
+    schedule: Some(DefaultSchedule {
+        cron: "0 30 4 * * Mon",
+        timezone: "UTC",
+    }),
+    preference_rank: 30,
+    base_url: Some(BaseUrl {
+        variable: "TECHBALANCE_OWID_URL",
+        default: DEFAULT_BASE_URL,
+    }),
+    build: |context| {
+        Ok(Box::new(Owid::new(
+            context.base_url(&SPEC),
+            context.fetcher(&SPEC)?,
+            context.baseline.clone(),
+            (context.from_year, chrono::Utc::now().year()),
+        )))
+    },
+};
 
 /// Store codes that Our World in Data spells otherwise (aggregates without an ISO 3166-1 code).
 const OWID_CODES: &[(&str, &str)] = &[("EUU", "OWID_EU27")];
@@ -77,15 +107,10 @@ impl Owid {
 
     /// A file of a chart: its body, `None` when the chart does not exist (404), or the error.
     async fn get(&self, url: String) -> Result<Option<Response>, SourceError> {
-        let response = self.fetcher.get(&url).await?;
-        match response.status {
-            200..=299 => Ok(Some(response)),
-            404 => Ok(None),
-            status => Err(SourceError::Refused {
-                source_id: SOURCE_ID,
-                problem: format!("HTTP {status}: {}", excerpt(&response.body)),
-                url,
-            }),
+        match self.fetcher.get(&url).await {
+            Ok(response) => Ok(Some(response)),
+            Err(FetchError::Rejected(rejection)) if rejection.status == 404 => Ok(None),
+            Err(error) => Err(error.into()),
         }
     }
 }
@@ -283,12 +308,4 @@ fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let mut names: Vec<&str> = names.map(String::as_str).collect();
     names.sort_unstable();
     names.join(", ")
-}
-
-fn excerpt(body: &[u8]) -> String {
-    String::from_utf8_lossy(body)
-        .trim()
-        .chars()
-        .take(200)
-        .collect()
 }
