@@ -46,7 +46,6 @@ pub const SPEC: SourceSpec = SourceSpec {
     },
 };
 pub const DATAFLOW: &str = "OECD.STI.STP,DSD_MSTI@DF_MSTI,1.3";
-pub const DEFAULT_START_YEAR: i32 = 1990;
 
 /// Store codes the OECD spells otherwise: the European Union (27 members since 2020).
 const AREA_CODES: &[(&str, &str)] = &[("EUU", "EU27_2020")];
