@@ -92,6 +92,7 @@ async fn generate(url: &str) -> anyhow::Result<()> {
             iso2,
             name: format!("Country {code}"),
             flag: "🏳".into(),
+            kind: country::COUNTRY.into(),
         });
         countries.push(code);
     }

@@ -43,9 +43,9 @@ pub enum Command {
     Migrate,
     /// Load the baseline dataset; idempotent, and an edited figure becomes a new version.
     Seed,
-    /// Refresh one source now (`baseline`, `worldbank`, `oecd-msti`) or `all` of them.
+    /// Refresh one source now (`baseline`, `worldbank`, `oecd-msti`, `owid`) or `all` of them.
     Refresh {
-        /// A source id (baseline, worldbank, oecd-msti), or all.
+        /// A source id (baseline, worldbank, oecd-msti, owid), or all.
         source: String,
         /// Record every withdrawal the answer implies, instead of holding whole series (or more
         /// than TECHBALANCE_MAX_WITHDRAWAL_SHARE of the source's values) for an operator. Audited.

@@ -238,10 +238,10 @@ mod tests {
     }
 
     #[test]
-    fn refreshed_countries_default_to_the_us_and_china_and_accept_any_iso3_list() {
+    fn refreshed_countries_default_to_the_two_their_peers_and_the_eu_and_accept_any_iso3_list() {
         assert_eq!(
             config(&[]).expect("defaults").refresh.countries,
-            ["USA", "CHN"]
+            ["USA", "CHN", "JPN", "DEU", "KOR", "GBR", "FRA", "IND", "EUU"]
         );
         let config_list = config(&[("TECHBALANCE_COUNTRIES", "usa, chn,DEU")]).expect("list");
         assert_eq!(config_list.refresh.countries, ["USA", "CHN", "DEU"]);

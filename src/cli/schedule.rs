@@ -13,7 +13,7 @@ pub enum ScheduleAction {
     List,
     /// Add a schedule: a six-field cron expression, seconds first ("0 0 3 * * *").
     Add {
-        /// The source to refresh: baseline, worldbank or oecd-msti.
+        /// The source to refresh: baseline, worldbank, oecd-msti or owid.
         source: String,
         /// Six fields, seconds first: "0 0 3 * * *" is 03:00:00 every day.
         cron: String,

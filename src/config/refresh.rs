@@ -18,8 +18,10 @@ use techbalance_worker::sources::worldbank;
 /// directory; without it, the copy bundled with the build.
 pub const DEFAULT_BASELINE: &str = "data/baseline.toml";
 
-/// The countries refreshed when `TECHBALANCE_COUNTRIES` is unset.
-pub const DEFAULT_COUNTRIES: &str = "USA,CHN";
+/// The countries refreshed when `TECHBALANCE_COUNTRIES` is unset: the two compared, the peers a
+/// reader compares them with, and the European Union (an aggregate, `EUU`). Each source
+/// refreshes those it publishes.
+pub const DEFAULT_COUNTRIES: &str = "USA,CHN,JPN,DEU,KOR,GBR,FRA,IND,EUU";
 
 /// The first year fetched when `TECHBALANCE_FROM_YEAR` is unset.
 pub const DEFAULT_FROM_YEAR: i32 = 1990;

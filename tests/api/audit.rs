@@ -140,7 +140,7 @@ fn cli_as(app: &TestApp, user: &str, args: &[&str]) -> std::process::Output {
 }
 
 async fn a_failed_cli_operation_is_audited_with_its_code(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let cases: [(&[&str], &str, Value, &str); 4] = [
         (
             &["schedule", "add", "nowhere", "0 0 1 * * *"],
@@ -194,7 +194,7 @@ async fn a_failed_cli_operation_is_audited_with_its_code(backend: Backend) {
 }
 
 async fn the_cli_and_the_api_write_audit_entries_of_one_shape(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("ops").await;
     // The same change, and the same refused change, from each side.
     let pairs: [(&str, &[&str]); 2] = [

@@ -207,8 +207,7 @@ async fn database_failures_do_not_leak_sql(backend: Backend) {
         assert!(!text.contains(leak), "response leaks {leak:?}: {body}");
     }
     // The rest of the API still answers.
-    assert_eq!(
-        app.data("{ countries { code } }").await["countries"][1]["code"],
-        "USA"
-    );
+    assert!(app.data("{ countries { code } }").await["countries"]
+        .as_array()
+        .is_some_and(|countries| countries.iter().any(|c| c["code"] == "USA")));
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real HTTP server (and the real binary) on SQLite and on PostgreSQL.
 
 mod browser;
+mod fake_owid;
 mod fake_worldbank;
 mod support;
 
@@ -22,7 +23,9 @@ mod live_clients;
 mod observability;
 mod operators;
 mod outage;
+mod owid;
 mod page;
+mod peers;
 mod queries;
 mod readme;
 mod refresh;

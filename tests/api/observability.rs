@@ -522,7 +522,7 @@ fn operations(exposition: &Exposition, operation: &str, kind: &str, outcome: &st
 async fn operations_over_websockets_and_event_streams_are_counted_by_type_and_code(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     // Operation names of this test only: the counters are the process's, shared by every test.
     let name = |what: &str| format!("{what}{backend:?}");
 

@@ -331,8 +331,12 @@ async fn default_schedules_exist_from_the_first_start(backend: Backend) {
         .collect();
     assert_eq!(
         summary,
-        [("worldbank", "0 0 3 * * *"), ("oecd-msti", "0 0 4 * * Mon")],
-        "World Bank daily, OECD weekly, baseline never"
+        [
+            ("worldbank", "0 0 3 * * *"),
+            ("oecd-msti", "0 0 4 * * Mon"),
+            ("owid", "0 30 4 * * Mon")
+        ],
+        "World Bank daily, OECD and Our World in Data weekly, baseline never"
     );
     assert!(schedules.iter().all(|s| s["timezone"] == "UTC"
         && s["enabled"] == true

@@ -715,7 +715,13 @@ fn baseline_with_countries(extra: usize) -> String {
         let b = (b'A' + (n % 26) as u8) as char;
         format!("{a}{b}")
     };
-    let iso2s = (0..26 * 26).map(letters).filter(|c| c != "US" && c != "CN");
+    // Clear of the ISO2 codes the baseline itself has.
+    let taken: Vec<String> = toml
+        .lines()
+        .filter_map(|l| l.strip_prefix("iso2 = "))
+        .map(|c| c.trim_matches('"').to_owned())
+        .collect();
+    let iso2s = (0..26 * 26).map(letters).filter(|c| !taken.contains(c));
     for (i, iso2) in iso2s.take(extra).enumerate() {
         let code = format!("Q{}", letters(i));
         toml.push_str(&format!(
@@ -781,7 +787,8 @@ async fn the_pages_speed_and_size_are_measured(backend: Backend) {
     let dir = std::env::temp_dir().join(format!("techbalance-200-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let baseline = dir.join(format!("baseline-{backend:?}.toml"));
-    std::fs::write(&baseline, baseline_with_countries(198)).expect("write baseline");
+    // The baseline's nine and 191 more.
+    std::fs::write(&baseline, baseline_with_countries(191)).expect("write baseline");
     let path = baseline.to_string_lossy().into_owned();
     let many = TestApp::builder(backend)
         .with_vars(&[("TECHBALANCE_BASELINE", path.as_str())])

@@ -30,12 +30,19 @@ both_backends!(
 
 async fn countries_are_listed_with_codes_and_names(backend: Backend) {
     let app = TestApp::builder(backend).start().await;
-    let data = app.data("{ countries { code iso2 name } }").await;
+    let data = app.data("{ countries { code iso2 name kind } }").await;
     assert_eq!(
         data["countries"],
         json!([
-            { "code": "CHN", "iso2": "CN", "name": "China" },
-            { "code": "USA", "iso2": "US", "name": "United States" },
+            { "code": "CHN", "iso2": "CN", "name": "China", "kind": "COUNTRY" },
+            { "code": "EUU", "iso2": "EU", "name": "European Union", "kind": "AGGREGATE" },
+            { "code": "FRA", "iso2": "FR", "name": "France", "kind": "COUNTRY" },
+            { "code": "DEU", "iso2": "DE", "name": "Germany", "kind": "COUNTRY" },
+            { "code": "IND", "iso2": "IN", "name": "India", "kind": "COUNTRY" },
+            { "code": "JPN", "iso2": "JP", "name": "Japan", "kind": "COUNTRY" },
+            { "code": "KOR", "iso2": "KR", "name": "South Korea", "kind": "COUNTRY" },
+            { "code": "GBR", "iso2": "GB", "name": "United Kingdom", "kind": "COUNTRY" },
+            { "code": "USA", "iso2": "US", "name": "United States", "kind": "COUNTRY" },
         ])
     );
 }
@@ -428,7 +435,7 @@ async fn sources_and_metric_sources_are_listed(backend: Backend) {
         .iter()
         .map(|s| s["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids, ["baseline", "oecd-msti", "worldbank"]);
+    assert_eq!(ids, ["baseline", "oecd-msti", "owid", "worldbank"]);
     assert!(data["sources"][0]["homepage"]
         .as_str()
         .is_some_and(|h| h.starts_with("https://")));

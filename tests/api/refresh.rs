@@ -414,7 +414,7 @@ async fn world_bank_figures_are_preferred_over_the_baseline(backend: Backend) {
         .await;
     assert_eq!(
         data["metric"]["sourcePreference"],
-        json!(["oecd-msti", "worldbank", "baseline"])
+        json!(["oecd-msti", "worldbank", "owid", "baseline"])
     );
     assert_eq!(
         data["metric"]["latest"],

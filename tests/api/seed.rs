@@ -216,7 +216,7 @@ async fn a_source_registered_after_seeding_gets_its_row_on_the_next_start(backen
         .collect();
     assert_eq!(
         schedules,
-        ["worldbank"],
+        ["worldbank", "owid"],
         "default schedules only on first start"
     );
 }

@@ -11,7 +11,7 @@ use techbalance_store::runs::RunTrigger;
 both_backends!(an_unknown_stored_value_is_an_internal_error_not_a_guess);
 
 async fn an_unknown_stored_value_is_an_internal_error_not_a_guess(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let run = app
         .store
         .start_run(

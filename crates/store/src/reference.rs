@@ -107,6 +107,7 @@ pub async fn upsert_reference(
                 country::Column::Iso2,
                 country::Column::Name,
                 country::Column::Flag,
+                country::Column::Kind,
             ])
             .to_owned(),
     )

@@ -186,6 +186,7 @@ pub async fn add_missing_countries(
         iso2: Set(c.iso2),
         name: Set(c.name),
         flag: Set(c.flag),
+        kind: Set(c.kind),
     });
     country::Entity::insert_many(rows)
         .on_conflict(OnConflict::new().do_nothing().to_owned())

@@ -1,7 +1,8 @@
 //! Brings figures in from their sources and records their revisions through the store.
 //!
-//! The sources (the curated baseline `data/baseline.toml`, the World Bank, the OECD) are listed
-//! in one registry ([`sources::REGISTRY`]) and refreshed through the same pipeline.
+//! The sources (the curated baseline `data/baseline.toml`, the World Bank, the OECD, Our World in
+//! Data) are listed in one registry ([`sources::REGISTRY`]) and refreshed through the same
+//! pipeline.
 
 pub mod clock;
 mod conflicts;

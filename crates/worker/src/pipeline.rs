@@ -422,6 +422,7 @@ fn country_row(info: &CountryInfo) -> country::Model {
         iso2: info.iso2.clone(),
         name: info.name.clone(),
         flag: flag_emoji(&info.iso2),
+        kind: country::CountryKind::Country,
     }
 }
 

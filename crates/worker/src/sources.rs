@@ -19,7 +19,7 @@ macro_rules! registry {
 }
 
 // Adding a source: its module's name here (see `registry`).
-registry!(baseline, worldbank, oecd);
+registry!(baseline, worldbank, oecd, owid);
 
 use async_trait::async_trait;
 use techbalance_store::reference::ReferenceData;
@@ -28,7 +28,7 @@ use techbalance_store::revisions::Batch;
 /// A publisher of figures that the worker can refresh.
 #[async_trait]
 pub trait Source: Send + Sync {
-    /// `worldbank`, `oecd-msti`, `baseline`.
+    /// `worldbank`, `oecd-msti`, `owid`, `baseline`.
     fn id(&self) -> &'static str;
 
     /// Fetches and strictly parses everything the source publishes for `request.countries`.

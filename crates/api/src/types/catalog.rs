@@ -7,18 +7,29 @@ use crate::loaders::{
     SourcesOfMetric,
 };
 use crate::query::resolve;
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::{Context, Enum, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use techbalance_store::entities::{country, highlight, metric, observation, source};
 use techbalance_store::queries::{preference_of, preferred_per_year, ObservationFilter};
 use techbalance_store::Store;
+
+/// What a [`Country`] row stands for.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "country::CountryKind")]
+pub enum CountryKind {
+    /// An ISO 3166-1 country.
+    Country,
+    /// A group of countries published as one (the European Union).
+    Aggregate,
+}
 
 pub struct Country(pub country::Model);
 
 /// A country compared by the service.
 #[Object]
 impl Country {
-    /// ISO 3166-1 alpha-3 code, the public id (e.g. `USA`, `CHN`).
+    /// ISO 3166-1 alpha-3 code, the public id (e.g. `USA`, `CHN`); for an aggregate, the code
+    /// sources give it (`EUU`, the European Union).
     async fn code(&self) -> &str {
         &self.0.code
     }
@@ -32,6 +43,11 @@ impl Country {
     /// The flag emoji.
     async fn flag(&self) -> &str {
         &self.0.flag
+    }
+    /// An ISO 3166-1 country, or an aggregate of countries that sources publish as one (the
+    /// European Union, `EUU`, whose alpha-2 code `EU` ISO 3166 reserves for it).
+    async fn kind(&self) -> CountryKind {
+        self.0.kind.into()
     }
     /// The country's tech giants, by name.
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
@@ -76,7 +92,7 @@ impl Metric {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// `USD`, `PERCENT_OF_GDP`, `PERCENT`, `PERSONS`, `PER_MILLION_PEOPLE` or `COUNT`.
+    /// `USD`, `PERCENT_OF_GDP`, `PERCENT`, `PERSONS`, `PER_MILLION_PEOPLE`, `COUNT` or `GIGAWATTS`.
     async fn unit(&self) -> &str {
         &self.0.unit
     }

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use techbalance_store::entities::company::{self, Ownership};
 use techbalance_store::entities::sector::{self, SectorLeader};
-use techbalance_store::entities::{country, metric, source};
+use techbalance_store::entities::country::{self, CountryKind};
+use techbalance_store::entities::{metric, source};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
@@ -52,6 +53,37 @@ pub struct Baseline {
     companies: Vec<CompanyRow>,
     #[serde(default)]
     highlights: Vec<HighlightRow>,
+    /// Our World in Data charts refreshed by the `owid` source, and the metric each feeds.
+    #[serde(default)]
+    owid_charts: Vec<OwidChart>,
+}
+
+/// One Our World in Data chart and the metric one of its columns feeds (data, not code: the
+/// `[[owid_charts]]` entries of the baseline file).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OwidChart {
+    /// The chart's slug: `https://ourworldindata.org/grapher/<slug>`.
+    pub slug: String,
+    /// The metric slug its values are recorded under.
+    pub metric: String,
+    /// The CSV column's short name (`useColumnShortNames=true`).
+    pub column: String,
+    /// The metric's unit, which the values have once multiplied by `scale` (checked against the
+    /// metric's own unit).
+    pub unit: String,
+    /// The unit the chart's metadata gives the column, when known: checked at every fetch, so that
+    /// a chart that changes its unit is not recorded under the old scale.
+    pub owid_unit: Option<String>,
+    /// What each value is multiplied by (e.g. 1e9 from billions); 1 when absent.
+    #[serde(default = "unit_scale")]
+    pub scale: f64,
+    /// How the slug and the column's short name were checked.
+    pub checked: String,
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +109,10 @@ struct CountryEntry {
     iso2: String,
     name: String,
     flag: String,
+    /// `country` (the default: an ISO 3166-1 country) or `aggregate` (a group of countries that
+    /// sources publish as one, e.g. the European Union).
+    #[serde(default, deserialize_with = "vocabulary")]
+    kind: CountryKind,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,13 +219,47 @@ impl Baseline {
         let metrics = unique(self.metrics.iter().map(|m| m.slug.as_str()), "metric")?;
         let sectors = unique(self.sectors.iter().map(|s| s.slug.as_str()), "sector")?;
         unique(self.companies.iter().map(|c| c.slug.as_str()), "company")?;
+        for chart in &self.owid_charts {
+            let at = format!("owid chart {} ({})", chart.slug, chart.column);
+            let Some(metric) = self.metrics.iter().find(|m| m.slug == chart.metric) else {
+                return Err(format!("{at}: unknown metric {}", chart.metric));
+            };
+            if metric.unit != chart.unit {
+                return Err(format!(
+                    "{at}: unit {} differs from the unit of metric {} ({})",
+                    chart.unit, metric.slug, metric.unit
+                ));
+            }
+            if !(chart.scale.is_finite() && chart.scale > 0.0) {
+                return Err(format!("{at}: scale must be a positive number"));
+            }
+            let well_formed = |text: &str| {
+                !text.is_empty()
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !well_formed(&chart.slug) || !well_formed(&chart.column) {
+                return Err(format!(
+                    "{at}: slugs and column names are letters, digits, - and _"
+                ));
+            }
+            if chart.checked.trim().is_empty() {
+                return Err(format!("{at}: say how the chart was checked"));
+            }
+        }
+        unique(
+            self.owid_charts.iter().map(|c| c.metric.as_str()),
+            "owid chart metric",
+        )?;
         for c in &self.countries {
             if c.code.len() != 3
                 || c.iso2.len() != 2
                 || !c.code.chars().all(|ch| ch.is_ascii_uppercase())
             {
                 return Err(format!(
-                    "country {}: codes must be ISO 3166-1 alpha-3 and alpha-2",
+                    "country {}: codes must be ISO 3166-1 alpha-3 and alpha-2 (for an \
+                     aggregate, three and two capital letters)",
                     c.code
                 ));
             }
@@ -249,6 +319,7 @@ impl Baseline {
                     iso2: c.iso2.clone(),
                     name: c.name.clone(),
                     flag: c.flag.clone(),
+                    kind: c.kind,
                 })
                 .collect(),
             metrics: self
@@ -308,6 +379,11 @@ impl Baseline {
                 })
                 .collect(),
         }
+    }
+
+    /// The Our World in Data charts the `owid` source refreshes.
+    pub fn owid_charts(&self) -> &[OwidChart] {
+        &self.owid_charts
     }
 
     /// The figures as one batch speaking for every metric of the file: a figure removed from the

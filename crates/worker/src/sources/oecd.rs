@@ -47,6 +47,17 @@ pub const SPEC: SourceSpec = SourceSpec {
 };
 pub const DATAFLOW: &str = "OECD.STI.STP,DSD_MSTI@DF_MSTI,1.3";
 
+/// Store codes the OECD spells otherwise: the European Union (27 members since 2020).
+const AREA_CODES: &[(&str, &str)] = &[("EUU", "EU27_2020")];
+
+/// The OECD's `REF_AREA` for a store country code.
+fn area_code(code: &str) -> &str {
+    AREA_CODES
+        .iter()
+        .find(|(ours, _)| *ours == code)
+        .map_or(code, |(_, theirs)| theirs)
+}
+
 /// One MSTI series and the metric it feeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Series {
@@ -142,7 +153,11 @@ impl Oecd {
         format!(
             "{}/data/{DATAFLOW}/{}.A.{}.{}..?startPeriod={}&dimensionAtObservation=AllDimensions&format=csvfilewithlabels",
             self.base_url,
-            countries.join("+"),
+            countries
+                .iter()
+                .map(|c| area_code(c))
+                .collect::<Vec<_>>()
+                .join("+"),
             series.measure,
             series.unit,
             self.start_year
@@ -347,10 +362,14 @@ fn parse(
         let line = record.position().map_or(0, |p| p.line());
         let at = |problem: String| format!("row {row} (line {line}): {problem}");
         let field = |i: usize| record.get(i).unwrap_or("").trim();
-        let country = field(area);
-        if !countries.iter().any(|c| c == country) {
-            return Err(at(format!("REF_AREA {country} was not requested")));
-        }
+        let area = field(area);
+        let Some(country) = countries
+            .iter()
+            .map(String::as_str)
+            .find(|c| area_code(c) == area)
+        else {
+            return Err(at(format!("REF_AREA {area} was not requested")));
+        };
         for (name, i, expected) in [
             ("FREQ", freq, "A"),
             ("MEASURE", measure, series.measure),
@@ -436,4 +455,35 @@ fn parse(
     rows.points
         .retain(|p| !rows.conflicts.iter().any(|(c, _)| *c == p.country));
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eu_is_asked_for_and_read_as_eu27_2020() {
+        let source = Oecd::new(
+            "http://127.0.0.1:9",
+            Fetcher::new(SOURCE_ID, Default::default()).expect("fetcher"),
+            2000,
+        );
+        let countries = ["USA".to_owned(), "EUU".to_owned()];
+        assert!(source
+            .url(&countries, &SERIES[0])
+            .contains("/USA+EU27_2020.A.G.USD_PPP.."));
+        let header = REQUIRED.join(",");
+        let row =
+            "EU27_2020,European Union (27 countries from 01/02/2020),A,G,USD_PPP,V,2022,806013,A,6";
+        let body = format!("{header}\n{row}\n");
+        let rows = parse(&body, &SERIES[0], &countries, (2000, 2025)).expect("rows");
+        assert_eq!(rows.points.len(), 1);
+        assert_eq!(rows.points[0].country, "EUU");
+        let refused = parse(&body, &SERIES[0], &countries[..1], (2000, 2025))
+            .expect_err("EU27_2020 was not asked for");
+        assert!(
+            refused.contains("REF_AREA EU27_2020 was not requested"),
+            "{refused}"
+        );
+    }
 }

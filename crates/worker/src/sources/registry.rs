@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn official_statistics_are_preferred_to_the_baseline() {
-        assert_eq!(preference(), ["oecd-msti", "worldbank", "baseline"]);
+        assert_eq!(preference(), ["oecd-msti", "worldbank", "owid", "baseline"]);
     }
 
     #[test]
@@ -200,7 +200,11 @@ mod tests {
             .collect();
         assert_eq!(
             planned,
-            [("worldbank", "0 0 3 * * *"), ("oecd-msti", "0 0 4 * * Mon")]
+            [
+                ("worldbank", "0 0 3 * * *"),
+                ("oecd-msti", "0 0 4 * * Mon"),
+                ("owid", "0 30 4 * * Mon")
+            ]
         );
         for schedule in &schedules {
             techbalance_store::schedules::CronSchedule::parse(&schedule.cron, &schedule.timezone)
@@ -212,7 +216,7 @@ mod tests {
     fn every_public_source_declares_its_reference_row() {
         let rows = reference_rows();
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["worldbank", "oecd-msti"]);
+        assert_eq!(ids, ["worldbank", "oecd-msti", "owid"]);
         assert!(rows
             .iter()
             .all(|r| !r.name.is_empty() && r.homepage.starts_with("https://")));
