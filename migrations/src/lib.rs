@@ -12,6 +12,7 @@ mod m20261130_180100_add_run_wait_reason;
 mod m20261130_180200_create_change_notices;
 mod m20261130_184500_classify_errors_and_aggregate_refusals;
 mod m20261130_190000_index_current_observations;
+mod m20261130_220000_add_provenance_and_sector_evidence;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_180200_create_change_notices::Migration),
             Box::new(m20261130_184500_classify_errors_and_aggregate_refusals::Migration),
             Box::new(m20261130_190000_index_current_observations::Migration),
+            Box::new(m20261130_220000_add_provenance_and_sector_evidence::Migration),
         ]
     }
 }

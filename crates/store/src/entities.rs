@@ -12,4 +12,6 @@ pub mod observation;
 pub mod refresh_run;
 pub mod schedule;
 pub mod sector;
+pub mod sector_evidence;
+pub mod sector_verdict;
 pub mod source;

@@ -9,6 +9,8 @@ pub struct Model {
     /// `US`, `CHINA`, `CONTESTED` or `US_AND_ALLIES`.
     pub leader: String,
     pub summary: String,
+    /// Where the verdict comes from; `None`: unsourced.
+    pub citation: Option<String>,
     /// Display order.
     pub position: i32,
 }

@@ -10,10 +10,10 @@ use crate::WorkerError;
 use async_trait::async_trait;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use techbalance_store::entities::{company, country, metric, sector, source};
-use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
+use techbalance_store::entities::{company, country, metric, sector, sector_evidence, source};
+use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData, SectorLink};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "baseline";
@@ -24,12 +24,23 @@ pub const BUNDLED: &str = include_str!("../../../../data/baseline.toml");
 const LEADERS: &[&str] = &["US", "CHINA", "CONTESTED", "US_AND_ALLIES"];
 const OWNERSHIPS: &[&str] = &["PRIVATE", "STATE_SUPERVISED"];
 const QUALIFIERS: &[&str] = &["~", "+"];
+const ROLES: &[&str] = &[
+    "input",
+    "output",
+    "adoption",
+    "capacity",
+    "investment",
+    "research",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
     source: SourceEntry,
     citation: Citation,
+    /// Named citations for reference facts (sectors, companies, links, highlights).
+    #[serde(default)]
+    references: Vec<Reference>,
     countries: Vec<CountryEntry>,
     metrics: Vec<MetricEntry>,
     #[serde(default)]
@@ -56,6 +67,36 @@ struct SourceEntry {
 struct Citation {
     title: String,
     updated: String,
+}
+
+/// A work cited for reference facts, named by `id` in their `citation` fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reference {
+    id: String,
+    title: String,
+    publisher: Option<String>,
+    updated: String,
+    section: Option<String>,
+    url: Option<String>,
+}
+
+impl Reference {
+    /// `"US & China Balance" (updated 2026-01), section "Sector-by-Sector"`.
+    fn text(&self) -> String {
+        let mut text = format!("\"{}\"", self.title);
+        if let Some(publisher) = &self.publisher {
+            text.push_str(&format!(", {publisher}"));
+        }
+        text.push_str(&format!(" (updated {})", self.updated));
+        if let Some(section) = &self.section {
+            text.push_str(&format!(", section \"{section}\""));
+        }
+        if let Some(url) = &self.url {
+            text.push_str(&format!(", {url}"));
+        }
+        text
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +147,30 @@ struct SectorEntry {
     name: String,
     leader: String,
     summary: String,
+    /// A `references` id; absent: the verdict is unsourced.
+    citation: Option<String>,
+    /// The indicators the verdict can be checked against, most telling first.
+    #[serde(default)]
+    evidence: Vec<EvidenceEntry>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Better {
+    Higher,
+    Lower,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceEntry {
+    metric: String,
+    /// Which direction is the stronger position; must agree with the metric's.
+    better: Better,
+    role: String,
+    /// Economy-wide rather than specific to the sector.
+    #[serde(default)]
+    proxy: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +184,14 @@ struct CompanyRow {
     founded: Option<i32>,
     headquarters: Option<String>,
     description: Option<String>,
+    /// `references` ids; an absent one leaves that fact unsourced.
+    citation: Option<String>,
+    ownership_citation: Option<String>,
+    founded_citation: Option<String>,
+    headquarters_citation: Option<String>,
+    /// Sector slug → `references` id, for the links (of `sectors`) a source supports.
+    #[serde(default)]
+    sector_citations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +201,8 @@ struct HighlightRow {
     topic: String,
     title: String,
     body: String,
+    /// A `references` id; absent: unsourced.
+    citation: Option<String>,
 }
 
 impl Baseline {
@@ -186,12 +261,40 @@ impl Baseline {
                 }
             }
         }
+        let references = unique(self.references.iter().map(|r| r.id.as_str()), "reference")?;
+        let cited = |what: String, id: Option<&String>| match id {
+            Some(id) if !references.contains(id.as_str()) => {
+                Err(format!("{what}: unknown reference {id}"))
+            }
+            _ => Ok(()),
+        };
         for s in &self.sectors {
             if !LEADERS.contains(&s.leader.as_str()) {
                 return Err(format!(
                     "sector {}: leader must be one of {LEADERS:?}",
                     s.slug
                 ));
+            }
+            cited(format!("sector {}", s.slug), s.citation.as_ref())?;
+            unique(
+                s.evidence.iter().map(|e| e.metric.as_str()),
+                "evidence metric",
+            )
+            .map_err(|e| format!("sector {}: {e}", s.slug))?;
+            for e in &s.evidence {
+                let at = format!("sector {} evidence {}", s.slug, e.metric);
+                let Some(metric) = self.metrics.iter().find(|m| m.slug == e.metric) else {
+                    return Err(format!("{at}: unknown metric"));
+                };
+                if metric.higher_is_better != (e.better == Better::Higher) {
+                    return Err(format!(
+                        "{at}: better = {:?} contradicts the metric's higher_is_better = {}",
+                        e.better, metric.higher_is_better
+                    ));
+                }
+                if !ROLES.contains(&e.role.as_str()) {
+                    return Err(format!("{at}: role must be one of {ROLES:?}"));
+                }
             }
         }
         for c in &self.companies {
@@ -207,6 +310,26 @@ impl Baseline {
             if let Some(s) = c.sectors.iter().find(|s| !sectors.contains(s.as_str())) {
                 return Err(format!("company {}: unknown sector {s}", c.slug));
             }
+            let at = format!("company {}", c.slug);
+            for id in [
+                &c.citation,
+                &c.ownership_citation,
+                &c.founded_citation,
+                &c.headquarters_citation,
+            ] {
+                cited(at.clone(), id.as_ref())?;
+            }
+            for (sector, id) in &c.sector_citations {
+                if !c.sectors.contains(sector) {
+                    return Err(format!(
+                        "{at}: sector_citations names {sector}, which is not in its sectors"
+                    ));
+                }
+                cited(at.clone(), Some(id))?;
+            }
+        }
+        for h in &self.highlights {
+            cited(format!("highlight \"{}\"", h.title), h.citation.as_ref())?;
         }
         if let Some(h) = self
             .highlights
@@ -221,8 +344,17 @@ impl Baseline {
         Ok(())
     }
 
+    /// The text of the reference named `id` (checked to exist by [`Baseline::check`]).
+    fn cite(&self, id: Option<&String>) -> Option<String> {
+        let id = id?;
+        self.references
+            .iter()
+            .find(|r| &r.id == id)
+            .map(Reference::text)
+    }
+
     pub fn reference_data(&self) -> ReferenceData {
-        let mut positions: std::collections::HashMap<(&str, &str), i32> = Default::default();
+        let mut positions: HashMap<(&str, &str), i32> = Default::default();
         ReferenceData {
             sources: vec![source::Model {
                 id: self.source.id.clone(),
@@ -263,6 +395,24 @@ impl Baseline {
                     leader: s.leader.clone(),
                     summary: s.summary.clone(),
                     position,
+                    citation: self.cite(s.citation.as_ref()),
+                })
+                .collect(),
+            evidence: self
+                .sectors
+                .iter()
+                .flat_map(|s| {
+                    s.evidence
+                        .iter()
+                        .zip(0..)
+                        .map(|(e, position)| sector_evidence::Model {
+                            sector: s.slug.clone(),
+                            metric: e.metric.clone(),
+                            position,
+                            higher_is_better: e.better == Better::Higher,
+                            role: e.role.clone(),
+                            proxy: e.proxy,
+                        })
                 })
                 .collect(),
             companies: self
@@ -277,8 +427,19 @@ impl Baseline {
                         founded: c.founded,
                         headquarters: c.headquarters.clone(),
                         description: c.description.clone(),
+                        citation: self.cite(c.citation.as_ref()),
+                        ownership_citation: self.cite(c.ownership_citation.as_ref()),
+                        founded_citation: self.cite(c.founded_citation.as_ref()),
+                        headquarters_citation: self.cite(c.headquarters_citation.as_ref()),
                     },
-                    sectors: c.sectors.clone(),
+                    sectors: c
+                        .sectors
+                        .iter()
+                        .map(|sector| SectorLink {
+                            sector: sector.clone(),
+                            citation: self.cite(c.sector_citations.get(sector)),
+                        })
+                        .collect(),
                 })
                 .collect(),
             highlights: self
@@ -293,6 +454,7 @@ impl Baseline {
                         position: *position,
                         title: h.title.clone(),
                         body: h.body.clone(),
+                        citation: self.cite(h.citation.as_ref()),
                     }
                 })
                 .collect(),
