@@ -701,4 +701,66 @@ mod tests {
             .as_deref()
             .is_some_and(|c| c.contains("implied") && c.contains("US & China Balance")));
     }
+
+    #[test]
+    fn a_citation_naming_an_unknown_reference_is_refused_with_its_name() {
+        let text = BUNDLED.replacen(
+            "citation = \"balance-sectors\"",
+            "citation = \"balance-sectorz\"",
+            1,
+        );
+        let err = Baseline::parse(&text, "edited").expect_err("unknown reference must be refused");
+        assert!(err.to_string().contains("balance-sectorz"), "{err}");
+    }
+
+    #[test]
+    fn evidence_must_name_a_known_metric_and_agree_with_its_direction() {
+        let from =
+            "{ metric = \"space_objects_launched\", better = \"higher\", role = \"output\" }";
+        assert!(BUNDLED.contains(from));
+        for (to, expected) in [
+            (from.replace("higher", "lower"), "contradicts"),
+            (
+                from.replace("space_objects_launched", "space_objects"),
+                "unknown metric",
+            ),
+            (from.replace("output", "prestige"), "role must be one of"),
+        ] {
+            let text = BUNDLED.replacen(from, &to, 1);
+            let err = Baseline::parse(&text, "edited").expect_err("bad evidence must be refused");
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().contains("space-technology"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_link_citation_must_be_for_one_of_the_company_s_sectors() {
+        let from = "sector_citations = { \"space-technology\" = \"balance-sectors\" }";
+        assert!(BUNDLED.contains(from));
+        let text = BUNDLED.replacen(from, &from.replace("space-technology", "semiconductors"), 1);
+        let err = Baseline::parse(&text, "edited").expect_err("a stray link citation is refused");
+        assert!(err.to_string().contains("spacex"), "{err}");
+    }
+
+    #[test]
+    fn every_sector_names_evidence_and_the_required_indicators() {
+        let baseline = Baseline::bundled().expect("bundled baseline");
+        let data = baseline.reference_data();
+        for sector in &data.sectors {
+            assert!(
+                data.evidence.iter().any(|e| e.sector == sector.slug),
+                "{} names no evidence",
+                sector.slug
+            );
+            assert!(sector.citation.is_some(), "{} is uncited", sector.slug);
+        }
+        let has = |sector: &str, metric: &str| {
+            data.evidence
+                .iter()
+                .any(|e| e.sector == sector && e.metric == metric)
+        };
+        assert!(has("space-technology", "space_objects_launched"));
+        assert!(has("artificial-intelligence", "ai_private_investment_usd"));
+        assert!(has("artificial-intelligence", "ai_large_scale_systems"));
+    }
 }
