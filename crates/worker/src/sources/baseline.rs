@@ -138,6 +138,8 @@ struct ObservationEntry {
     qualifier: Option<String>,
     year_basis: YearBasis,
     note: Option<String>,
+    /// A `references` id, for a figure from another work than the page of `[citation]`.
+    citation: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +256,13 @@ impl Baseline {
             }
             if !o.value.is_finite() {
                 return Err(format!("{at}: value must be a finite number"));
+            }
+            if let Some(id) = o
+                .citation
+                .as_ref()
+                .filter(|id| !self.references.iter().any(|r| &r.id == *id))
+            {
+                return Err(format!("{at}: unknown reference {id}"));
             }
             if let Some(q) = &o.qualifier {
                 if !QUALIFIERS.contains(&q.as_str()) {
@@ -492,10 +501,14 @@ impl Baseline {
             YearBasis::Stated => format!("{} figure as the page states it", o.year),
             YearBasis::Implied => format!("year {} implied, not stated by the page", o.year),
         };
-        let mut text = format!(
-            "\"{}\" (updated {}); {year}",
-            self.citation.title, self.citation.updated
-        );
+        let work = match self.cite(o.citation.as_ref()) {
+            Some(reference) => reference,
+            None => format!(
+                "\"{}\" (updated {})",
+                self.citation.title, self.citation.updated
+            ),
+        };
+        let mut text = format!("{work}; {year}");
         if let Some(note) = &o.note {
             text.push_str(". ");
             text.push_str(note);
@@ -762,5 +775,32 @@ mod tests {
         assert!(has("space-technology", "space_objects_launched"));
         assert!(has("artificial-intelligence", "ai_private_investment_usd"));
         assert!(has("artificial-intelligence", "ai_large_scale_systems"));
+    }
+
+    #[test]
+    fn aspi_headline_counts_are_cited_to_aspi_and_no_per_technology_figure_is_made_up() {
+        let baseline = Baseline::bundled().expect("bundled baseline");
+        let batch = baseline.batch();
+        let mut counts: Vec<(&str, i32, f64)> = batch
+            .points
+            .iter()
+            .filter(|p| p.metric == "critical_technologies_led")
+            .map(|p| (p.country.as_str(), p.year, p.value))
+            .collect();
+        counts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        assert_eq!(
+            counts,
+            [("CHN", 2024, 66.0), ("USA", 2007, 60.0), ("USA", 2024, 8.0)]
+        );
+        for point in batch
+            .points
+            .iter()
+            .filter(|p| p.metric == "critical_technologies_led")
+        {
+            assert!(point
+                .citation
+                .as_deref()
+                .is_some_and(|c| c.contains("Critical Technology Tracker") && c.contains("ASPI")));
+        }
     }
 }
