@@ -45,7 +45,7 @@ use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, source};
 use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::{Batch, Point, Scope};
-use techbalance_store::runs::{RunResult, Trigger};
+use techbalance_store::runs::{RunResult, RunTrigger};
 use techbalance_store::Store;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -332,7 +332,7 @@ fn batch(codes: &[String], value: f64) -> Batch {
 /// transaction, as the worker does; returns the instant right after the commit.
 async fn revise(store: &Store, codes: &[String], value: f64) -> anyhow::Result<Instant> {
     let run = store
-        .start_run(SOURCE, Trigger::Manual, "bench", Duration::from_secs(60))
+        .start_run(SOURCE, RunTrigger::Manual, "bench", Duration::from_secs(60))
         .await?;
     let txn = store.begin().await?;
     let now = techbalance_store::now();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::revisions::RecordSummary;
-use techbalance_store::runs::{RunFilter, RUNNING};
+use techbalance_store::runs::{RunFilter, RunStatus};
 use techbalance_store::Store;
 use techbalance_worker::clock::SystemClock;
 use techbalance_worker::fetch::Fetcher;
@@ -230,7 +230,7 @@ impl Background {
 async fn release_runs(store: &Store, worker: &str) {
     let filter = RunFilter {
         source: None,
-        status: Some(RUNNING.to_owned()),
+        status: Some(RunStatus::Running),
     };
     let held = match store.runs(&filter, None, 100).await {
         Ok(runs) => runs,
@@ -279,9 +279,27 @@ pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Entries asked for in the kernel's accept queue (capped by `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
 /// A listener on `address`, or an error that says why and how to pick another address.
+///
+/// The accept queue is asked for [`LISTEN_BACKLOG`] entries (the kernel caps it at
+/// `net.core.somaxconn`): with the default of a few hundred, a burst of new connections (clients
+/// reconnecting after the server cut stalled ones off) overflows it, and a dropped SYN costs the
+/// client a one-second retransmission.
 pub async fn listen(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|e| {
+    let bind = || {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(address)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    bind().map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::AddrInUse => "the address is already in use (another process listens there)".to_owned(),
             std::io::ErrorKind::AddrNotAvailable => "the address is not one of this machine's".to_owned(),

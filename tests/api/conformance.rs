@@ -55,7 +55,7 @@ async fn graphiqls_introspection_query_is_within_the_default_limits() {
     let query = String::from_utf8(output.stdout).expect("query text");
     let app = TestApp::spawn(Backend::Sqlite).await;
     let data = app.data(&query).await;
-    assert_eq!(data["__schema"]["queryType"]["name"], "QueryRoot");
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
 }
 
 /// A query and the SHA-256 of its text, as Apollo clients send them.

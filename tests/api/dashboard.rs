@@ -92,7 +92,7 @@ async fn add_countries(app: &TestApp, n: usize) {
                     slug: format!("company-{}", code.to_lowercase()),
                     name: format!("Company {code}"),
                     country: code.clone(),
-                    ownership: "PRIVATE".into(),
+                    ownership: techbalance_store::entities::company::Ownership::Private,
                     founded: Some(2000),
                     headquarters: None,
                     description: None,

@@ -28,7 +28,7 @@ const CORPUS: &[&str] = &[
     r#"{ __schema { queryType { name } types { name kind fields(includeDeprecated: true) { name args { name type { name ofType { name } } } } } } }"#,
     r#"mutation { triggerRefresh(source: "baseline") { id status } }"#,
     r#"subscription { __typename }"#,
-    r#"{ ... on QueryRoot { countries { ... on Country { code } } } }"#,
+    r#"{ ... on Query { countries { ... on Country { code } } } }"#,
 ];
 
 /// splitmix64: small, fast and reproducible.

@@ -87,7 +87,7 @@ fn bad_literals() -> Vec<(&'static str, &'static str)> {
             "$n",
         ),
         (
-            "{ ...F } fragment F on QueryRoot { companies(first: 99999999999) { totalCount } }",
+            "{ ...F } fragment F on Query { companies(first: 99999999999) { totalCount } }",
             "first",
         ),
         (
@@ -183,7 +183,7 @@ async fn values_that_coerce_still_run(backend: Backend) {
         (COUNTRY, json!({ "c": "cn" }), "/country/name"),
         (INCLUDE, json!({ "b": true }), "/countries/0/code"),
         (
-            "{ ...F } fragment F on QueryRoot { companies(first: 3) { totalCount } }",
+            "{ ...F } fragment F on Query { companies(first: 3) { totalCount } }",
             json!({}),
             "/companies/totalCount",
         ),

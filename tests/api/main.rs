@@ -38,4 +38,5 @@ mod string_escapes;
 pub(crate) mod subscriptions;
 mod telemetry;
 mod upstream;
+mod vocabulary;
 mod workers;

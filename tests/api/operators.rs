@@ -6,7 +6,7 @@ use crate::support::{code, Backend, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
-use techbalance_store::runs::RunFailure;
+use techbalance_store::runs::{RunFailure, RunStatus};
 use techbalance_worker::runner::{Runner, RunnerSettings};
 
 both_backends!(
@@ -356,8 +356,8 @@ async fn a_claimed_run_is_executed_once_and_its_source_is_held(backend: Backend)
         .expect("claim")
         .expect("a run");
     assert_eq!(
-        (claimed.id, claimed.status.as_str(), claimed.claims),
-        (first.id, "running", 1)
+        (claimed.id, claimed.status, claimed.claims),
+        (first.id, RunStatus::Running, 1)
     );
     // Another worldbank run queued meanwhile must wait: one run per source at a time.
     let (second, created) = app
@@ -472,13 +472,13 @@ async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend)
     let failed = app.store.run(run.id).await.expect("run").expect("exists");
     assert_eq!(
         (
-            failed.status.as_str(),
+            failed.status,
             failed.error_code.as_deref(),
             failed.error.as_deref(),
             failed.error_detail.as_deref()
         ),
         (
-            "failed",
+            RunStatus::Failed,
             Some("UPSTREAM_UNREACHABLE"),
             Some("worldbank: the source could not be reached"),
             Some("worldbank: GET …: boom again")
@@ -516,8 +516,8 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
     );
     let done = app.store.run(run.id).await.expect("run").expect("exists");
     assert_eq!(
-        (done.status.as_str(), done.claims, done.unchanged),
-        ("succeeded", 1, 16)
+        (done.status, done.claims, done.unchanged),
+        (RunStatus::Succeeded, 1, 16)
     );
     assert!(!runner.run_one().await.expect("run one"), "nothing left");
 }

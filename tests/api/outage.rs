@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use techbalance::config::Config;
 use techbalance_store::entities::{observation, refresh_run};
 use techbalance_store::queue::RetryPolicy;
+use techbalance_store::runs::RunStatus;
 use techbalance_store::Store;
 use techbalance_worker::runner::{Runner, RunnerSettings};
 
@@ -256,7 +257,7 @@ async fn a_postgresql_outage_answers_503_fast_and_everything_recovers_without_a_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let claimed = store.run(run.id).await.expect("run").expect("exists");
-    assert_eq!((claimed.status.as_str(), claimed.claims), ("running", 1));
+    assert_eq!((claimed.status, claimed.claims), (RunStatus::Running, 1));
 
     // The outage.
     let stopping = Instant::now();
@@ -373,7 +374,7 @@ async fn a_postgresql_outage_answers_503_fast_and_everything_recovers_without_a_
     let deadline = Instant::now() + Duration::from_secs(60);
     let done = loop {
         let current = store.run(run.id).await.expect("run").expect("exists");
-        if current.status == "succeeded" {
+        if current.status == RunStatus::Succeeded {
             break current;
         }
         assert!(

@@ -8,6 +8,7 @@ use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{json, Value};
 use techbalance::config::Config;
 use techbalance_store::entities::{observation, refresh_run};
+use techbalance_store::runs::RunStatus;
 use techbalance_worker::pipeline::RefreshOutcome;
 
 const RD: &str = "GB.XPD.RSDV.GD.ZS";
@@ -178,13 +179,8 @@ async fn a_new_vintage_is_recorded_as_revisions_new_years_and_withdrawals(backen
     assert_eq!(withdrawn[1].supersedes, Some(withdrawn[0].id));
     let run = s.last_run().await;
     assert_eq!(
-        (
-            run.status.as_str(),
-            run.revised,
-            run.inserted,
-            run.withdrawn
-        ),
-        ("succeeded", 1, 3, 1)
+        (run.status, run.revised, run.inserted, run.withdrawn),
+        (RunStatus::Succeeded, 1, 3, 1)
     );
     assert_eq!(run.release.as_deref(), Some("2025-07-01"));
 }
@@ -313,7 +309,7 @@ async fn every_failure_leaves_the_stored_data_as_it_was(backend: Backend) {
             "{failure:?} changed stored data"
         );
         let run = s.last_run().await;
-        assert_eq!(run.status, "failed", "{failure:?}");
+        assert_eq!(run.status, RunStatus::Failed, "{failure:?}");
         assert!(
             run.error
                 .as_deref()

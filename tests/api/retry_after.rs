@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use techbalance_store::entities::refresh_run;
 use techbalance_store::queue::RetryPolicy;
-use techbalance_store::runs::RunFailure;
+use techbalance_store::runs::{RunFailure, RunStatus, WaitReason};
 use techbalance_store::Timestamp;
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use wiremock::matchers::method;
@@ -115,8 +115,8 @@ async fn a_source_asking_to_retry_after_keeps_the_run_waiting_until_then(backend
     let (run, before, after) = one_throttled_attempt(&app, &server, 429, "3600", policy).await;
     let not_before = run.not_before.expect("not_before");
     assert_eq!(
-        (run.status.as_str(), run.attempt, run.wait_reason.as_deref()),
-        ("queued", 2, Some("retry_after"))
+        (run.status, run.attempt, run.wait_reason),
+        (RunStatus::Queued, 2, Some(WaitReason::RetryAfter))
     );
     assert!(
         not_before >= before + hour - chrono::Duration::seconds(1) && not_before <= after + hour,
@@ -193,8 +193,8 @@ async fn a_source_asking_to_retry_after_keeps_the_run_waiting_until_then(backend
         .expect("HTTP date")
         .to_utc();
     assert_eq!(
-        (run.not_before, run.wait_reason.as_deref()),
-        (Some(expected), Some("retry_after"))
+        (run.not_before, run.wait_reason),
+        (Some(expected), Some(WaitReason::RetryAfter))
     );
     waits_exactly_until(&app, &run).await;
 
@@ -210,14 +210,14 @@ async fn a_source_asking_to_retry_after_keeps_the_run_waiting_until_then(backend
         not_before >= before + cap && not_before <= after + cap,
         "{not_before} is not the 10-minute cap after the attempt ({before} … {after})"
     );
-    assert_eq!(run.wait_reason.as_deref(), Some("retry_after"));
+    assert_eq!(run.wait_reason, Some(WaitReason::RetryAfter));
     waits_exactly_until(&app, &run).await;
 
     // A plain failure waits for the backoff, and says so.
     let (run, _, _) = one_throttled_attempt(&app, &server, 404, "0", policy).await;
     assert_eq!(
-        run.wait_reason.as_deref(),
-        Some("backoff"),
+        run.wait_reason,
+        Some(WaitReason::Backoff),
         "{:?}",
         run.error
     );

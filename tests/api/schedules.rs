@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::sync::Arc;
 use std::time::Duration;
 use techbalance_store::entities::refresh_run;
+use techbalance_store::runs::{RunStatus, RunTrigger};
 use techbalance_store::schedules::NewSchedule;
 use techbalance_store::{Store, Timestamp};
 use techbalance_worker::clock::ManualClock;
@@ -75,8 +76,8 @@ async fn fired(store: &Store, schedule: i64, from: Timestamp, to: Timestamp) -> 
         .into_iter()
         .map(|run| {
             assert_eq!(
-                (run.trigger.as_str(), run.status.as_str()),
-                ("schedule", "queued")
+                (run.trigger, run.status),
+                (RunTrigger::Schedule, RunStatus::Queued)
             );
             run.scheduled_for
                 .expect("a scheduled run says when it was due")

@@ -55,7 +55,7 @@ async fn record_run(app: &TestApp, metric: &str, points: &[(&str, i32, f64)]) {
         .store
         .start_run(
             "worldbank",
-            techbalance_store::runs::Trigger::Manual,
+            techbalance_store::runs::RunTrigger::Manual,
             "test",
             Duration::from_secs(60),
         )

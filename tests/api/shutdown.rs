@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use techbalance_store::entities::{observation, refresh_run};
+use techbalance_store::runs::RunStatus;
 use techbalance_store::{ConnectionSettings, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -137,7 +138,7 @@ async fn store(db: &TestDb) -> Store {
     .expect("connect to the server's database")
 }
 
-async fn wait_for_status(store: &Store, run: i64, status: &str, server: &ServerProcess) {
+async fn wait_for_status(store: &Store, run: i64, status: RunStatus, server: &ServerProcess) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let current = store.run(run).await.expect("run").expect("exists");
@@ -146,7 +147,7 @@ async fn wait_for_status(store: &Store, run: i64, status: &str, server: &ServerP
         }
         assert!(
             Instant::now() < deadline,
-            "run {run} did not become {status} within 30 s: {current:?}\n{}",
+            "run {run} did not become {status:?} within 30 s: {current:?}\n{}",
             server.log()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -198,7 +199,7 @@ async fn refreshing(
     .await;
     let store = store(db).await;
     let (run, _) = store.enqueue_manual("worldbank").await.expect("enqueue");
-    wait_for_status(&store, run.id, "running", &server).await;
+    wait_for_status(&store, run.id, RunStatus::Running, &server).await;
     (fake, server, store, run)
 }
 
@@ -281,8 +282,8 @@ async fn sigint_lets_the_running_refresh_finish_and_exits_zero() {
 
     let done = store.run(run.id).await.expect("run").expect("exists");
     assert_eq!(
-        (done.status.as_str(), done.attempt, done.inserted),
-        ("succeeded", 1, 6),
+        (done.status, done.attempt, done.inserted),
+        (RunStatus::Succeeded, 1, 6),
         "the refresh finished before the process exited: {done:?}\n{}",
         server.log()
     );
@@ -307,8 +308,8 @@ async fn a_refresh_outlasting_the_grace_period_is_put_back_in_the_queue() {
 
     let released = store.run(run.id).await.expect("run").expect("exists");
     assert_eq!(
-        (released.status.as_str(), released.attempt, released.claims),
-        ("queued", 2, 1),
+        (released.status, released.attempt, released.claims),
+        (RunStatus::Queued, 2, 1),
         "the interrupted run is queued again: {released:?}\n{}",
         server.log()
     );

@@ -124,7 +124,7 @@ async fn revise_within(app: &TestApp, values: &[(i32, f64)], years: Option<(i32,
         .store
         .start_run(
             "baseline",
-            techbalance_store::runs::Trigger::Manual,
+            techbalance_store::runs::RunTrigger::Manual,
             "test",
             Duration::from_secs(60),
         )
@@ -502,6 +502,13 @@ async fn data_changed_reports_the_version_and_the_metrics(backend: Backend) {
     assert!(change["version"].as_i64().expect("version") > before);
     assert_eq!(change["metrics"], json!(["rd_intensity"]));
     assert_eq!(change["resync"], false);
+    let run = change["runId"].as_str().expect("runId is an ID, a string");
+    let query = format!(r#"{{ refreshRun(id: "{run}") {{ status }} }}"#);
+    assert_eq!(
+        app.data(&query).await["refreshRun"]["status"],
+        "SUCCEEDED",
+        "runId names the run that recorded the change"
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use techbalance::config::Config;
 use techbalance_store::entities::{observation, refresh_run};
 use techbalance_store::queue::RetryPolicy;
+use techbalance_store::runs::RunStatus;
 use techbalance_worker::pipeline::RefreshOutcome;
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -142,8 +143,8 @@ async fn a_page_that_does_not_answer_the_page_asked_for_fails_the_run_and_change
     assert_eq!(s.versions().await, before, "nothing was withdrawn");
     let run = last_run(&s.app).await;
     assert_eq!(
-        (run.status.as_str(), run.withdrawn, run.held_withdrawals),
-        ("failed", 0, 0)
+        (run.status, run.withdrawn, run.held_withdrawals),
+        (RunStatus::Failed, 0, 0)
     );
     assert_eq!(s.current("rd_intensity", "USA").await, usa_rd());
 }
@@ -219,7 +220,7 @@ async fn an_operator_accepts_held_withdrawals_through_the_api_audited(backend: B
     let first = s.refresh().await.expect("first refresh");
     s.fake.fail(Failure::Empty);
     let held = s.refresh().await.expect("held");
-    assert_eq!(s.run(held.run_id).await.status, "held");
+    assert_eq!(s.run(held.run_id).await.status, RunStatus::Held);
     let accept = |run: i64| {
         format!(
             r#"mutation {{ acceptWithdrawals(run: "{run}") {{ id status acceptsWithdrawals source {{ id }} }} }}"#
@@ -278,8 +279,8 @@ async fn an_operator_accepts_held_withdrawals_through_the_api_audited(backend: B
     let id: i64 = queued["id"].as_str().expect("id").parse().expect("number");
     let done = s.run(id).await;
     assert_eq!(
-        (done.status.as_str(), done.withdrawn, done.held_withdrawals),
-        ("succeeded", 7, 0),
+        (done.status, done.withdrawn, done.held_withdrawals),
+        (RunStatus::Succeeded, 7, 0),
         "{done:?}"
     );
     assert_eq!(s.current("rd_intensity", "USA").await, json!([]));
@@ -316,8 +317,8 @@ async fn the_command_line_accepts_withdrawals_audited(backend: Backend) {
     );
     let run = last_run(&s.app).await;
     assert_eq!(
-        (run.status.as_str(), run.withdrawn, run.accept_withdrawals),
-        ("succeeded", 7, true)
+        (run.status, run.withdrawn, run.accept_withdrawals),
+        (RunStatus::Succeeded, 7, true)
     );
     let (entry, arguments) = latest_audit_entry(&s.app).await;
     assert_eq!(entry, ["cli:ops", "acceptWithdrawals", "ok"]);
@@ -360,7 +361,7 @@ async fn withdrawing_more_than_the_allowed_share_holds_every_withdrawal(backend:
         "the rest was recorded"
     );
     assert_eq!(s.versions().await.len(), before.len() + 1);
-    assert_eq!(s.run(outcome.run_id).await.status, "held");
+    assert_eq!(s.run(outcome.run_id).await.status, RunStatus::Held);
 
     // One of seven (14%) is within the share: recorded without an operator.
     s.fake.publish(vintage().without(RD, "USA", 2020).with(
@@ -371,7 +372,7 @@ async fn withdrawing_more_than_the_allowed_share_holds_every_withdrawal(backend:
     ));
     let outcome = s.refresh().await.expect("recorded");
     assert_eq!((outcome.summary.withdrawn, outcome.summary.held), (1, 0));
-    assert_eq!(s.run(outcome.run_id).await.status, "succeeded");
+    assert_eq!(s.run(outcome.run_id).await.status, RunStatus::Succeeded);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,7 +397,7 @@ async fn a_country_the_world_bank_refuses_does_not_stop_the_others(backend: Back
         "{outcome:?}"
     );
     let run = s.run(outcome.run_id).await;
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status, RunStatus::Succeeded);
     let notes = run.notes.unwrap_or_default();
     assert!(
         notes.contains("refused by worldbank, not refreshed: TWN (error 120: Invalid value: The provided parameter value is not valid)"),
@@ -417,7 +418,7 @@ async fn a_country_the_world_bank_leaves_out_silently_is_noted(backend: Backend)
     let outcome = s.refresh().await.expect("refresh");
     assert_eq!(outcome.summary.inserted, 7);
     let run = s.run(outcome.run_id).await;
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(
         run.notes.as_deref(),
         Some("absent from every worldbank answer: TWN")
@@ -442,7 +443,7 @@ async fn two_countries_with_one_iso2_code_are_a_named_conflict_and_the_rest_is_r
     let outcome = s.refresh().await.expect("the rest is recorded");
     assert_eq!(outcome.summary.inserted, 7, "{outcome:?}");
     let run = s.run(outcome.run_id).await;
-    assert_eq!((run.status.as_str(), run.attempt), ("succeeded", 1));
+    assert_eq!((run.status, run.attempt), (RunStatus::Succeeded, 1));
     let notes = run.notes.unwrap_or_default();
     assert!(
         notes.contains("conflict: worldbank names XKX and XKZ with one ISO2 code XK; figures not recorded for XKX and XKZ"),
@@ -599,7 +600,7 @@ async fn oecd_values_are_stored_only_with_their_magnitude_established(backend: B
             "{expected}: {error}"
         );
         assert_eq!(gerd(&app).await, json!([]), "{expected}: nothing stored");
-        assert_eq!(last_run(&app).await.status, "failed");
+        assert_eq!(last_run(&app).await.status, RunStatus::Failed);
     }
     // The right magnitudes: millions, thousands and units.
     let rows = [

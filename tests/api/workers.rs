@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use techbalance_store::entities::{observation, refresh_run};
+use techbalance_store::runs::{RunStatus, RunTrigger};
 use techbalance_store::schedules::{NewSchedule, ScheduleChange};
 
 /// A `techbalance worker` process, killed when dropped; its log goes to a file.
@@ -63,7 +64,7 @@ impl Drop for WorkerProcess {
     }
 }
 
-async fn runs(app: &TestApp, trigger: &str) -> Vec<refresh_run::Model> {
+async fn runs(app: &TestApp, trigger: RunTrigger) -> Vec<refresh_run::Model> {
     refresh_run::Entity::find()
         .filter(refresh_run::Column::Trigger.eq(trigger))
         .order_by_asc(refresh_run::Column::Id)
@@ -128,7 +129,7 @@ async fn two_workers_run_every_fire_time_of_a_schedule_exactly_once() {
     })
     .await;
 
-    let scheduled = runs(&app, "schedule").await;
+    let scheduled = runs(&app, RunTrigger::Schedule).await;
     let logs = format!("--- first\n{}\n--- second\n{}", first.log(), second.log());
     assert!(
         scheduled.len() >= 4,
@@ -143,8 +144,8 @@ async fn two_workers_run_every_fire_time_of_a_schedule_exactly_once() {
     );
     for run in &scheduled {
         assert_eq!(
-            (run.status.as_str(), run.claims),
-            ("succeeded", 1),
+            (run.status, run.claims),
+            (RunStatus::Succeeded, 1),
             "run {} executed other than once: {run:?}",
             run.id
         );
@@ -191,7 +192,7 @@ async fn a_run_whose_worker_is_killed_is_reclaimed_and_completes() {
         "the first worker claims the run",
         || async {
             let run = app.store.run(run.id).await.expect("run").expect("exists");
-            run.status == "running"
+            run.status == RunStatus::Running
                 && run
                     .worker
                     .as_deref()
@@ -214,7 +215,7 @@ async fn a_run_whose_worker_is_killed_is_reclaimed_and_completes() {
                 .expect("run")
                 .expect("exists")
                 .status
-                == "succeeded"
+                == RunStatus::Succeeded
         },
     )
     .await;
@@ -261,10 +262,10 @@ async fn schedule_changes_made_through_the_api_reach_a_running_worker() {
         Duration::from_secs(15),
         "the new schedule fires in the running worker",
         || async {
-            runs(&app, "schedule")
+            runs(&app, RunTrigger::Schedule)
                 .await
                 .iter()
-                .any(|r| r.status == "succeeded")
+                .any(|r| r.status == RunStatus::Succeeded)
         },
     )
     .await;
@@ -277,10 +278,10 @@ async fn schedule_changes_made_through_the_api_reach_a_running_worker() {
         .await;
     assert_eq!(paused["data"]["updateSchedule"]["enabled"], false);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after_pause = runs(&app, "schedule").await.len();
+    let after_pause = runs(&app, RunTrigger::Schedule).await.len();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        runs(&app, "schedule").await.len(),
+        runs(&app, RunTrigger::Schedule).await.len(),
         after_pause,
         "a paused schedule stopped firing\n{}",
         worker.log()
@@ -294,7 +295,7 @@ async fn schedule_changes_made_through_the_api_reach_a_running_worker() {
     eventually(
         Duration::from_secs(15),
         "the resumed schedule fires again",
-        || async { runs(&app, "schedule").await.len() > after_pause },
+        || async { runs(&app, RunTrigger::Schedule).await.len() > after_pause },
     )
     .await;
 }

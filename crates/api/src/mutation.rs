@@ -16,7 +16,7 @@ use techbalance_store::StoreError;
 #[derive(Default)]
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Queues a refresh of `source` now. While one is queued, returns that one instead.
     async fn trigger_refresh(&self, ctx: &Context<'_>, source: String) -> Result<RefreshRun> {

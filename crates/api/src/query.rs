@@ -8,6 +8,7 @@ pub(crate) mod resolve;
 mod runs;
 
 #[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     catalog::CatalogQuery,
     figures::FiguresQuery,

@@ -4,7 +4,8 @@ use crate::subscription::SubscriptionRoot;
 use async_graphql::extensions::apollo_persisted_queries::{
     ApolloPersistedQueries, LruCacheStorage,
 };
-use async_graphql::{SDLExportOptions, Schema};
+use async_graphql::{Schema, SchemaBuilder};
+use chrono::{DateTime, Utc};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 use techbalance_store::Store;
@@ -16,6 +17,7 @@ mod cost;
 mod document;
 mod escapes;
 mod guard;
+mod sdl;
 
 pub use guard::QueriesOnly;
 pub(crate) use guard::{code, refused, selects_subscription};
@@ -69,7 +71,7 @@ pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
     // The guard comes first: it sees the text before persisted queries parse it.
     let persisted = NonZeroUsize::new(limits.persisted_queries)
         .map(|capacity| LruCacheStorage::new(capacity.get()));
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
+    let mut builder = builder()
         .data(store)
         .extension(guard::Guard {
             limits,
@@ -91,9 +93,17 @@ pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
     builder.finish()
 }
 
-/// The schema in SDL, fields sorted, as committed in `schema/schema.graphql`.
-pub fn sdl() -> String {
+/// The schema's types, before any data, limit or extension.
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().sorted_fields())
+        .override_output_type_description::<DateTime<Utc>>(
+            "An instant, as an RFC 3339 date and time with its offset \
+             (`2025-12-16T03:00:00Z`); answers are in UTC.",
+        )
+}
+
+/// The schema in SDL as committed in `schema/schema.graphql`: fields sorted, two-space indent,
+/// one argument per line where any is described, built-in directives left out.
+pub fn sdl() -> String {
+    sdl::tidy(&builder().finish().sdl_with_options(sdl::options()))
 }

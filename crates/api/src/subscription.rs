@@ -6,7 +6,7 @@ use crate::query::resolve;
 use crate::types::{
     store, Country, Metric, Observation, Qualifier, RefreshRun, RevisionKind, Source,
 };
-use async_graphql::{Context, Object, Result, SimpleObject, Subscription};
+use async_graphql::{Context, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub struct DataChange {
     /// Metrics whose figures changed; empty on a resync.
     pub metrics: Vec<String>,
     /// The refresh run that recorded the change; null on a resync.
-    pub run_id: Option<i64>,
+    pub run_id: Option<ID>,
     /// True when this process may have missed changes (its change listener reconnected):
     /// refetch everything.
     pub resync: bool,
@@ -106,7 +106,7 @@ fn lagged(skipped: u64) -> async_graphql::Error {
     .into_graphql()
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Revised, withdrawn and reinstated figures as refreshes record them, optionally of one
     /// metric and some countries.
@@ -249,7 +249,7 @@ impl SubscriptionRoot {
                         Change::Recorded { run, metrics, data_version, .. } => yield Ok(DataChange {
                             version: *data_version,
                             metrics: metrics.clone(),
-                            run_id: Some(*run),
+                            run_id: Some(ID::from(run)),
                             resync: false,
                         }),
                         Change::Resync { data_version } => yield Ok(DataChange {
@@ -261,7 +261,7 @@ impl SubscriptionRoot {
                         Change::Verdicts { run, .. } => yield Ok(DataChange {
                             version: store.data_version().await.unwrap_or(0),
                             metrics: Vec::new(),
-                            run_id: Some(*run),
+                            run_id: Some(ID::from(run)),
                             resync: false,
                         }),
                         Change::Run(_) => {}

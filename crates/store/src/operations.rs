@@ -7,10 +7,11 @@ use crate::changes::Notice;
 use crate::entities::{api_token, refresh_run, schedule, source};
 use crate::error::is_unique_violation;
 use crate::queue::{new_run, queued_run};
-use crate::runs::{Trigger, CANCELLED, HELD, QUEUED};
+use crate::runs::{RunStatus, RunTrigger};
 use crate::schedules::{CronSchedule, NewSchedule, ScheduleChange};
 use crate::{StoreError, Transaction};
 use sea_orm::{
+    ActiveEnum,
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
@@ -79,7 +80,7 @@ impl Operation for TriggerRefresh {
         // failed statement would end the whole transaction on PostgreSQL.
         let savepoint = txn.begin().await?;
         let inserted =
-            refresh_run::Entity::insert(new_run(&self.source, Trigger::Manual, crate::now()))
+            refresh_run::Entity::insert(new_run(&self.source, RunTrigger::Manual, crate::now()))
                 .exec_with_returning(&savepoint)
                 .await;
         match inserted {
@@ -299,10 +300,10 @@ impl Operation for CancelRun {
     async fn apply(self, txn: &Transaction) -> Result<Self::Output, StoreError> {
         let id = self.id;
         let cancelled = refresh_run::Entity::update_many()
-            .col_expr(refresh_run::Column::Status, CANCELLED.into())
+            .col_expr(refresh_run::Column::Status, RunStatus::Cancelled.into())
             .col_expr(refresh_run::Column::FinishedAt, crate::now().into())
             .filter(refresh_run::Column::Id.eq(id))
-            .filter(refresh_run::Column::Status.eq(QUEUED))
+            .filter(refresh_run::Column::Status.eq(RunStatus::Queued))
             .exec(txn)
             .await?;
         let run = refresh_run::Entity::find_by_id(id).one(txn).await?;
@@ -310,7 +311,7 @@ impl Operation for CancelRun {
             Some(run) if cancelled.rows_affected == 1 => Ok(run),
             Some(run) => Err(StoreError::Invalid(format!(
                 "run {id} is {}, only a queued run can be cancelled",
-                run.status
+                run.status.to_value()
             ))),
             None => Err(StoreError::NotFound {
                 what: "refresh run",
@@ -408,10 +409,10 @@ impl Operation for AcceptWithdrawals {
                 id: held.to_string(),
             });
         };
-        if run.status != HELD {
+        if run.status != RunStatus::Held {
             return Err(StoreError::Invalid(format!(
                 "run {held} is {}: only a held run's withdrawals can be accepted",
-                run.status
+                run.status.to_value()
             )));
         }
         // A worker may claim the queued run between our two statements: then queue another.
@@ -423,7 +424,7 @@ impl Operation for AcceptWithdrawals {
             let marked = refresh_run::Entity::update_many()
                 .col_expr(refresh_run::Column::AcceptWithdrawals, true.into())
                 .filter(refresh_run::Column::Id.eq(queued.id))
-                .filter(refresh_run::Column::Status.eq(QUEUED))
+                .filter(refresh_run::Column::Status.eq(RunStatus::Queued))
                 .exec(txn)
                 .await?;
             if marked.rows_affected == 1 {

@@ -211,7 +211,10 @@ impl Store {
             .await?)
     }
 
-    pub async fn sectors(&self, leader: Option<&str>) -> Result<Vec<sector::Model>, StoreError> {
+    pub async fn sectors(
+        &self,
+        leader: Option<sector::SectorLeader>,
+    ) -> Result<Vec<sector::Model>, StoreError> {
         let mut query = sector::Entity::find().order_by_asc(sector::Column::Position);
         if let Some(leader) = leader {
             query = query.filter(sector::Column::Leader.eq(leader));

@@ -16,8 +16,8 @@
 use crate::changes::Notice;
 use crate::entities::refresh_run;
 use crate::error::is_unique_violation;
-use crate::runs::{RunFailure, Trigger, FAILED, QUEUED, RUNNING};
-use crate::sql::statement;
+use crate::runs::{RunFailure, RunStatus, RunTrigger, WaitReason};
+use crate::sql::{literal, statement};
 use crate::{DatabaseBackend, Store, StoreError, Timestamp};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -34,31 +34,6 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// The longest a run waits for the time a source asked for (`Retry-After`).
     pub max_retry_after: Duration,
-}
-
-/// Why a queued run waits until its `not_before`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitReason {
-    /// The retry policy's backoff after a failed attempt.
-    Backoff,
-    /// The source asked for a pause (HTTP 429/503 with `Retry-After`).
-    RetryAfter,
-}
-
-impl WaitReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitReason::Backoff => "backoff",
-            WaitReason::RetryAfter => "retry_after",
-        }
-    }
-
-    /// The reason stored as `text`, if it is one.
-    pub fn parse(text: &str) -> Option<Self> {
-        [WaitReason::Backoff, WaitReason::RetryAfter]
-            .into_iter()
-            .find(|r| r.as_str() == text)
-    }
 }
 
 impl RetryPolicy {
@@ -94,12 +69,16 @@ fn plus(at: Timestamp, duration: Duration) -> Timestamp {
     at + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-pub(crate) fn new_run(source: &str, trigger: Trigger, now: Timestamp) -> refresh_run::ActiveModel {
+pub(crate) fn new_run(
+    source: &str,
+    trigger: RunTrigger,
+    now: Timestamp,
+) -> refresh_run::ActiveModel {
     refresh_run::ActiveModel {
         id: NotSet,
         source: Set(source.to_owned()),
-        trigger: Set(trigger.as_str().to_owned()),
-        status: Set(QUEUED.to_owned()),
+        trigger: Set(trigger),
+        status: Set(RunStatus::Queued),
         scheduled_for: Set(None),
         attempt: Set(1),
         created_at: Set(now),
@@ -138,7 +117,7 @@ impl Store {
         if let Some(queued) = queued_run(&self.db, source).await? {
             return Ok((queued, false));
         }
-        match refresh_run::Entity::insert(new_run(source, Trigger::Manual, crate::now()))
+        match refresh_run::Entity::insert(new_run(source, RunTrigger::Manual, crate::now()))
             .exec_with_returning(&self.db)
             .await
         {
@@ -187,7 +166,7 @@ impl Store {
             "schedule:{schedule_id}:{}",
             fire_time.format("%Y-%m-%dT%H:%M:%SZ")
         );
-        let mut run = new_run(source, Trigger::Schedule, crate::now());
+        let mut run = new_run(source, RunTrigger::Schedule, crate::now());
         run.scheduled_for = Set(Some(fire_time));
         run.schedule_id = Set(Some(schedule_id));
         run.dedupe_key = Set(Some(key));
@@ -234,23 +213,26 @@ impl Store {
         };
         let sql = format!(
             "UPDATE refresh_runs \
-             SET status = 'running', worker = $2, lease_until = $3, claims = claims + 1, \
+             SET status = {running}, worker = $2, lease_until = $3, claims = claims + 1, \
                  started_at = $1, finished_at = NULL \
              WHERE id = ( \
                  SELECT r.id FROM refresh_runs r \
-                 WHERE ((r.status = 'queued' AND (r.not_before IS NULL OR r.not_before <= $1)) \
-                        OR (r.status = 'running' AND r.lease_until < $1)) \
+                 WHERE ((r.status = {queued} AND (r.not_before IS NULL OR r.not_before <= $1)) \
+                        OR (r.status = {running} AND r.lease_until < $1)) \
                    AND NOT EXISTS ( \
                        SELECT 1 FROM refresh_runs busy \
-                       WHERE busy.source = r.source AND busy.status = 'running' \
+                       WHERE busy.source = r.source AND busy.status = {running} \
                          AND busy.id <> r.id AND busy.lease_until >= $1) \
                    AND NOT EXISTS ( \
                        SELECT 1 FROM refresh_runs paused \
-                       WHERE paused.source = r.source AND paused.status = 'queued' \
-                         AND paused.wait_reason = 'retry_after' AND paused.not_before > $1) \
+                       WHERE paused.source = r.source AND paused.status = {queued} \
+                         AND paused.wait_reason = {retry_after} AND paused.not_before > $1) \
                  ORDER BY r.id \
                  LIMIT 1 {lock}) \
-             RETURNING *"
+             RETURNING *",
+            running = literal(RunStatus::Running),
+            queued = literal(RunStatus::Queued),
+            retry_after = literal(WaitReason::RetryAfter),
         );
         let values: Vec<Value> = vec![now.into(), worker.into(), plus(now, lease).into()];
         let claimed = refresh_run::Entity::find()
@@ -275,7 +257,7 @@ impl Store {
     pub async fn start_run(
         &self,
         source: &str,
-        trigger: Trigger,
+        trigger: RunTrigger,
         worker: &str,
         lease: Duration,
     ) -> Result<refresh_run::Model, StoreError> {
@@ -288,7 +270,7 @@ impl Store {
     pub async fn start_run_accepting(
         &self,
         source: &str,
-        trigger: Trigger,
+        trigger: RunTrigger,
         worker: &str,
         lease: Duration,
         accept_withdrawals: bool,
@@ -296,7 +278,7 @@ impl Store {
         let now = crate::now();
         let mut run = new_run(source, trigger, now);
         run.accept_withdrawals = Set(accept_withdrawals);
-        run.status = Set(RUNNING.to_owned());
+        run.status = Set(RunStatus::Running);
         run.started_at = Set(Some(now));
         run.worker = Set(Some(worker.to_owned()));
         run.lease_until = Set(Some(plus(now, lease)));
@@ -329,7 +311,7 @@ impl Store {
                 plus(crate::now(), lease).into(),
             )
             .filter(refresh_run::Column::Id.eq(id))
-            .filter(refresh_run::Column::Status.eq(RUNNING))
+            .filter(refresh_run::Column::Status.eq(RunStatus::Running))
             .filter(refresh_run::Column::Worker.eq(worker))
             .exec(&self.db)
             .await?;
@@ -352,13 +334,13 @@ impl Store {
         let Some(run) = self.run(id).await? else {
             return Ok(AfterFailure::NotHeld);
         };
-        if run.status != RUNNING || run.worker.as_deref() != Some(worker) {
+        if run.status != RunStatus::Running || run.worker.as_deref() != Some(worker) {
             return Ok(AfterFailure::NotHeld);
         }
         let now = crate::now();
         let held = refresh_run::Entity::update_many()
             .filter(refresh_run::Column::Id.eq(id))
-            .filter(refresh_run::Column::Status.eq(RUNNING))
+            .filter(refresh_run::Column::Status.eq(RunStatus::Running))
             .filter(refresh_run::Column::Worker.eq(worker))
             .col_expr(refresh_run::Column::Error, failure.message.clone().into())
             .col_expr(refresh_run::Column::ErrorCode, failure.code.into())
@@ -376,12 +358,12 @@ impl Store {
             let attempt = run.attempt + 1;
             let requeued = held
                 .clone()
-                .col_expr(refresh_run::Column::Status, QUEUED.into())
+                .col_expr(refresh_run::Column::Status, RunStatus::Queued.into())
                 .col_expr(refresh_run::Column::Attempt, attempt.into())
                 .col_expr(refresh_run::Column::NotBefore, at.into())
                 .col_expr(
                     refresh_run::Column::WaitReason,
-                    (at > now).then(|| reason.as_str()).into(),
+                    (at > now).then_some(reason).into(),
                 )
                 .exec(&self.db)
                 .await;
@@ -401,7 +383,7 @@ impl Store {
             }
         }
         let failed = held
-            .col_expr(refresh_run::Column::Status, FAILED.into())
+            .col_expr(refresh_run::Column::Status, RunStatus::Failed.into())
             .exec(&self.db)
             .await?;
         Ok(if failed.rows_affected == 1 {
@@ -441,7 +423,7 @@ impl Store {
                 i64::try_from(fetched).unwrap_or(i64::MAX).into(),
             )
             .filter(refresh_run::Column::Id.eq(id))
-            .filter(refresh_run::Column::Status.eq(RUNNING))
+            .filter(refresh_run::Column::Status.eq(RunStatus::Running))
             .exec(&self.db)
             .await?;
         self.announce(Notice::Run { run: id }).await;
@@ -519,7 +501,7 @@ pub(crate) async fn queued_run(
 ) -> Result<Option<refresh_run::Model>, StoreError> {
     Ok(refresh_run::Entity::find()
         .filter(refresh_run::Column::Source.eq(source))
-        .filter(refresh_run::Column::Status.eq(QUEUED))
+        .filter(refresh_run::Column::Status.eq(RunStatus::Queued))
         .order_by_asc(refresh_run::Column::Id)
         .one(db)
         .await?)

@@ -3,7 +3,7 @@
 
 use crate::entities::{country, refresh_run};
 use crate::revisions::RecordSummary;
-use crate::sql::statement;
+use crate::sql::{literal, statement};
 use crate::{Store, StoreError, Timestamp};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -11,29 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-/// What set a run off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    Manual,
-    Schedule,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Manual => "manual",
-            Trigger::Schedule => "schedule",
-        }
-    }
-}
-
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const SUCCEEDED: &str = "succeeded";
-/// Finished, with withdrawals held back for an operator to accept (the rest was recorded).
-pub const HELD: &str = "held";
-pub const FAILED: &str = "failed";
-pub const CANCELLED: &str = "cancelled";
+pub use crate::entities::refresh_run::{RunStatus, RunTrigger, WaitReason};
 
 /// How a run ended, when it succeeded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,7 +36,7 @@ pub struct RunFailure {
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub source: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
 }
 
 /// The latest successful (or held) run of a source.
@@ -107,13 +85,17 @@ impl Store {
 
     /// The latest successful run of every source that has one.
     pub async fn last_successes(&self) -> Result<Vec<LastSuccess>, StoreError> {
-        let sql = "SELECT source, finished_at, release FROM ( \
-                       SELECT source, finished_at, release, ROW_NUMBER() OVER ( \
-                           PARTITION BY source ORDER BY finished_at DESC, id DESC) AS pick \
-                       FROM refresh_runs WHERE status IN ('succeeded', 'held') AND finished_at IS NOT NULL \
-                   ) latest WHERE pick = 1";
+        let sql = format!(
+            "SELECT source, finished_at, release FROM ( \
+                 SELECT source, finished_at, release, ROW_NUMBER() OVER ( \
+                     PARTITION BY source ORDER BY finished_at DESC, id DESC) AS pick \
+                 FROM refresh_runs WHERE status IN ({}, {}) AND finished_at IS NOT NULL \
+             ) latest WHERE pick = 1",
+            literal(RunStatus::Succeeded),
+            literal(RunStatus::Held),
+        );
         Ok(
-            LastSuccess::find_by_statement(statement(self.backend(), sql, Vec::new()))
+            LastSuccess::find_by_statement(statement(self.backend(), &sql, Vec::new()))
                 .all(&self.db)
                 .await?,
         )
@@ -126,7 +108,7 @@ fn run_condition(filter: &RunFilter) -> sea_orm::Condition {
         condition = condition.add(refresh_run::Column::Source.eq(source.clone()));
     }
     if let Some(status) = &filter.status {
-        condition = condition.add(refresh_run::Column::Status.eq(status.clone()));
+        condition = condition.add(refresh_run::Column::Status.eq(*status));
     }
     condition
 }
@@ -144,7 +126,11 @@ pub async fn complete_run(
 ) -> Result<(), StoreError> {
     let s = result.summary;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let status = if s.held > 0 { HELD } else { SUCCEEDED };
+    let status = if s.held > 0 {
+        RunStatus::Held
+    } else {
+        RunStatus::Succeeded
+    };
     let done = refresh_run::Entity::update_many()
         .col_expr(refresh_run::Column::Status, status.into())
         .col_expr(refresh_run::Column::HeldWithdrawals, count(s.held).into())
@@ -174,7 +160,7 @@ pub async fn complete_run(
             Option::<Timestamp>::None.into(),
         )
         .filter(refresh_run::Column::Id.eq(id))
-        .filter(refresh_run::Column::Status.eq(RUNNING))
+        .filter(refresh_run::Column::Status.eq(RunStatus::Running))
         .filter(refresh_run::Column::Worker.eq(worker))
         .exec(db)
         .await?;

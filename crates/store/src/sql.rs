@@ -1,7 +1,7 @@
 //! Hand-written SQL that runs on both backends: written with PostgreSQL's `$n` placeholders and
 //! rewritten to SQLite's equivalent `?n` when needed.
 
-use sea_orm::{DatabaseBackend, Statement, Value};
+use sea_orm::{ActiveEnum, DatabaseBackend, Statement, Value};
 
 pub(crate) fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
     let text = match backend {
@@ -9,6 +9,13 @@ pub(crate) fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>)
         _ => sql.to_owned(),
     };
     Statement::from_sql_and_values(backend, text, values)
+}
+
+/// A stored vocabulary value as an SQL string literal (`'queued'`), for statements whose plan
+/// should see the constant (a partial index's predicate, for one). The values are the enum's own
+/// identifiers, never caller input, and hold no quote.
+pub(crate) fn literal<E: ActiveEnum<Value = String>>(value: E) -> String {
+    format!("'{}'", value.to_value())
 }
 
 /// `$first, $first+1, …` for an `IN (…)` list of `count` values.
@@ -27,6 +34,13 @@ mod tests {
     fn placeholders_number_from_the_first_position() {
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(placeholders(1, 0), "");
+    }
+
+    #[test]
+    fn vocabulary_literals_are_quoted_stored_values() {
+        use crate::runs::{RunStatus, WaitReason};
+        assert_eq!(literal(RunStatus::Queued), "'queued'");
+        assert_eq!(literal(WaitReason::RetryAfter), "'retry_after'");
     }
 
     #[test]

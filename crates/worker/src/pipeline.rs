@@ -20,7 +20,7 @@ use techbalance_store::reference::upsert_reference;
 use techbalance_store::revisions::{
     count_current_values, record_batch_guarded, HeldSeries, RecordSummary, Withdrawals,
 };
-use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, Trigger};
+use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, RunTrigger};
 use techbalance_store::{Store, StoreError};
 use tracing::Instrument;
 
@@ -163,7 +163,7 @@ impl Executor {
         let run = store
             .start_run_accepting(
                 source.id(),
-                Trigger::Manual,
+                RunTrigger::Manual,
                 &self.worker_id,
                 self.lease,
                 self.accept_withdrawals,

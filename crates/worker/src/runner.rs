@@ -6,6 +6,7 @@ use crate::sources::Source;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use techbalance_store::entities::StoredValue;
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
 use techbalance_store::Store;
 use tokio::sync::{watch, Notify};
@@ -111,7 +112,7 @@ impl Runner {
                     attempt,
                     reason,
                 } => {
-                    tracing::info!(run = run.id, %at, attempt, reason = reason.as_str(), "will retry");
+                    tracing::info!(run = run.id, %at, attempt, reason = %reason.stored(), "will retry");
                 }
                 AfterFailure::Failed => tracing::warn!(run = run.id, "failed for good"),
                 AfterFailure::NotHeld => {}

@@ -54,10 +54,7 @@ impl CatalogQuery {
         ctx: &Context<'_>,
         leader: Option<SectorLeader>,
     ) -> Result<Vec<Sector>> {
-        let rows = store(ctx)
-            .sectors(leader.map(SectorLeader::as_db))
-            .await
-            .or_gql()?;
+        let rows = store(ctx).sectors(leader.map(Into::into)).await.or_gql()?;
         Ok(rows.into_iter().map(Sector).collect())
     }
 

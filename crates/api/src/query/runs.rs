@@ -34,7 +34,7 @@ impl RunsQuery {
             .or_gql()?;
         let filter = RunFilter {
             source: resolve::optional_source(ctx, source).await?,
-            status: status.map(|s| s.as_db().to_owned()),
+            status: status.map(Into::into),
         };
         let rows = store(ctx).runs(&filter, after, limit + 1).await.or_gql()?;
         let total = store(ctx).count_runs(&filter).await.or_gql()?;

@@ -41,12 +41,12 @@ fn estimate(ty: &str, field: &str, args: &Args, parent: &Args) -> u64 {
     };
     match (ty, field) {
         (_, "edges") => parent.count("first").unwrap_or(DEFAULT_LIST),
-        ("QueryRoot", "countries") | ("Metric", "latestByCountry") => COUNTRIES,
-        ("QueryRoot", "sectors") => 30,
-        ("QueryRoot" | "DataChange", "metrics") => 100,
-        ("QueryRoot" | "Metric", "sources") | ("Metric", "sourcePreference") => 10,
-        ("QueryRoot", "schedules") => 50,
-        ("QueryRoot", "observations") => years()
+        ("Query", "countries") | ("Metric", "latestByCountry") => COUNTRIES,
+        ("Query", "sectors") => 30,
+        ("Query" | "DataChange", "metrics") => 100,
+        ("Query" | "Metric", "sources") | ("Metric", "sourcePreference") => 10,
+        ("Query", "schedules") => 50,
+        ("Query", "observations") => years()
             .saturating_mul(args.count("countries").unwrap_or(COUNTRIES))
             .saturating_mul(SOURCES),
         ("Metric", "series") => years(),

@@ -6,7 +6,7 @@
 use crate::error::OrGraphqlError;
 use crate::query::compare;
 use crate::types::{Country, Metric, Sector, SectorLeader};
-use async_graphql::{Context, Enum, Object, Result};
+use async_graphql::{Context, Enum, Object, Result, ID};
 use chrono::{DateTime, Duration, Utc};
 use techbalance_store::changes::Change;
 use techbalance_store::entities::{metric, sector};
@@ -30,8 +30,8 @@ pub struct LeadershipChange {
     sector: Option<sector::Model>,
     previous_leader: Option<String>,
     leader: Option<String>,
-    previous_verdict: Option<String>,
-    verdict: Option<String>,
+    previous_verdict: Option<sector::SectorLeader>,
+    verdict: Option<sector::SectorLeader>,
     run: i64,
     recorded_at: DateTime<Utc>,
 }
@@ -68,19 +68,16 @@ impl LeadershipChange {
         country(ctx, &self.leader).await
     }
     /// The verdict before, for `SECTOR_VERDICT`.
-    async fn previous_verdict(&self) -> Result<Option<SectorLeader>> {
-        self.previous_verdict
-            .as_deref()
-            .map(SectorLeader::parse)
-            .transpose()
+    async fn previous_verdict(&self) -> Option<SectorLeader> {
+        self.previous_verdict.map(Into::into)
     }
     /// The verdict now, for `SECTOR_VERDICT`.
-    async fn verdict(&self) -> Result<Option<SectorLeader>> {
-        self.verdict.as_deref().map(SectorLeader::parse).transpose()
+    async fn verdict(&self) -> Option<SectorLeader> {
+        self.verdict.map(Into::into)
     }
     /// The refresh run whose figures (or baseline verdict) brought the change.
-    async fn run_id(&self) -> i64 {
-        self.run
+    async fn run_id(&self) -> ID {
+        ID::from(self.run)
     }
     /// When the change became known here.
     async fn recorded_at(&self) -> DateTime<Utc> {
@@ -119,8 +116,8 @@ impl Watch {
                         sector: store.find_sector(&current.sector).await.or_gql()?,
                         previous_leader: None,
                         leader: None,
-                        previous_verdict: Some(previous.leader.clone()),
-                        verdict: Some(current.leader.clone()),
+                        previous_verdict: Some(previous.leader),
+                        verdict: Some(current.leader),
                         run: *run,
                         recorded_at: current.recorded_from,
                     });

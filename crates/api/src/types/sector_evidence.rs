@@ -9,7 +9,7 @@ use crate::query::compare;
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use techbalance_store::entities::{sector_evidence, sector_verdict};
+use techbalance_store::entities::{sector, sector_evidence, sector_verdict};
 
 /// What an indicator says about a sector.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -116,8 +116,8 @@ pub struct SectorVerdict(pub sector_verdict::Model);
 /// until `supersededAt`.
 #[Object]
 impl SectorVerdict {
-    async fn leader(&self) -> Result<SectorLeader> {
-        SectorLeader::parse(&self.0.leader)
+    async fn leader(&self) -> SectorLeader {
+        self.0.leader.into()
     }
     async fn summary(&self) -> &str {
         &self.0.summary
@@ -194,12 +194,13 @@ pub(crate) fn evidence_leader(items: &[SectorEvidence]) -> Option<String> {
 /// Whether a country leading on the evidence agrees with an editorial verdict: `US` means the
 /// United States, `CHINA` China, `US_AND_ALLIES` any country but China; `CONTESTED` agrees with
 /// no single leader.
-pub(crate) fn agrees(verdict: SectorLeader, evidence_leader: &str) -> bool {
+pub(crate) fn agrees(verdict: sector::SectorLeader, evidence_leader: &str) -> bool {
+    use sector::SectorLeader as Verdict;
     match verdict {
-        SectorLeader::Us => evidence_leader == "USA",
-        SectorLeader::China => evidence_leader == "CHN",
-        SectorLeader::UsAndAllies => evidence_leader != "CHN",
-        SectorLeader::Contested => false,
+        Verdict::Us => evidence_leader == "USA",
+        Verdict::China => evidence_leader == "CHN",
+        Verdict::UsAndAllies => evidence_leader != "CHN",
+        Verdict::Contested => false,
     }
 }
 
@@ -275,14 +276,4 @@ pub(crate) async fn leader_history(
         spans.extend(current);
     }
     Ok(spans)
-}
-
-impl SectorLeader {
-    /// The verdict as stored; an unknown value is a broken invariant.
-    pub(crate) fn parse(text: &str) -> Result<Self> {
-        SectorLeader::from_db(text).ok_or_else(|| {
-            tracing::error!(leader = text, "unknown sector leader in database");
-            ApiError::Internal.into_graphql()
-        })
-    }
 }

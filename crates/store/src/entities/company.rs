@@ -7,8 +7,7 @@ pub struct Model {
     pub slug: String,
     pub name: String,
     pub country: String,
-    /// `PRIVATE` or `STATE_SUPERVISED`.
-    pub ownership: String,
+    pub ownership: Ownership,
     pub founded: Option<i32>,
     pub headquarters: Option<String>,
     pub description: Option<String>,
@@ -35,3 +34,15 @@ impl Related<super::company_sector::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// How a company is owned and steered; stored as `PRIVATE` or `STATE_SUPERVISED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Ownership {
+    /// Privately or publicly held, run for profit.
+    #[sea_orm(string_value = "PRIVATE")]
+    Private,
+    /// A national champion operating under state supervision.
+    #[sea_orm(string_value = "STATE_SUPERVISED")]
+    StateSupervised,
+}

@@ -7,10 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub source: String,
-    /// `manual` or `schedule`.
-    pub trigger: String,
-    /// `queued`, `running`, `succeeded`, `held`, `failed` or `cancelled`.
-    pub status: String,
+    pub trigger: RunTrigger,
+    pub status: RunStatus,
     /// The schedule's fire time, for scheduled runs.
     pub scheduled_for: Option<DateTimeUtc>,
     pub attempt: i32,
@@ -38,8 +36,8 @@ pub struct Model {
     pub schedule_id: Option<i64>,
     /// A failed run waits until then before it is retried.
     pub not_before: Option<DateTimeUtc>,
-    /// Why it waits: `backoff` or `retry_after` (see [`crate::queue::WaitReason`]).
-    pub wait_reason: Option<String>,
+    /// Why it waits.
+    pub wait_reason: Option<WaitReason>,
     /// Until when the claiming worker holds the run.
     pub lease_until: Option<DateTimeUtc>,
     pub worker: Option<String>,
@@ -55,3 +53,49 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// What set a run off; stored as `manual` or `schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RunTrigger {
+    /// An operator asked for it (API, CLI or the start-up refresh).
+    #[sea_orm(string_value = "manual")]
+    Manual,
+    /// A schedule fired.
+    #[sea_orm(string_value = "schedule")]
+    Schedule,
+}
+
+/// Where a run stands; stored in lower case (`queued`, `running`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RunStatus {
+    /// Waiting for a worker (possibly until `not_before`).
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// Claimed by a worker that holds it until `lease_until`.
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    /// Finished, with withdrawals held back for an operator to accept (the rest was recorded).
+    #[sea_orm(string_value = "held")]
+    Held,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Cancelled by an operator while it was queued.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+/// Why a queued run waits until its `not_before`; stored as `backoff` or `retry_after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum WaitReason {
+    /// The retry policy's backoff after a failed attempt.
+    #[sea_orm(string_value = "backoff")]
+    Backoff,
+    /// The source asked for a pause (HTTP 429/503 with `Retry-After`).
+    #[sea_orm(string_value = "retry_after")]
+    RetryAfter,
+}

@@ -6,8 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub slug: String,
     pub name: String,
-    /// `US`, `CHINA`, `CONTESTED` or `US_AND_ALLIES`.
-    pub leader: String,
+    pub leader: SectorLeader,
     pub summary: String,
     /// Where the verdict comes from; `None`: unsourced.
     pub citation: Option<String>,
@@ -19,3 +18,17 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Who leads a sector; stored as `US`, `CHINA`, `CONTESTED` or `US_AND_ALLIES`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum SectorLeader {
+    #[sea_orm(string_value = "US")]
+    Us,
+    #[sea_orm(string_value = "CHINA")]
+    China,
+    #[sea_orm(string_value = "CONTESTED")]
+    Contested,
+    #[sea_orm(string_value = "US_AND_ALLIES")]
+    UsAndAllies,
+}

@@ -8,8 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub sector: String,
-    /// `US`, `CHINA`, `CONTESTED` or `US_AND_ALLIES`.
-    pub leader: String,
+    pub leader: super::sector::SectorLeader,
     pub summary: String,
     /// Where the verdict comes from; `None`: unsourced.
     pub citation: Option<String>,

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use techbalance_store::entities::{company, country, metric, sector, sector_evidence, source};
+use techbalance_store::entities::company::{self, Ownership};
+use techbalance_store::entities::sector::{self, SectorLeader};
+use techbalance_store::entities::{country, metric, sector_evidence, source};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData, SectorLink};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
@@ -21,8 +23,6 @@ pub const SOURCE_ID: &str = "baseline";
 /// The baseline shipped with this build.
 pub const BUNDLED: &str = include_str!("../../../../data/baseline.toml");
 
-const LEADERS: &[&str] = &["US", "CHINA", "CONTESTED", "US_AND_ALLIES"];
-const OWNERSHIPS: &[&str] = &["PRIVATE", "STATE_SUPERVISED"];
 const QUALIFIERS: &[&str] = &["~", "+"];
 const ROLES: &[&str] = &[
     "input",
@@ -142,12 +142,24 @@ struct ObservationEntry {
     citation: Option<String>,
 }
 
+/// A value of one of the store's vocabularies, as stored (`CHINA`, `STATE_SUPERVISED`); any
+/// other text is an error that lists the values allowed.
+fn vocabulary<'de, D, E>(deserializer: D) -> Result<E, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    E: techbalance_store::entities::StoredValue,
+{
+    let text = String::deserialize(deserializer)?;
+    techbalance_store::entities::parse_stored(&text).map_err(serde::de::Error::custom)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SectorEntry {
     slug: String,
     name: String,
-    leader: String,
+    #[serde(deserialize_with = "vocabulary")]
+    leader: SectorLeader,
     summary: String,
     /// A `references` id; absent: the verdict is unsourced.
     citation: Option<String>,
@@ -182,7 +194,8 @@ struct CompanyRow {
     name: String,
     country: String,
     sectors: Vec<String>,
-    ownership: String,
+    #[serde(deserialize_with = "vocabulary")]
+    ownership: Ownership,
     founded: Option<i32>,
     headquarters: Option<String>,
     description: Option<String>,
@@ -278,12 +291,6 @@ impl Baseline {
             _ => Ok(()),
         };
         for s in &self.sectors {
-            if !LEADERS.contains(&s.leader.as_str()) {
-                return Err(format!(
-                    "sector {}: leader must be one of {LEADERS:?}",
-                    s.slug
-                ));
-            }
             cited(format!("sector {}", s.slug), s.citation.as_ref())?;
             unique(
                 s.evidence.iter().map(|e| e.metric.as_str()),
@@ -309,12 +316,6 @@ impl Baseline {
         for c in &self.companies {
             if !countries.contains(c.country.as_str()) {
                 return Err(format!("company {}: unknown country {}", c.slug, c.country));
-            }
-            if !OWNERSHIPS.contains(&c.ownership.as_str()) {
-                return Err(format!(
-                    "company {}: ownership must be one of {OWNERSHIPS:?}",
-                    c.slug
-                ));
             }
             if let Some(s) = c.sectors.iter().find(|s| !sectors.contains(s.as_str())) {
                 return Err(format!("company {}: unknown sector {s}", c.slug));
@@ -401,7 +402,7 @@ impl Baseline {
                 .map(|(s, position)| sector::Model {
                     slug: s.slug.clone(),
                     name: s.name.clone(),
-                    leader: s.leader.clone(),
+                    leader: s.leader,
                     summary: s.summary.clone(),
                     position,
                     citation: self.cite(s.citation.as_ref()),
@@ -432,7 +433,7 @@ impl Baseline {
                         slug: c.slug.clone(),
                         name: c.name.clone(),
                         country: c.country.clone(),
-                        ownership: c.ownership.clone(),
+                        ownership: c.ownership,
                         founded: c.founded,
                         headquarters: c.headquarters.clone(),
                         description: c.description.clone(),

@@ -15,7 +15,8 @@ use std::fmt::{Display, Write as _};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use techbalance_store::runs::{RunFilter, CANCELLED, FAILED, HELD, QUEUED, RUNNING, SUCCEEDED};
+use techbalance_store::entities::StoredValue;
+use techbalance_store::runs::{RunFilter, RunStatus};
 use techbalance_store::{DatabaseConnection, Store, StoreError};
 
 /// Distinct GraphQL operation names given a label of their own; later ones count as `other`.
@@ -319,16 +320,16 @@ async fn database_section(store: &Store) -> Result<String, StoreError> {
         "Refresh runs recorded, by source and status.",
     );
     for source in &sources {
-        for status in [QUEUED, RUNNING, SUCCEEDED, HELD, FAILED, CANCELLED] {
+        for status in RunStatus::all() {
             let filter = RunFilter {
                 source: Some(source.id.clone()),
-                status: Some(status.to_owned()),
+                status: Some(status),
             };
             let n = store.count_runs(&filter).await?;
             sample(
                 &mut out,
                 name,
-                &[("source", &source.id), ("status", status)],
+                &[("source", &source.id), ("status", &status.stored())],
                 n,
             );
         }
