@@ -53,7 +53,7 @@ pub(crate) async fn comparison(
 ) -> Result<Comparison> {
     let picked = if year.is_none() && source.is_none() && as_of.is_none() {
         // The latest current values: one index probe per country.
-        let preference = SourcePreference::from_metrics([&metric.0]);
+        let preference = SourcePreference::from_metrics(store.source_preference(), [&metric.0]);
         store
             .latest_values(
                 Some(std::slice::from_ref(&metric.0.slug)),
@@ -118,7 +118,7 @@ pub(crate) async fn yearly(
         })
         .await
         .or_gql()?;
-    Ok(metric.pick(rows))
+    Ok(metric.pick(store, rows))
 }
 
 /// The requested year if present, else the nearest earlier year, else the nearest later one;
