@@ -322,7 +322,7 @@ async fn record_verdicts(
         sector_verdict::ActiveModel {
             id: NotSet,
             sector: Set(sector.slug.clone()),
-            leader: Set(sector.leader.clone()),
+            leader: Set(sector.leader),
             summary: Set(sector.summary.clone()),
             citation: Set(sector.citation.clone()),
             recorded_from: Set(at),
