@@ -29,7 +29,10 @@ async fn an_edit_seeded_by_another_process_reaches_subscribers_and_is_not_revert
     backend: Backend,
 ) {
     let file = TempPath::new("baseline.toml", BUNDLED);
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_BASELINE", file.as_str())]).await;
+    let app = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_BASELINE", file.as_str())])
+        .start()
+        .await;
     // The server's worker, set up before the edit as a running server's is.
     let runner = Runner::new(
         app.store.clone(),

@@ -172,7 +172,7 @@ async fn a_fresh_start_with_nothing_configured_serves_the_baseline_from_an_embed
 
 #[tokio::test]
 async fn the_same_binary_serves_from_postgresql() {
-    let db = TestDb::create(Backend::Postgres).await;
+    let db = TestDb::empty(Backend::Postgres).await;
     let dir = scratch_dir("postgres");
     let mut command = techbalance(&dir);
     command.env("DATABASE_URL", &db.url);

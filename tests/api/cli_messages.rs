@@ -119,6 +119,11 @@ fn a_port_in_use_is_refused_naming_bind_before_the_worker_starts() {
         !text.contains("worker started"),
         "the worker started:\n{text}"
     );
+    // Bound first: nothing was migrated or seeded before the address was found taken.
+    assert!(
+        !text.contains("migrations") && !dir.join("techbalance.db").exists(),
+        "the database was prepared before the bind failed:\n{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -290,7 +295,7 @@ fn every_argument_of_every_command_is_described_in_help() {
 /// migrations; and a log written to a pipe carries no terminal colour codes.
 #[tokio::test]
 async fn logs_to_a_pipe_are_plain_and_postgres_notices_stay_quiet() {
-    let db = crate::support::TestDb::create(crate::support::Backend::Postgres).await;
+    let db = crate::support::TestDb::empty(crate::support::Backend::Postgres).await;
     let dir = scratch_dir("postgres-quiet");
     let run = || {
         techbalance(&dir)

@@ -9,7 +9,7 @@ use std::process::Command;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_passes_every_graphql_over_http_audit() {
     let dir = node_clients();
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let url = app.url("/graphql");
     let script = dir.join("audit.mjs");
     let output =
@@ -53,7 +53,7 @@ async fn graphiqls_introspection_query_is_within_the_default_limits() {
         String::from_utf8_lossy(&output.stderr)
     );
     let query = String::from_utf8(output.stdout).expect("query text");
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let data = app.data(&query).await;
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
 }
@@ -113,7 +113,7 @@ fn not_found(body: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persisted_query_is_run_by_its_hash_once_registered() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let (query, hash) = COUNTRIES;
     not_found(&apq_post(&app, None, hash).await);
     let registered = apq_post(&app, Some(query), hash).await;
@@ -131,7 +131,7 @@ async fn a_persisted_query_is_run_by_its_hash_once_registered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persisted_query_is_run_by_its_hash_over_get_too() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let (query, hash) = UNITED_STATES;
     not_found(&apq_get(&app, None, hash).await);
     let registered = apq_get(&app, Some(query), hash).await;
@@ -142,7 +142,7 @@ async fn a_persisted_query_is_run_by_its_hash_over_get_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persisted_mutation_cannot_be_run_by_its_hash_over_get() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let token = app.token("ops").await;
     let mutation = "mutation { triggerRefresh(source: \"baseline\") { id } }";
     let hash = "08401d6f0623dbdd98f1af735d93082ded0e9434cbfb6ccad9ba1fe25d254452";

@@ -72,7 +72,10 @@ fn permits(response: &reqwest::Response, requested: &str) -> Result<(), String> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflights_of_common_clients_are_allowed_for_an_allowed_origin() {
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("TECHBALANCE_CORS_ORIGINS", ORIGIN)]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[("TECHBALANCE_CORS_ORIGINS", ORIGIN)])
+        .start()
+        .await;
     for (client, headers) in CLIENTS {
         let response = preflight(&app, ORIGIN, headers).await;
         assert!(
@@ -115,8 +118,10 @@ async fn preflights_of_common_clients_are_allowed_for_an_allowed_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_headers_are_allowed_only_when_configured() {
     let requested = "content-type,x-tenant";
-    let standard =
-        TestApp::spawn_with(Backend::Sqlite, &[("TECHBALANCE_CORS_ORIGINS", ORIGIN)]).await;
+    let standard = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[("TECHBALANCE_CORS_ORIGINS", ORIGIN)])
+        .start()
+        .await;
     let response = preflight(&standard, ORIGIN, requested).await;
     assert!(
         permits(&response, requested).is_err(),
@@ -124,27 +129,25 @@ async fn other_headers_are_allowed_only_when_configured() {
         response.headers()
     );
 
-    let extra = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
+    let extra = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[
             ("TECHBALANCE_CORS_ORIGINS", ORIGIN),
             ("TECHBALANCE_CORS_HEADERS", "X-Tenant"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     for headers in [requested, CLIENTS[0].1] {
         let response = preflight(&extra, ORIGIN, headers).await;
         permits(&response, headers).unwrap_or_else(|problem| panic!("{headers}: {problem}"));
     }
 
-    let any = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
+    let any = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[
             ("TECHBALANCE_CORS_ORIGINS", ORIGIN),
             ("TECHBALANCE_CORS_HEADERS", "*"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let unusual = "content-type,x-tenant,x-whatever-else";
     let response = preflight(&any, ORIGIN, unusual).await;
     permits(&response, unusual).unwrap_or_else(|problem| panic!("{problem}"));

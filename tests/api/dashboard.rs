@@ -20,9 +20,13 @@ const DASHBOARD: &str = r#"{
 both_backends!(the_dashboard_query_costs_the_same_statements_for_2_or_20_countries);
 
 async fn the_dashboard_query_costs_the_same_statements_for_2_or_20_countries(backend: Backend) {
-    let (app, statements) = TestApp::spawn_counting_statements(backend).await;
+    let app = TestApp::builder(backend)
+        .counting_statements()
+        .start()
+        .await;
+    let statements = app.statements();
 
-    let with_two = count(&app, &statements).await;
+    let with_two = count(&app, statements).await;
     assert_eq!(
         app.data("{ countries { code } }").await["countries"]
             .as_array()
@@ -33,7 +37,7 @@ async fn the_dashboard_query_costs_the_same_statements_for_2_or_20_countries(bac
     add_countries(&app, 18).await;
     let data = app.data(DASHBOARD).await;
     assert_eq!(data["countries"].as_array().map(Vec::len), Some(20));
-    let with_twenty = count(&app, &statements).await;
+    let with_twenty = count(&app, statements).await;
 
     eprintln!("{backend:?}: dashboard query issued {with_two} statements with 2 countries, {with_twenty} with 20");
     assert_eq!(with_two, with_twenty, "statement count grew with the data");
@@ -157,7 +161,7 @@ both_backends!(latest_values_agree_with_the_newest_year_of_each_series);
 /// the newest year wins, then the preferred source; revised, withdrawn and unlisted-source
 /// values are handled the same way.
 async fn latest_values_agree_with_the_newest_year_of_each_series(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     add_countries(&app, 3).await;
     let metric = "rd_intensity";
     let batch = |source: &str, points: &[(&str, i32, f64)], countries: &[&str]| Batch {
@@ -301,14 +305,13 @@ async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Bac
         Backend::Postgres => "2",
         Backend::Sqlite => "1",
     };
-    let app = TestApp::spawn_with(
-        backend,
-        &[
+    let app = TestApp::builder(backend)
+        .with_vars(&[
             ("TECHBALANCE_DB_MAX_CONNECTIONS", pool),
             ("TECHBALANCE_DB_TIMEOUT_SECS", "2"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     if let Backend::Postgres = backend {
         crate::support::wait_until("the change listener", true, || {
             app.store.change_listener_connected()

@@ -70,7 +70,7 @@ async fn answers_as_lost(server: &ServerProcess, token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_database_fails_readiness_refuses_writes_and_is_reported_at_the_next_start() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::empty(Backend::Sqlite).await;
     let path = database_path(&db);
     let token = token(&db);
     let server = ServerProcess::start(&db, "file-deleted", &[]).await;
@@ -112,7 +112,7 @@ async fn a_deleted_database_fails_readiness_refuses_writes_and_is_reported_at_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_database_fails_readiness_and_refuses_writes() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::empty(Backend::Sqlite).await;
     let path = database_path(&db);
     let token = token(&db);
     let server = ServerProcess::start(&db, "file-replaced", &[]).await;

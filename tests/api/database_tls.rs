@@ -28,7 +28,7 @@ async fn uses_tls(url: String) -> bool {
 
 #[tokio::test]
 async fn sslmode_in_the_database_url_decides_whether_postgres_connections_use_tls() {
-    let db = TestDb::create(Backend::Postgres).await;
+    let db = TestDb::empty(Backend::Postgres).await;
     let with = |mode: &str| {
         let separator = if db.url.contains('?') { '&' } else { '?' };
         format!("{}{separator}sslmode={mode}", db.url)

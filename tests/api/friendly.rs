@@ -11,7 +11,7 @@ both_backends!(
 );
 
 async fn an_unknown_name_suggests_the_closest_known_one(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for (query, what, typed, meant) in [
         (
             r#"{ metric(slug: "gdp") { name } }"#,
@@ -87,7 +87,7 @@ fn sorted_ignoring_case(names: &[String]) -> bool {
 }
 
 async fn companies_are_listed_by_name_ignoring_case_on_every_page(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let all = names(
         &app.data("{ companies(first: 100) { edges { node { name } } } }")
             .await["companies"],

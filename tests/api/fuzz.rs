@@ -6,7 +6,7 @@
 //! Deterministic by default; `FUZZ_SEED` and `FUZZ_INPUTS` change the seed and the count (see
 //! FUZZING.md for the runs made and what they found).
 
-use crate::support::{Backend, TestApp, TestDb};
+use crate::support::{Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -271,13 +271,13 @@ async fn thousands_of_mutated_requests_get_no_server_error_and_no_crash() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_INPUTS);
-    let db = TestDb::create(Backend::Sqlite).await;
-    let config = db.config_with(&[
-        ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0"),
-        ("TECHBALANCE_MAX_BATCH", "5"),
-    ]);
-    let store = techbalance::open_store(&config).await.expect("open store");
-    let app = TestApp::serve(db, config, store).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[
+            ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0"),
+            ("TECHBALANCE_MAX_BATCH", "5"),
+        ])
+        .start()
+        .await;
     let mut rng = Rng(seed);
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let started = Instant::now();

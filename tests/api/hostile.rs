@@ -3,7 +3,7 @@
 //! real binary's process).
 
 use crate::both_backends;
-use crate::support::{code, Backend, TestApp, TestDb};
+use crate::support::{code, Backend, TestApp};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -15,13 +15,12 @@ const NORMAL: &str = "{ countries { code } }";
 
 /// The server over SQLite with these settings (rate limiting off unless set).
 async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
-    let db = TestDb::create(Backend::Sqlite).await;
     // The first value of a variable wins: these come before the default.
-    let mut all = vars.to_vec();
-    all.push(("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0"));
-    let config = db.config_with(&all);
-    let store = techbalance::open_store(&config).await.expect("open store");
-    TestApp::serve(db, config, store).await
+    TestApp::builder(Backend::Sqlite)
+        .with_vars(vars)
+        .with_vars(&[("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0")])
+        .start()
+        .await
 }
 
 /// POSTs `body` as JSON asking for `application/graphql-response+json`; the status and body.
@@ -946,14 +945,15 @@ both_backends!(a_flood_of_made_up_tokens_is_refused_without_looking_them_up);
 /// Over the limit, a request with an `Authorization` header is refused as cheaply as an
 /// anonymous one: the tokens are read at most once per second, not once per request.
 async fn a_flood_of_made_up_tokens_is_refused_without_looking_them_up(backend: Backend) {
-    let (app, statements) = TestApp::spawn_counting_statements_with(
-        backend,
-        &[
+    let app = TestApp::builder(backend)
+        .with_vars(&[
             ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0.01"),
             ("TECHBALANCE_RATE_LIMIT_BURST", "1"),
-        ],
-    )
-    .await;
+        ])
+        .counting_statements()
+        .start()
+        .await;
+    let statements = app.statements();
     let token = app.token("ops").await;
     assert_eq!(post_query(&app, NORMAL).await.0, 200);
     let before = statements.load(std::sync::atomic::Ordering::SeqCst);
@@ -983,7 +983,7 @@ async fn a_flood_of_made_up_tokens_is_refused_without_looking_them_up(backend: B
 both_backends!(the_bearer_scheme_is_accepted_in_any_case);
 
 async fn the_bearer_scheme_is_accepted_in_any_case(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("ops").await;
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let response = app

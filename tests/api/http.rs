@@ -18,7 +18,7 @@ both_backends!(
 );
 
 async fn a_browser_asking_for_html_gets_graphiql(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .client()
         .get(app.url("/graphql"))
@@ -35,7 +35,7 @@ async fn a_browser_asking_for_html_gets_graphiql(backend: Backend) {
 }
 
 async fn a_get_with_a_query_string_executes_the_query(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .client()
         .get(app.url("/graphql"))
@@ -57,7 +57,7 @@ async fn a_get_with_a_query_string_executes_the_query(backend: Backend) {
 }
 
 async fn health_and_readiness_answer(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let health = app
         .client()
         .get(app.url("/healthz"))
@@ -78,7 +78,7 @@ async fn health_and_readiness_answer(backend: Backend) {
 }
 
 async fn malformed_json_gets_a_400_with_a_plain_message(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for body in [
         r#"{"query": "{ countries { code } }""#,
         "not json",
@@ -102,7 +102,7 @@ async fn malformed_json_gets_a_400_with_a_plain_message(backend: Backend) {
 }
 
 async fn a_post_without_json_content_type_is_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .client()
         .post(app.url("/graphql"))
@@ -114,7 +114,7 @@ async fn a_post_without_json_content_type_is_refused(backend: Backend) {
 }
 
 async fn an_oversized_body_is_refused_with_413(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let padding = " ".repeat(app.config.http.max_body_bytes + 1);
     let response = app
         .client()
@@ -135,7 +135,7 @@ async fn an_oversized_body_is_refused_with_413(backend: Backend) {
 }
 
 async fn graphql_response_json_is_answered_when_asked_for(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .client()
         .post(app.url("/graphql"))
@@ -161,7 +161,7 @@ async fn graphql_response_json_is_answered_when_asked_for(backend: Backend) {
 }
 
 async fn a_syntax_error_is_reported_without_data(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .client()
         .post(app.url("/graphql"))
@@ -177,7 +177,7 @@ async fn a_syntax_error_is_reported_without_data(backend: Backend) {
 }
 
 async fn database_failures_do_not_leak_sql(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     app.store
         .connection()
         .execute_unprepared("DROP TABLE highlights")

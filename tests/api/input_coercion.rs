@@ -147,21 +147,21 @@ async fn assert_request_error(
 }
 
 async fn variables_that_cannot_be_coerced_are_request_errors(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for (query, variables, mention) in bad_variables() {
         assert_request_error(&app, query, &variables, BAD_VARIABLE_VALUE, mention).await;
     }
 }
 
 async fn literals_that_cannot_be_coerced_are_validation_errors(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for (query, mention) in bad_literals() {
         assert_request_error(&app, query, &json!({}), VALIDATION_FAILED, mention).await;
     }
 }
 
 async fn values_that_coerce_still_run(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     // (query, variables, a path into `data` that must be present and not null)
     let cases = [
         (COMPANIES, json!({ "n": 2 }), "/companies/totalCount"),

@@ -37,7 +37,7 @@ fn refresh_in_another_process(app: &TestApp, fake: &FakeWorldBank, flags: &[&str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process_records() {
     let node = node_clients();
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let first = Vintage::new("2025-07-01")
         .with(RD, "USA", 2022, Some(3.58))
         .with(RD, "CHN", 2022, Some(2.56))
@@ -147,7 +147,7 @@ async fn real_clients_receive_exactly_the_revisions_a_refresh_in_another_process
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_that_loses_its_connection_tells_subscribers_to_resync() {
     use sea_orm::ConnectionTrait;
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !app.store.change_listener_connected() {
         assert!(

@@ -51,7 +51,7 @@ async fn state(app: &TestApp) -> Value {
 async fn every_mutation_refuses_missing_wrong_and_revoked_tokens_and_changes_nothing(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let revoked = app.token("former-operator").await;
     assert!(app
         .store
@@ -132,7 +132,7 @@ async fn every_mutation_refuses_missing_wrong_and_revoked_tokens_and_changes_not
 }
 
 async fn every_mutation_with_a_valid_token_changes_what_it_says_and_is_audited(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("alice").await;
     let ok = |body: &Value| {
         assert!(body.get("errors").is_none(), "{body}");
@@ -222,7 +222,7 @@ async fn every_mutation_with_a_valid_token_changes_what_it_says_and_is_audited(b
 }
 
 async fn an_invalid_cron_or_an_unknown_source_is_bad_user_input(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("bob").await;
     let schedules_before = app.data("{ schedules { id } }").await;
     for mutation in [
@@ -258,7 +258,7 @@ async fn an_invalid_cron_or_an_unknown_source_is_bad_user_input(backend: Backend
 }
 
 async fn a_second_trigger_while_one_is_queued_returns_the_same_run(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("carol").await;
     let first = app
         .post_as(
@@ -293,7 +293,7 @@ async fn a_second_trigger_while_one_is_queued_returns_the_same_run(backend: Back
 }
 
 async fn only_a_queued_run_can_be_cancelled(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("dave").await;
     // The seed's own run has succeeded.
     let runs = app
@@ -317,7 +317,7 @@ async fn only_a_queued_run_can_be_cancelled(backend: Backend) {
 }
 
 async fn default_schedules_exist_from_the_first_start(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app.data("{ schedules { source { id } cron timezone enabled createdBy nextFireAt lastFiredAt } }").await;
     let schedules = data["schedules"].as_array().expect("schedules");
     let summary: Vec<(&str, &str)> = schedules
@@ -343,7 +343,7 @@ async fn default_schedules_exist_from_the_first_start(backend: Backend) {
 const LEASE: Duration = Duration::from_secs(2);
 
 async fn a_claimed_run_is_executed_once_and_its_source_is_held(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let (first, _) = app
         .store
         .enqueue_manual("worldbank")
@@ -385,7 +385,7 @@ async fn a_claimed_run_is_executed_once_and_its_source_is_held(backend: Backend)
 }
 
 async fn a_run_whose_lease_expired_is_claimed_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let (run, _) = app
         .store
         .enqueue_manual("worldbank")
@@ -425,7 +425,7 @@ async fn a_run_whose_lease_expired_is_claimed_again(backend: Backend) {
 }
 
 async fn failed_runs_are_retried_with_backoff_then_left_failed(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let policy = RetryPolicy {
         max_attempts: 2,
         base: Duration::from_millis(400),
@@ -496,7 +496,7 @@ fn unreachable(problem: &str) -> RunFailure {
 }
 
 async fn a_worker_executes_a_queued_run(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let (run, _) = app.store.enqueue_manual("baseline").await.expect("enqueue");
     let settings = RunnerSettings {
         lease: LEASE,
@@ -523,7 +523,7 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
 }
 
 async fn creating_an_identical_schedule_returns_the_existing_one(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("alice").await;
     let create = |cron: &str| {
         format!(
@@ -572,7 +572,8 @@ async fn creating_an_identical_schedule_returns_the_existing_one(backend: Backen
             ),
         )
         .await;
-    assert_eq!(code(&refused["errors"][0]), "BAD_USER_INPUT", "{refused}");
+    // A conflict with the current state, told as one (not as bad input), and audited so.
+    assert_eq!(code(&refused["errors"][0]), "CONFLICT", "{refused}");
     let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains(&format!(
@@ -580,5 +581,22 @@ async fn creating_an_identical_schedule_returns_the_existing_one(backend: Backen
             schedule["id"].as_str().unwrap_or("?")
         )),
         "{message}"
+    );
+    let audit = app
+        .post_as(&token, "{ auditLog { edges { node { action outcome } } } }")
+        .await;
+    assert_eq!(
+        audit["data"]["auditLog"]["edges"][0]["node"],
+        json!({ "action": "updateSchedule", "outcome": "CONFLICT" }),
+        "{audit}"
+    );
+    let unchanged = app.data("{ schedules { id cron } }").await;
+    assert!(
+        unchanged["schedules"]
+            .as_array()
+            .expect("schedules")
+            .iter()
+            .any(|s| s["id"] == other_id && s["cron"] == "0 0 4 * * *"),
+        "{unchanged}"
     );
 }

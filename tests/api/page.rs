@@ -39,7 +39,7 @@ fn asset_urls(html: &str) -> Vec<String> {
 }
 
 async fn assets_are_immutable_at_hashed_urls_with_etags_and_compression(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let client = app.client();
     let page = client.get(app.url("/")).send().await.expect("GET /");
     assert_eq!(page.status(), 200);
@@ -121,7 +121,7 @@ const RESULT: &str =
     "document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror?.getValue()";
 
 async fn graphiql_runs_the_readmes_first_query_and_an_operators_mutation_offline(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let query = readme_first_query();
     let mut browser = Browser::launch(app.addr).await;
     browser.goto("/graphql").await;
@@ -212,7 +212,7 @@ async fn refresh(app: &TestApp, fake: &FakeWorldBank) {
 }
 
 async fn a_subscription_in_graphiql_receives_a_revision_a_refresh_records(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let fake = FakeWorldBank::start(vintage(3.45)).await;
     refresh(&app, &fake).await;
     let subscription = "subscription { observationRevised(metric: \"rd_intensity\") { kind year previousValue value country { code } source { id } } }";
@@ -392,7 +392,10 @@ async fn the_page_shows_every_figure_the_api_returns(backend: Backend) {
     ));
     std::fs::write(&baseline, baseline_with_countries(1)).expect("write baseline");
     let path = baseline.to_string_lossy().into_owned();
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_BASELINE", path.as_str())]).await;
+    let app = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_BASELINE", path.as_str())])
+        .start()
+        .await;
     let _ = std::fs::remove_file(&baseline);
     let mut browser = Browser::launch(app.addr).await;
     browser.goto("/").await;
@@ -592,7 +595,7 @@ const RD_USA: &str =
     "document.querySelector(\"button.fig[data-metric='rd_intensity'][data-country='USA']\")";
 
 async fn a_refresh_revises_a_figure_in_place_and_as_of_shows_the_earlier_value(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let fake = FakeWorldBank::start(vintage(3.45)).await;
     refresh(&app, &fake).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -766,7 +769,7 @@ async fn measure(app: &TestApp, path: &str) -> Value {
 }
 
 async fn the_pages_speed_and_size_are_measured(backend: Backend) {
-    let seeded = TestApp::spawn(backend).await;
+    let seeded = TestApp::builder(backend).start().await;
     // Once to warm the browser binary and the server's first queries (not reported).
     measure(&seeded, "/").await;
     let mut results = vec![(
@@ -780,7 +783,10 @@ async fn the_pages_speed_and_size_are_measured(backend: Backend) {
     let baseline = dir.join(format!("baseline-{backend:?}.toml"));
     std::fs::write(&baseline, baseline_with_countries(198)).expect("write baseline");
     let path = baseline.to_string_lossy().into_owned();
-    let many = TestApp::spawn_with(backend, &[("TECHBALANCE_BASELINE", path.as_str())]).await;
+    let many = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_BASELINE", path.as_str())])
+        .start()
+        .await;
     let count = app_countries(&many).await;
     assert_eq!(count.len(), 200);
     results.push((

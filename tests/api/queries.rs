@@ -29,7 +29,7 @@ both_backends!(
 );
 
 async fn countries_are_listed_with_codes_and_names(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app.data("{ countries { code iso2 name } }").await;
     assert_eq!(
         data["countries"],
@@ -41,7 +41,7 @@ async fn countries_are_listed_with_codes_and_names(backend: Backend) {
 }
 
 async fn a_country_is_found_by_iso3_or_iso2_in_any_case(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for (code, expected) in [
         ("USA", "USA"),
         ("us", "USA"),
@@ -57,7 +57,7 @@ async fn a_country_is_found_by_iso3_or_iso2_in_any_case(backend: Backend) {
 }
 
 async fn an_unknown_country_is_not_found_and_named(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let error = app.error(r#"{ country(code: "XYZ") { code } }"#).await;
     assert_eq!(code(&error), "NOT_FOUND");
     assert!(
@@ -75,7 +75,7 @@ async fn an_unknown_country_is_not_found_and_named(backend: Backend) {
 }
 
 async fn rd_intensity_is_3_5_for_usa_and_2_6_for_china_with_source_and_year(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(
             r#"{ metric(slug: "rd_intensity") {
@@ -99,7 +99,7 @@ async fn rd_intensity_is_3_5_for_usa_and_2_6_for_china_with_source_and_year(back
 }
 
 async fn metrics_can_be_filtered_by_category(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let all = app.data("{ metrics { slug category } }").await;
     let all = all["metrics"].as_array().expect("metrics").clone();
     assert!(all.len() >= 16, "{} metrics", all.len());
@@ -114,7 +114,7 @@ async fn metrics_can_be_filtered_by_category(backend: Backend) {
 }
 
 async fn an_unknown_metric_is_not_found_and_named(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for query in [
         r#"{ metric(slug: "warp_drives") { slug } }"#,
         r#"{ observations(metric: "warp_drives") { year } }"#,
@@ -161,7 +161,7 @@ async fn record(app: &TestApp, source: &str, metric: &str, points: &[(&str, i32,
 }
 
 async fn a_series_keeps_the_years_asked_for(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     record(
         &app,
         "baseline",
@@ -191,7 +191,7 @@ async fn a_series_keeps_the_years_asked_for(backend: Backend) {
 }
 
 async fn a_reversed_year_range_is_bad_user_input(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for query in [
         r#"{ metric(slug: "gdp_usd") { series(country: "USA", from: 2022, to: 2020) { year } } }"#,
         r#"{ observations(metric: "gdp_usd", from: 2022, to: 2020) { year } }"#,
@@ -203,7 +203,7 @@ async fn a_reversed_year_range_is_bad_user_input(backend: Backend) {
 }
 
 async fn observations_carry_country_metric_source_qualifier_and_citation(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(
             r#"{ observations(metric: "scientific_papers") {
@@ -242,7 +242,7 @@ async fn observations_carry_country_metric_source_qualifier_and_citation(backend
 }
 
 async fn observations_can_be_limited_to_countries_and_years(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     record(
         &app,
         "baseline",
@@ -264,7 +264,7 @@ async fn observations_can_be_limited_to_countries_and_years(backend: Backend) {
 }
 
 async fn compare_gives_the_ratio_and_the_leader(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(
             r#"{ compare(metric: "patent_applications", countries: ["USA", "CHN"], year: 2023) {
@@ -295,7 +295,7 @@ async fn compare_gives_the_ratio_and_the_leader(backend: Backend) {
 }
 
 async fn compare_falls_back_to_the_nearest_year_a_country_has(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(r#"{ compare(metric: "rd_intensity", year: 2030) { year sameYear ratio entries { yearUsed value } } }"#)
         .await;
@@ -324,7 +324,7 @@ async fn compare_falls_back_to_the_nearest_year_a_country_has(backend: Backend) 
 }
 
 async fn compare_respects_metrics_where_lower_is_better(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     // ai_phd_international_share: a higher share means more dependence on foreign talent.
     record(
         &app,
@@ -341,7 +341,7 @@ async fn compare_respects_metrics_where_lower_is_better(backend: Backend) {
 }
 
 async fn compare_needs_two_countries(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let error = app
         .error(r#"{ compare(metric: "rd_intensity", countries: ["USA"]) { ratio } }"#)
         .await;
@@ -349,7 +349,7 @@ async fn compare_needs_two_countries(backend: Backend) {
 }
 
 async fn sectors_can_be_filtered_by_leader(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app.data("{ sectors { slug leader } }").await;
     assert_eq!(data["sectors"].as_array().map(Vec::len), Some(8));
     let data = app.data("{ sectors(leader: CHINA) { slug leader } }").await;
@@ -377,7 +377,7 @@ async fn sectors_can_be_filtered_by_leader(backend: Backend) {
 }
 
 async fn a_sector_lists_its_companies(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(r#"{ sector(slug: "batteries-evs") { name leader summary companies { name country { code } sectors { slug } } } }"#)
         .await;
@@ -406,7 +406,7 @@ async fn a_sector_lists_its_companies(backend: Backend) {
 }
 
 async fn an_unknown_sector_is_not_found(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let error = app
         .error(r#"{ sector(slug: "time-travel") { name } }"#)
         .await;
@@ -418,7 +418,7 @@ async fn an_unknown_sector_is_not_found(backend: Backend) {
 }
 
 async fn sources_and_metric_sources_are_listed(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(r#"{ sources { id name homepage } metric(slug: "rd_intensity") { sources { id } } gdp: metric(slug: "gdp_usd") { sources { id } } }"#)
         .await;
@@ -438,7 +438,7 @@ async fn sources_and_metric_sources_are_listed(backend: Backend) {
 }
 
 async fn a_country_has_its_companies_and_highlights(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(r#"{ country(code: "CHN") { flag companies { name ownership founded headquarters } highlights(topic: "talent") { topic title body } } }"#)
         .await;
@@ -460,7 +460,7 @@ async fn a_country_has_its_companies_and_highlights(backend: Backend) {
 }
 
 async fn an_official_source_is_preferred_over_the_baseline_for_the_same_year(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     record(&app, "worldbank", "rd_intensity", &[("USA", 2024, 3.45)]).await;
     let data = app
         .data(

@@ -56,7 +56,7 @@ struct Setup {
 }
 
 async fn setup(backend: Backend) -> Setup {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let fake = FakeWorldBank::start(first_vintage()).await;
     let url = fake.url();
     let config = app.db.config_with(&[
@@ -479,7 +479,7 @@ async fn fake_oecd(researchers_found: bool) -> wiremock::MockServer {
 }
 
 async fn oecd_figures_keep_their_status_and_scale(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let refresh = |server: &wiremock::MockServer, accept: bool| {
         let config = app
             .db

@@ -95,14 +95,13 @@ async fn waits_exactly_until(app: &TestApp, run: &refresh_run::Model) {
 
 async fn a_source_asking_to_retry_after_keeps_the_run_waiting_until_then(backend: Backend) {
     let server = MockServer::start().await;
-    let app = TestApp::spawn_with(
-        backend,
-        &[
+    let app = TestApp::builder(backend)
+        .with_vars(&[
             ("TECHBALANCE_WORLDBANK_URL", &server.uri()),
             ("TECHBALANCE_FETCH_ATTEMPTS", "1"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let policy = app.config.worker.retry;
     assert_eq!(
         policy.max_retry_after,

@@ -118,7 +118,10 @@ fn revoke_with_cli(app: &TestApp, name: &str) {
 async fn a_revoked_token_is_refused_on_the_next_operation_over_every_transport(backend: Backend) {
     node_clients();
     // The periodic check is far off: what refuses here is the check of every operation.
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_TOKEN_RECHECK_MS", "600000")]).await;
+    let app = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_TOKEN_RECHECK_MS", "600000")])
+        .start()
+        .await;
     for protocol in PROTOCOLS {
         let name = format!("operator-{protocol}");
         let token = app.token(&name).await;
@@ -142,7 +145,10 @@ async fn a_revoked_token_is_refused_on_the_next_operation_over_every_transport(b
 
 async fn connections_opened_with_a_revoked_token_are_told_and_closed(backend: Backend) {
     node_clients();
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_TOKEN_RECHECK_MS", "200")]).await;
+    let app = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_TOKEN_RECHECK_MS", "200")])
+        .start()
+        .await;
     for protocol in PROTOCOLS {
         wait_until("subscriptions left open", 0, || {
             app.live.open_subscriptions()

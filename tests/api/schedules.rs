@@ -93,7 +93,7 @@ type Expected = (i64, [&'static str; 3]);
 async fn schedules_fire_at_their_zones_wall_clock_times_through_daylight_saving_changes(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let other_process = techbalance::open_store(&app.config)
         .await
         .expect("a second store");

@@ -52,7 +52,7 @@ async fn last_run(app: &TestApp, token: &str) -> (Value, String) {
 }
 
 async fn upstream_credentials_reach_no_public_field_log_or_output(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("operator").await;
     let fake = FakeWorldBank::start(Vintage::new("2025-07-01")).await;
     fake.fail(Failure::Malformed);
@@ -103,7 +103,7 @@ async fn upstream_credentials_reach_no_public_field_log_or_output(backend: Backe
 }
 
 async fn database_messages_stay_out_of_public_run_errors(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let token = app.token("operator").await;
     let fake = FakeWorldBank::start(Vintage::new("2025-07-01").with(
         "GB.XPD.RSDV.GD.ZS",

@@ -43,7 +43,10 @@ const USA_RD_INTENSITY: &str =
     "metric = \"rd_intensity\"\ncountry = \"USA\"\nyear = 2024\nvalue = 3.5\n";
 
 async fn seeding_twice_changes_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     let before = all_versions(&app).await;
     assert_eq!(before.len(), 19);
     let summary = techbalance::seed(&app.store, &app.config)
@@ -55,7 +58,10 @@ async fn seeding_twice_changes_nothing(backend: Backend) {
 }
 
 async fn an_edited_figure_becomes_a_new_version_not_an_overwrite(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     let before = all_versions(&app).await;
     let (_file, config) = edited_baseline(
         &app,
@@ -108,7 +114,10 @@ async fn an_edited_figure_becomes_a_new_version_not_an_overwrite(backend: Backen
 }
 
 async fn a_figure_removed_from_the_baseline_is_withdrawn_not_deleted(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     let (_file, config) = edited_baseline(
         &app,
         "[[observations]]\nmetric = \"stem_phd_graduates\"",
@@ -147,7 +156,10 @@ async fn a_figure_removed_from_the_baseline_is_withdrawn_not_deleted(backend: Ba
 }
 
 async fn a_database_that_has_data_is_not_reseeded_on_start(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     let before = all_versions(&app).await;
     let (_file, config) = edited_baseline(
         &app,
@@ -163,7 +175,10 @@ async fn a_database_that_has_data_is_not_reseeded_on_start(backend: Backend) {
 async fn a_source_registered_after_seeding_gets_its_row_on_the_next_start(backend: Backend) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use techbalance_store::entities::{schedule, source};
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .with_empty_database()
+        .start()
+        .await;
     let db = app.store.connection();
     // A database seeded before the OECD was registered: no row, no schedule.
     schedule::Entity::delete_many()

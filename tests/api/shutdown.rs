@@ -214,7 +214,7 @@ async fn worldbank_observations(store: &Store) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_request_finish_then_refuses_connections_and_exits_zero() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let mut server = ServerProcess::start(&db, "in-flight", &[]).await;
 
     // A request whose body is still arriving when the signal comes: it is in flight.
@@ -264,7 +264,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_refuses_connections_and_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_lets_the_running_refresh_finish_and_exits_zero() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let (_fake, mut server, store, run) = refreshing(&db, "refresh-finishes", "20").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -293,7 +293,7 @@ async fn sigint_lets_the_running_refresh_finish_and_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_outlasting_the_grace_period_is_put_back_in_the_queue() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let (_fake, mut server, store, run) = refreshing(&db, "refresh-released", "1").await;
 
     let signalled = Instant::now();
@@ -336,7 +336,7 @@ async fn a_refresh_outlasting_the_grace_period_is_put_back_in_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_outlasting_the_grace_period_is_cut_off_and_the_process_still_exits_zero() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     let mut server = ServerProcess::start(
         &db,
         "request-cut-off",
@@ -386,7 +386,7 @@ async fn sigint_ends_sse_and_websocket_subscriptions_at_once_instead_of_waiting_
     use tokio_tungstenite::tungstenite::Message;
 
     const SUBSCRIPTION: &str = "subscription { dataChanged { version } }";
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDb::seeded(Backend::Sqlite).await;
     // A grace far longer than the test may take: ending the streams must not wait for it.
     let mut server = ServerProcess::start(
         &db,

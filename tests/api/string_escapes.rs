@@ -25,7 +25,7 @@ const CHINA_FLAG: [&str; 5] = [
 const USA: [&str; 4] = ["USA", r"\u0055SA", r"\u{55}SA", r"\u{0055}\u{53}\u{000041}"];
 
 async fn escaped_and_raw_characters_give_the_same_answer(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let raw = app
         .post(r#"{ country(code: "USA") { name flag } }"#, json!({}))
         .await;
@@ -66,7 +66,7 @@ async fn escaped_and_raw_characters_give_the_same_answer(backend: Backend) {
 }
 
 async fn a_lone_surrogate_is_a_parse_error_that_says_where(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for (written, says) in [
         (r"\uD83C", "leading surrogate"),
         (r"\uD83Cx", "leading surrogate"),
@@ -100,7 +100,7 @@ async fn a_lone_surrogate_is_a_parse_error_that_says_where(backend: Backend) {
 }
 
 async fn a_persisted_query_with_new_escapes_runs_by_its_hash(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let query = r#"{ country(code: "\u{55}S\u0041") { name } }"#;
     let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
     let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });

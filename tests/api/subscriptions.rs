@@ -14,14 +14,17 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const REVISED: &str = r#"subscription { observationRevised(metric: "rd_intensity", countries: ["USA"]) { kind year previousValue value metric { slug } country { code } source { id } recordedAt observation { value } } }"#;
 
 async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .expect("request");
+    connect_to(&format!("ws://{}/graphql", app.addr), protocol).await
+}
+
+/// A WebSocket to `url` speaking `protocol` (`graphql-transport-ws` or `graphql-ws`).
+pub(crate) async fn connect_to(url: &str, protocol: &str) -> Socket {
+    let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_str(protocol).expect("header"),
@@ -93,7 +96,7 @@ pub(crate) async fn wait_for_subscriptions(app: &TestApp, count: usize) {
 }
 
 /// Records new values of rd_intensity for the United States, revising the baseline's 2024.
-async fn revise(app: &TestApp, values: &[(i32, f64)]) {
+pub(crate) async fn revise(app: &TestApp, values: &[(i32, f64)]) {
     revise_within(app, values, None).await;
 }
 
@@ -193,7 +196,7 @@ async fn nothing_else_arrived(socket: &mut Socket) {
 async fn subscribers_of_the_same_subscription_share_one_execution_and_each_gets_every_revision(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut first = acked(&app).await;
     let mut second = acked(&app).await;
     let mut legacy = connect(&app, "graphql-ws").await;
@@ -292,7 +295,7 @@ async fn subscribers_of_the_same_subscription_share_one_execution_and_each_gets_
 }
 
 async fn different_variables_do_not_share_an_execution(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let query = r#"subscription Revised($countries: [String!]) { observationRevised(metric: "rd_intensity", countries: $countries) { value country { code } } }"#;
     let mut usa = acked(&app).await;
     let mut china = acked(&app).await;
@@ -323,7 +326,7 @@ async fn different_variables_do_not_share_an_execution(backend: Backend) {
 }
 
 async fn a_refused_subscription_tells_every_subscriber_that_shared_it(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let unknown = r#"subscription { observationRevised(metric: "nope") { value } }"#;
     let mut sockets = [acked(&app).await, acked(&app).await];
     for socket in &mut sockets {
@@ -364,7 +367,7 @@ async fn a_refused_subscription_tells_every_subscriber_that_shared_it(backend: B
 }
 
 async fn a_disconnect_frees_the_subscriber_and_the_shared_execution(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut staying = acked(&app).await;
     let mut leaving = acked(&app).await;
     for socket in [&mut staying, &mut leaving] {
@@ -396,7 +399,7 @@ async fn a_disconnect_frees_the_subscriber_and_the_shared_execution(backend: Bac
 }
 
 async fn a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut socket = acked(&app).await;
     send(
         &mut socket,
@@ -427,7 +430,7 @@ async fn a_revision_reaches_a_graphql_transport_ws_subscriber_with_its_details(b
 }
 
 async fn filters_are_applied_on_the_server(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut socket = acked(&app).await;
     let china_only = r#"subscription { observationRevised(metric: "rd_intensity", countries: ["CN"]) { value } }"#;
     send(
@@ -455,7 +458,7 @@ async fn filters_are_applied_on_the_server(backend: Backend) {
 }
 
 async fn the_legacy_protocol_streams_data_and_stops(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut socket = connect(&app, "graphql-ws").await;
     send(
         &mut socket,
@@ -491,7 +494,7 @@ async fn the_legacy_protocol_streams_data_and_stops(backend: Backend) {
 }
 
 async fn data_changed_reports_the_version_and_the_metrics(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut socket = acked(&app).await;
     send(&mut socket, json!({ "id": "d", "type": "subscribe", "payload": { "query": "subscription { dataChanged { version metrics resync runId } }" } })).await;
     wait_for_subscriptions(&app, 1).await;
@@ -513,11 +516,10 @@ async fn data_changed_reports_the_version_and_the_metrics(backend: Backend) {
 
 #[tokio::test]
 async fn a_connection_that_never_initialises_is_closed_with_4408() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[("TECHBALANCE_WS_INIT_TIMEOUT_MS", "300")],
-    )
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[("TECHBALANCE_WS_INIT_TIMEOUT_MS", "300")])
+        .start()
+        .await;
     let mut socket = connect(&app, "graphql-transport-ws").await;
     let (code, reason) = closed(&mut socket).await;
     assert_eq!(
@@ -528,7 +530,7 @@ async fn a_connection_that_never_initialises_is_closed_with_4408() {
 
 #[tokio::test]
 async fn subscribing_before_the_ack_is_closed_with_4401() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let mut socket = connect(&app, "graphql-transport-ws").await;
     send(
         &mut socket,
@@ -540,7 +542,7 @@ async fn subscribing_before_the_ack_is_closed_with_4401() {
 
 #[tokio::test]
 async fn an_invalid_message_is_closed_with_4400() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     for bad in [
         "not json",
         r#"{"type":"teleport"}"#,
@@ -556,7 +558,7 @@ async fn an_invalid_message_is_closed_with_4400() {
 
 #[tokio::test]
 async fn a_duplicate_subscription_id_is_closed_with_4409() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let mut socket = acked(&app).await;
     for _ in 0..2 {
         send(
@@ -574,7 +576,7 @@ async fn a_duplicate_subscription_id_is_closed_with_4409() {
 
 #[tokio::test]
 async fn a_second_init_is_closed_with_4429() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let mut socket = acked(&app).await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
     assert_eq!(
@@ -585,7 +587,10 @@ async fn a_second_init_is_closed_with_4429() {
 
 #[tokio::test]
 async fn pings_are_answered_and_the_server_keeps_the_connection_alive() {
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("TECHBALANCE_WS_KEEPALIVE_MS", "200")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[("TECHBALANCE_WS_KEEPALIVE_MS", "200")])
+        .start()
+        .await;
     let mut socket = acked(&app).await;
     send(&mut socket, json!({ "type": "ping" })).await;
     assert_eq!(receive(&mut socket).await, json!({ "type": "pong" }));
@@ -609,14 +614,13 @@ async fn pings_are_answered_and_the_server_keeps_the_connection_alive() {
 
 #[tokio::test]
 async fn the_caps_on_subscriptions_and_connections_close_with_a_reason() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[
             ("TECHBALANCE_WS_MAX_SUBSCRIPTIONS", "2"),
             ("TECHBALANCE_WS_MAX_CONNECTIONS", "1"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let mut socket = acked(&app).await;
     for id in ["a", "b", "c"] {
         send(
@@ -642,7 +646,7 @@ async fn the_caps_on_subscriptions_and_connections_close_with_a_reason() {
 
 #[tokio::test]
 async fn a_request_without_a_known_subprotocol_is_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let request = format!("ws://{}/graphql", app.addr)
         .into_client_request()
         .expect("request");
@@ -654,7 +658,7 @@ async fn a_request_without_a_known_subprotocol_is_refused() {
 
 #[tokio::test]
 async fn shutdown_closes_websockets_with_1001() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let mut socket = acked(&app).await;
     app.live.close_all();
     assert_eq!(closed(&mut socket).await.0, 1001);
@@ -662,14 +666,13 @@ async fn shutdown_closes_websockets_with_1001() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_told_and_closed_while_others_get_everything() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_vars(&[
             ("TECHBALANCE_WS_OUTBOX", "4"),
             ("TECHBALANCE_WS_WRITE_TIMEOUT_MS", "300"),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     // About 2 KB a message: 10,000 of them are far more than the socket buffers between the
     // server and a client that stopped reading can absorb.
     let wide = (0..10)
@@ -721,7 +724,7 @@ async fn a_client_that_stops_reading_is_told_and_closed_while_others_get_everyth
 
 #[tokio::test]
 async fn an_sse_subscriber_that_falls_behind_the_shared_backlog_is_told_and_its_stream_ends() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     // About 2 KB a message, as in the WebSocket case above.
     let wide = (0..10)
         .map(|i| format!("m{i}: metric {{ description }} s{i}: source {{ terms }}"))

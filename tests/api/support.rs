@@ -1,6 +1,7 @@
-//! Test harness: a throwaway database per test (a fresh PostgreSQL database, or a fresh SQLite
-//! file), migrated and seeded, behind the real HTTP server on a free port; and the pinned Node.js
-//! clients of `tests/node`, installed on first use.
+//! Test harness: a throwaway database per test (a PostgreSQL database, or a SQLite file) copied
+//! from a template migrated and seeded once per process, or empty for tests of migrating and
+//! seeding; the real HTTP server over it on a free port ([`TestApp::builder`]); and the pinned
+//! Node.js clients of `tests/node`, installed on first use.
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{json, Value};
@@ -14,6 +15,7 @@ use techbalance_store::Store;
 
 #[path = "../shared/database_url.rs"]
 mod database_url;
+mod template;
 use database_url::replace_database;
 
 /// Names an existing PostgreSQL server for the tests (a URL whose role may `CREATE DATABASE`);
@@ -60,6 +62,23 @@ fn unique_name() -> String {
     )
 }
 
+/// The configuration of a server over the database at `url`, with these variables set (the
+/// first value of a variable wins).
+fn config_for(url: &str, vars: &[(&str, &str)]) -> Config {
+    let url = url.to_owned();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(move |name| {
+        if name == "DATABASE_URL" {
+            return Some(url.clone());
+        }
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .expect("test configuration")
+}
+
 /// A database that exists for one test and is removed when dropped.
 pub struct TestDb {
     pub url: String,
@@ -72,67 +91,77 @@ enum Cleanup {
 }
 
 impl TestDb {
+    /// An empty database (no tables), for tests of what migrating, seeding or a first start do.
+    pub async fn empty(backend: Backend) -> Self {
+        Self::create_from(backend, false).await
+    }
+
+    /// A migrated database holding the bundled baseline and the default schedules, as a first
+    /// start leaves it: a copy of this process's template (see `support/template.rs`).
+    pub async fn seeded(backend: Backend) -> Self {
+        Self::create_from(backend, true).await
+    }
+
+    /// `TestDb::empty(backend)`.
+    #[allow(dead_code, reason = "the former name, for tests written against it")]
     pub async fn create(backend: Backend) -> Self {
+        Self::empty(backend).await
+    }
+
+    async fn create_from(backend: Backend, seeded: bool) -> Self {
         let name = unique_name();
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{name}.db"));
+                if seeded {
+                    let template = template::sqlite().await.unwrap_or_else(|e| panic!("{e}"));
+                    tokio::fs::copy(template, &path)
+                        .await
+                        .expect("copy the template database");
+                }
                 TestDb {
                     url: format!("sqlite://{}?mode=rwc", path.display()),
-
                     cleanup: Some(Cleanup::File(path)),
                 }
             }
             Backend::Postgres => {
                 let admin_url =
                     techbalance_test_postgres::admin_url().unwrap_or_else(|e| panic!("{e}"));
+                let create = if seeded {
+                    let template = template::postgres(&admin_url)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    format!("CREATE DATABASE {name} TEMPLATE {template}")
+                } else {
+                    format!("CREATE DATABASE {name}")
+                };
                 let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
                     panic!(
                         "the test PostgreSQL server does not connect (check {POSTGRES_VARIABLE} if set): {e}"
                     )
                 });
                 admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .execute_unprepared(&create)
                     .await
                     .expect("create test database");
                 admin.close().await.ok();
                 TestDb {
                     url: replace_database(&admin_url, &name),
-
                     cleanup: Some(Cleanup::Database { admin_url, name }),
                 }
             }
         }
     }
 
-    pub fn config(&self) -> Config {
-        self.config_with(&[])
-    }
-
     pub fn config_with(&self, vars: &[(&str, &str)]) -> Config {
-        let url = self.url.clone();
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(move |name| {
-            if name == "DATABASE_URL" {
-                return Some(url.clone());
-            }
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
-        .expect("test configuration")
+        config_for(&self.url, vars)
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self.cleanup.take() {
-            Some(Cleanup::File(path)) => {
-                for suffix in ["", "-wal", "-shm", ".seen"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
+            Some(Cleanup::File(path)) => template::remove_sqlite_files(&path),
             Some(Cleanup::Database { admin_url, name }) => {
                 // Drop runs inside the test's runtime: do the async work on a thread of its own.
                 let _ = std::thread::spawn(move || {
@@ -157,7 +186,7 @@ impl Drop for TestDb {
     }
 }
 
-/// The real HTTP server over a seeded throwaway database.
+/// The real HTTP server over a throwaway database; made by [`TestApp::builder`].
 pub struct TestApp {
     pub addr: SocketAddr,
     pub store: Store,
@@ -165,39 +194,65 @@ pub struct TestApp {
     pub db: TestDb,
     /// The server's WebSocket connections and subscriptions.
     pub live: techbalance_api::Live,
+    statements: Option<Arc<AtomicUsize>>,
     client: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
 
-impl TestApp {
-    pub async fn spawn(backend: Backend) -> Self {
-        let db = TestDb::create(backend).await;
-        let config = db.config();
+/// How a [`TestApp`] starts: `TestApp::builder(backend)`, any of the settings below, `.start()`.
+///
+/// By default the server runs over a copy of the seeded template database, as after a first
+/// start. A test that names its own baseline (`TECHBALANCE_BASELINE`) starts from an empty
+/// database instead, seeded from that baseline, as does one built `.with_empty_database()`.
+#[must_use = "a builder does nothing until `.start()`"]
+pub struct TestAppBuilder {
+    backend: Backend,
+    vars: Vec<(String, String)>,
+    empty_database: bool,
+    counting_statements: bool,
+}
+
+impl TestAppBuilder {
+    /// Sets configuration variables (the first value given for a variable wins).
+    pub fn with_vars(mut self, vars: &[(&str, &str)]) -> Self {
+        self.vars
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// Starts from an empty database that the server migrates and seeds itself, as on a first
+    /// start: for tests of migrating or seeding.
+    pub fn with_empty_database(mut self) -> Self {
+        self.empty_database = true;
+        self
+    }
+
+    /// Counts every SQL statement the server issues once started (read with
+    /// [`TestApp::statements`]).
+    pub fn counting_statements(mut self) -> Self {
+        self.counting_statements = true;
+        self
+    }
+
+    /// Creates the database, opens the store (migrating an empty database) and serves it on a
+    /// free port of 127.0.0.1; returns once subscribers would hear of changes.
+    pub async fn start(self) -> TestApp {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let own_baseline = vars.iter().any(|(k, _)| *k == "TECHBALANCE_BASELINE");
+        let db = if self.empty_database || own_baseline {
+            TestDb::empty(self.backend).await
+        } else {
+            TestDb::seeded(self.backend).await
+        };
+        let config = db.config_with(&vars);
         let store = techbalance::open_store(&config).await.expect("open store");
-        Self::serve(db, config, store).await
-    }
-
-    /// Like `spawn`, with configuration variables set.
-    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Self {
-        let db = TestDb::create(backend).await;
-        let config = db.config_with(vars);
-        let store = techbalance::open_store(&config).await.expect("open store");
-        Self::serve(db, config, store).await
-    }
-
-    /// Like `spawn`, counting every SQL statement the server issues from now on.
-    pub async fn spawn_counting_statements(backend: Backend) -> (Self, Arc<AtomicUsize>) {
-        Self::spawn_counting_statements_with(backend, &[]).await
-    }
-
-    /// Like `spawn_counting_statements`, with configuration variables set.
-    pub async fn spawn_counting_statements_with(
-        backend: Backend,
-        vars: &[(&str, &str)],
-    ) -> (Self, Arc<AtomicUsize>) {
-        let db = TestDb::create(backend).await;
-        let config = db.config_with(vars);
-        techbalance::open_store(&config).await.expect("migrate");
+        if !self.counting_statements {
+            return TestApp::serve(db, config, store, None).await;
+        }
         let mut connection: DatabaseConnection = Database::connect(&db.url).await.expect("connect");
         let statements = Arc::new(AtomicUsize::new(0));
         let counter = statements.clone();
@@ -210,12 +265,50 @@ impl TestApp {
             }
             counter.fetch_add(1, Ordering::SeqCst);
         });
-        let app = Self::serve(db, config, Store::from_connection(connection)).await;
-        statements.store(0, Ordering::SeqCst);
-        (app, statements)
+        let store = Store::from_connection(connection);
+        TestApp::serve(db, config, store, Some(statements)).await
+    }
+}
+
+impl TestApp {
+    /// A builder for a server over `backend`; see [`TestAppBuilder`].
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            vars: Vec::new(),
+            empty_database: false,
+            counting_statements: false,
+        }
     }
 
-    pub async fn serve(db: TestDb, config: Config, store: Store) -> Self {
+    /// The default server over `backend`: `TestApp::builder(backend).start()`.
+    #[allow(dead_code, reason = "the short form, for tests written against it")]
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::builder(backend).start().await
+    }
+
+    /// `TestApp::builder(backend).with_vars(vars).start()`.
+    #[allow(dead_code, reason = "the short form, for tests written against it")]
+    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Self {
+        Self::builder(backend).with_vars(vars).start().await
+    }
+
+    /// The SQL statements the server issued since it started (or since a test reset the count).
+    ///
+    /// # Panics
+    /// When the app was not built `.counting_statements()`.
+    pub fn statements(&self) -> &Arc<AtomicUsize> {
+        self.statements
+            .as_ref()
+            .expect("build the app with .counting_statements() to count statements")
+    }
+
+    async fn serve(
+        db: TestDb,
+        config: Config,
+        store: Store,
+        statements: Option<Arc<AtomicUsize>>,
+    ) -> Self {
         techbalance::seed_if_empty(&store, &config)
             .await
             .expect("seed");
@@ -243,6 +336,9 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        if let Some(statements) = &statements {
+            statements.store(0, Ordering::SeqCst);
+        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -253,6 +349,7 @@ impl TestApp {
             config,
             db,
             live,
+            statements,
             client,
             server,
         }

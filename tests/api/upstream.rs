@@ -45,7 +45,7 @@ struct Setup {
 }
 
 async fn setup(backend: Backend, vars: &[(&str, &str)]) -> Setup {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let fake = FakeWorldBank::start(vintage()).await;
     let url = fake.url();
     let mut all = vec![
@@ -557,7 +557,7 @@ async fn gerd(app: &TestApp) -> Value {
 }
 
 async fn oecd_values_are_stored_only_with_their_magnitude_established(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     // A unit the parser cannot establish fails the fetch, naming the series and the column.
     let without_column = HEADER.replace(",UNIT_MULT,Unit multiplier", "");
     let usa = gerd_row("USA", "United States", 2021, "806013", "6");
@@ -629,7 +629,7 @@ async fn oecd_values_are_stored_only_with_their_magnitude_established(backend: B
 }
 
 async fn an_area_the_oecd_does_not_know_does_not_stop_the_others(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let usa = ("USA", gerd_row("USA", "United States", 2021, "806013", "6"));
     let chn = (
         "CHN",
@@ -675,7 +675,7 @@ both_backends!(a_write_that_breaks_a_key_is_not_retried);
 /// directly: the database refuses it, and the worker does not try again.
 async fn a_write_that_breaks_a_key_is_not_retried(backend: Backend) {
     use techbalance_store::revisions::{Batch, Point, Scope};
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let batch = Batch {
         source: "worldbank".into(),
         release: None,

@@ -97,7 +97,7 @@ async fn unfinished(app: &TestApp) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_run_every_fire_time_of_a_schedule_exactly_once() {
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let schedule = app
         .store
         .create_schedule(NewSchedule {
@@ -169,7 +169,7 @@ async fn two_workers_run_every_fire_time_of_a_schedule_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_worker_is_killed_is_reclaimed_and_completes() {
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let fake = FakeWorldBank::start(
         Vintage::new("2025-07-01")
             .with("GB.XPD.RSDV.GD.ZS", "USA", 2022, Some(3.58))
@@ -243,7 +243,7 @@ async fn a_run_whose_worker_is_killed_is_reclaimed_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_changes_made_through_the_api_reach_a_running_worker() {
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let token = app.token("ops").await;
     let worker = WorkerProcess::start(&app, "listening", &[]);
     tokio::time::sleep(Duration::from_millis(500)).await;

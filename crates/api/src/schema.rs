@@ -19,8 +19,8 @@ mod escapes;
 mod guard;
 mod sdl;
 
-pub use guard::QueriesOnly;
-pub(crate) use guard::{code, refused, selects_subscription};
+pub(crate) use guard::{refused, selects_subscription};
+pub use guard::{OperationKind, QueriesOnly};
 
 /// Limits on what one operation may ask for, checked before it runs (see [`guard`]).
 #[derive(Clone, Copy, Debug)]
