@@ -13,6 +13,7 @@ mod m20261130_180200_create_change_notices;
 mod m20261130_184500_classify_errors_and_aggregate_refusals;
 mod m20261130_190000_index_current_observations;
 mod m20261130_213000_add_country_kind;
+mod m20261130_220000_add_provenance_and_sector_evidence;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_184500_classify_errors_and_aggregate_refusals::Migration),
             Box::new(m20261130_190000_index_current_observations::Migration),
             Box::new(m20261130_213000_add_country_kind::Migration),
+            Box::new(m20261130_220000_add_provenance_and_sector_evidence::Migration),
         ]
     }
 }

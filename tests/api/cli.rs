@@ -86,7 +86,7 @@ fn seed_is_idempotent_from_the_command_line() {
     );
     assert_eq!(
         lines[1],
-        "baseline loaded: 16 new, 0 revised, 0 withdrawn, 0 unchanged"
+        "baseline loaded: 19 new, 0 revised, 0 withdrawn, 0 unchanged"
     );
     let second = techbalance(&dir).arg("seed").output().expect("run");
     assert_eq!(
@@ -94,7 +94,7 @@ fn seed_is_idempotent_from_the_command_line() {
             .trim()
             .lines()
             .last(),
-        Some("baseline loaded: 0 new, 0 revised, 0 withdrawn, 16 unchanged")
+        Some("baseline loaded: 0 new, 0 revised, 0 withdrawn, 19 unchanged")
     );
     assert!(
         dir.join("techbalance.db").exists(),
@@ -365,7 +365,7 @@ fn editing_data_baseline_toml_and_seeding_records_the_edit() {
     assert_eq!(
         first,
         format!(
-            "baseline read from {} (sha256 {})\nbaseline loaded: 16 new, 0 revised, 0 withdrawn, 0 unchanged",
+            "baseline read from {} (sha256 {})\nbaseline loaded: 19 new, 0 revised, 0 withdrawn, 0 unchanged",
             absolute.display(),
             hash(bundled)
         )
@@ -379,7 +379,7 @@ fn editing_data_baseline_toml_and_seeding_records_the_edit() {
     assert_eq!(
         second,
         format!(
-            "baseline read from {} (sha256 {})\nbaseline loaded: 0 new, 1 revised, 0 withdrawn, 15 unchanged",
+            "baseline read from {} (sha256 {})\nbaseline loaded: 0 new, 1 revised, 0 withdrawn, 18 unchanged",
             absolute.display(),
             hash(&edited)
         )
@@ -387,7 +387,7 @@ fn editing_data_baseline_toml_and_seeding_records_the_edit() {
     // Every other load reads the same file: a refresh of the baseline keeps the edit.
     let refreshed = run(&["refresh", "baseline"]);
     assert!(
-        refreshed.contains("0 new, 0 revised, 0 withdrawn, 16 unchanged"),
+        refreshed.contains("0 new, 0 revised, 0 withdrawn, 19 unchanged"),
         "{refreshed}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -102,6 +102,10 @@ async fn add_countries(app: &TestApp, n: usize) {
                     founded: Some(2000),
                     headquarters: None,
                     description: None,
+                    citation: None,
+                    ownership_citation: None,
+                    founded_citation: None,
+                    headquarters_citation: None,
                 },
                 sectors: vec!["artificial-intelligence".into()],
             })
@@ -114,6 +118,7 @@ async fn add_countries(app: &TestApp, n: usize) {
                 position: 1,
                 title: format!("About {code}"),
                 body: "Synthetic.".into(),
+                citation: None,
             })
             .collect(),
         ..ReferenceData::default()

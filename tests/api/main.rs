@@ -34,6 +34,7 @@ mod revocation;
 mod schedules;
 mod schema;
 mod secrets;
+mod sectors;
 pub(crate) mod seed;
 mod shutdown;
 mod string_escapes;

@@ -521,7 +521,7 @@ async fn a_worker_executes_a_queued_run(backend: Backend) {
     let done = app.store.run(run.id).await.expect("run").expect("exists");
     assert_eq!(
         (done.status, done.claims, done.unchanged),
-        (RunStatus::Succeeded, 1, 16)
+        (RunStatus::Succeeded, 1, 19)
     );
     assert!(!runner.run_one().await.expect("run one"), "nothing left");
 }

@@ -48,12 +48,12 @@ async fn seeding_twice_changes_nothing(backend: Backend) {
         .start()
         .await;
     let before = all_versions(&app).await;
-    assert_eq!(before.len(), 16);
+    assert_eq!(before.len(), 19);
     let summary = techbalance::seed(&app.store, &app.config)
         .await
         .expect("second seed");
     assert_eq!(summary.versions_written(), 0, "{summary:?}");
-    assert_eq!(summary.unchanged, 16);
+    assert_eq!(summary.unchanged, 19);
     assert_eq!(all_versions(&app).await, before);
 }
 
@@ -79,7 +79,7 @@ async fn an_edited_figure_becomes_a_new_version_not_an_overwrite(backend: Backen
             summary.withdrawn,
             summary.unchanged
         ),
-        (0, 1, 0, 15)
+        (0, 1, 0, 18)
     );
 
     let after = all_versions(&app).await;

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use techbalance_store::entities::refresh_run;
 use techbalance_store::entities::{
-    company, company_sector, country, highlight, metric, observation, sector, source,
+    company, company_sector, country, highlight, metric, observation, sector, sector_evidence,
+    sector_verdict, source,
 };
 use techbalance_store::history::SeriesKey;
 use techbalance_store::queries::SourcePreference;
@@ -49,6 +50,8 @@ struct Snapshot {
     companies: OnceCell<Vec<company::Model>>,
     company_sectors: OnceCell<Vec<company_sector::Model>>,
     highlights: OnceCell<Vec<highlight::Model>>,
+    sector_evidence: OnceCell<Vec<sector_evidence::Model>>,
+    sector_verdicts: OnceCell<Vec<sector_verdict::Model>>,
     last_successes: OnceCell<Vec<LastSuccess>>,
 }
 
@@ -116,7 +119,13 @@ key!(
     SectorsOfCompany,
     HighlightsOfCountry,
     SourcesOfMetric,
-    LatestOfMetric
+    LatestOfMetric,
+    CompanySlug,
+    SectorSlug,
+    LinksOfCompany,
+    LinksOfSector,
+    EvidenceOf,
+    VerdictsOf
 );
 
 /// The versions of one series point of one source.
@@ -398,6 +407,81 @@ impl Loader<LastSuccessOf> for StoreLoader {
             |k| &k.0,
             self.last_successes().await?,
             |s| &s.source,
+        ))
+    }
+}
+
+impl StoreLoader {
+    async fn sector_evidence(&self) -> Result<&[sector_evidence::Model]> {
+        once(&self.snapshot.sector_evidence, || {
+            self.store.sector_evidence()
+        })
+        .await
+    }
+    async fn sector_verdicts(&self) -> Result<&[sector_verdict::Model]> {
+        once(&self.snapshot.sector_verdicts, || {
+            self.store.sector_verdicts()
+        })
+        .await
+    }
+}
+
+impl Loader<CompanySlug> for StoreLoader {
+    type Value = company::Model;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[CompanySlug]) -> Result<HashMap<CompanySlug, Self::Value>> {
+        Ok(find(keys, |k| &k.0, self.companies().await?, |c| &c.slug))
+    }
+}
+
+impl Loader<SectorSlug> for StoreLoader {
+    type Value = sector::Model;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[SectorSlug]) -> Result<HashMap<SectorSlug, Self::Value>> {
+        Ok(find(keys, |k| &k.0, self.sectors().await?, |s| &s.slug))
+    }
+}
+
+impl Loader<LinksOfCompany> for StoreLoader {
+    type Value = Vec<company_sector::Model>;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[LinksOfCompany]) -> Result<HashMap<LinksOfCompany, Self::Value>> {
+        let links = self.company_sectors().await?;
+        Ok(select(keys, |k| &k.0, links, |l| &l.company))
+    }
+}
+
+impl Loader<LinksOfSector> for StoreLoader {
+    type Value = Vec<company_sector::Model>;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[LinksOfSector]) -> Result<HashMap<LinksOfSector, Self::Value>> {
+        let links = self.company_sectors().await?;
+        Ok(select(keys, |k| &k.0, links, |l| &l.sector))
+    }
+}
+
+impl Loader<EvidenceOf> for StoreLoader {
+    type Value = Vec<sector_evidence::Model>;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[EvidenceOf]) -> Result<HashMap<EvidenceOf, Self::Value>> {
+        Ok(select(
+            keys,
+            |k| &k.0,
+            self.sector_evidence().await?,
+            |e| &e.sector,
+        ))
+    }
+}
+
+impl Loader<VerdictsOf> for StoreLoader {
+    type Value = Vec<sector_verdict::Model>;
+    type Error = async_graphql::Error;
+    async fn load(&self, keys: &[VerdictsOf]) -> Result<HashMap<VerdictsOf, Self::Value>> {
+        Ok(select(
+            keys,
+            |k| &k.0,
+            self.sector_verdicts().await?,
+            |v| &v.sector,
         ))
     }
 }

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod companies;
+pub(crate) mod compare;
 mod figures;
 pub(crate) mod resolve;
 mod runs;

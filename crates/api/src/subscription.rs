@@ -1,7 +1,7 @@
 //! Live updates. Every subscription reads the process's change hub (see
 //! `techbalance_store::changes`) and filters on the server.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OrGraphqlError};
 use crate::query::resolve;
 use crate::types::{
     store, Country, Metric, Observation, Qualifier, RefreshRun, RevisionKind, Source,
@@ -12,6 +12,8 @@ use futures_util::Stream;
 use std::sync::Arc;
 use techbalance_store::changes::{Change, RevisionEvent};
 use tokio::sync::broadcast::error::RecvError;
+
+pub(crate) mod leadership;
 
 #[derive(Default)]
 pub struct SubscriptionRoot;
@@ -181,6 +183,58 @@ impl SubscriptionRoot {
         })
     }
 
+    /// Leadership changing hands, as refreshes record it: on an indicator (`INDICATOR`: the
+    /// leader `compare` gives, latest values, just before the run and as of it), on a sector's
+    /// evidence (`SECTOR_EVIDENCE`: `Sector.evidenceLeader`), or in a sector's editorial verdict
+    /// (`SECTOR_VERDICT`). Optionally of one metric (indicator changes only) or one sector
+    /// (sector changes only), among `countries` (default the United States and China).
+    async fn leadership_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default_with = "crate::types::default_countries()",
+            desc = "ISO3 or ISO2 codes, at least two"
+        )]
+        countries: Vec<String>,
+        metric: Option<String>,
+        #[graphql(desc = "Sector slug")] sector: Option<String>,
+    ) -> Result<impl Stream<Item = Result<leadership::LeadershipChange>>> {
+        let codes = crate::query::compare::compared_countries(ctx, &countries).await?;
+        let metric = match metric {
+            Some(slug) => Some(resolve::metric(ctx, &slug).await?.slug),
+            None => None,
+        };
+        if let Some(slug) = &sector {
+            if store(ctx).find_sector(slug).await.or_gql()?.is_none() {
+                return Err(resolve::unknown_sector(ctx, slug).await);
+            }
+        }
+        let watch = leadership::Watch {
+            codes,
+            metric,
+            sector,
+        };
+        let store = store(ctx).clone();
+        let mut changes = store.subscribe_changes();
+        Ok(async_stream::stream! {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => match watch.changes(&store, &change).await {
+                        Ok(found) => for item in found { yield Ok(item); },
+                        Err(e) => {
+                            tracing::warn!(error = ?e.message, "could not compare leadership for a change");
+                        }
+                    },
+                    Err(RecvError::Lagged(skipped)) => {
+                        yield Err(lagged(skipped));
+                        break;
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
     /// The data version, each time figures change (and on a resync), for clients that refetch.
     async fn data_changed(
         &self,
@@ -203,6 +257,12 @@ impl SubscriptionRoot {
                             metrics: Vec::new(),
                             run_id: None,
                             resync: true,
+                        }),
+                        Change::Verdicts { run, .. } => yield Ok(DataChange {
+                            version: store.data_version().await.unwrap_or(0),
+                            metrics: Vec::new(),
+                            run_id: Some(ID::from(run)),
+                            resync: false,
                         }),
                         Change::Run(_) => {}
                     },

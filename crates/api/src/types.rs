@@ -16,6 +16,10 @@ use crate::loaders::Loaders;
 use async_graphql::{Context, Result};
 use techbalance_store::Store;
 
+mod provenance;
+mod sector_evidence;
+pub(crate) use sector_evidence::default_countries;
+
 fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
     ctx.data_unchecked::<Loaders>()
 }

@@ -11,7 +11,7 @@
 //! its connection it reconnects and broadcasts [`Change::Resync`], so that subscribers learn they
 //! may have missed something instead of going silent.
 
-use crate::entities::{country, metric, observation, refresh_run, source};
+use crate::entities::{country, metric, observation, refresh_run, sector_verdict, source};
 use crate::sql::statement;
 use crate::{DatabaseBackend, Store, StoreError, Transaction};
 use sea_orm::{
@@ -40,6 +40,8 @@ pub enum Notice {
     Recorded { run: i64 },
     /// A run changed status or progress.
     Run { run: i64 },
+    /// A run revised the editorial verdict of these sectors (slugs).
+    Verdicts { run: i64, sectors: Vec<String> },
 }
 
 /// One revision as subscribers see it: the new version, the one it replaced, and what they
@@ -63,11 +65,19 @@ pub enum Change {
         revisions: Vec<RevisionEvent>,
         metrics: Vec<String>,
         data_version: i64,
+        /// When the run's versions became valid (knowledge time); as of an instant before it,
+        /// the data are as they were before the run.
+        recorded_at: Option<crate::Timestamp>,
     },
     /// A run's status or progress changed.
     Run(Box<refresh_run::Model>),
     /// Changes may have been missed (the listener reconnected): refetch.
     Resync { data_version: i64 },
+    /// A run revised sectors' editorial verdicts: each revision as (version replaced, new one).
+    Verdicts {
+        run: i64,
+        revisions: Vec<(sector_verdict::Model, sector_verdict::Model)>,
+    },
 }
 
 /// The process-wide fan-out of resolved changes.
@@ -204,6 +214,10 @@ impl Store {
         use observation::Column as C;
         match *notice {
             Notice::Run { run } => Ok(self.run(run).await?.map(|r| Change::Run(Box::new(r)))),
+            Notice::Verdicts { run, ref sectors } => {
+                let revisions = self.verdict_revisions(run, sectors).await?;
+                Ok(Some(Change::Verdicts { run, revisions }))
+            }
             Notice::Recorded { run } => {
                 let written = observation::Entity::find()
                     .filter(C::RunId.eq(run))
@@ -223,6 +237,7 @@ impl Store {
                 metrics.sort();
                 metrics.dedup();
                 let data_version = written.iter().map(|o| o.id).max().unwrap_or(0);
+                let recorded_at = written.iter().map(|o| o.recorded_from).min();
                 let run_model = self.run(run).await?;
                 let (metrics_rows, countries, sources) = if previous.is_empty() {
                     (Vec::new(), Vec::new(), Vec::new())
@@ -261,6 +276,7 @@ impl Store {
                     revisions,
                     metrics,
                     data_version,
+                    recorded_at,
                 }))
             }
         }

@@ -12,6 +12,8 @@ pub mod observation;
 pub mod refresh_run;
 pub mod schedule;
 pub mod sector;
+pub mod sector_evidence;
+pub mod sector_verdict;
 pub mod source;
 
 /// A closed vocabulary stored as text: [`refresh_run::RunStatus`], [`refresh_run::RunTrigger`],

@@ -19,6 +19,7 @@ pub mod schedules;
 mod sql;
 mod tls;
 pub mod tokens;
+pub mod verdicts;
 
 pub use error::StoreError;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection, DatabaseTransaction as Transaction};

@@ -321,7 +321,8 @@ impl Executor {
             Withdrawals::Record => 0,
             _ => count_current_values(&txn, source.id()).await?,
         };
-        let (mut summary, mut held) = record(&txn, &fetched, at, run.id, policy).await?;
+        let (mut summary, mut held, mut verdicts) =
+            record(&txn, &fetched, at, run.id, policy).await?;
         let allowed = self.max_withdrawal_share * current as f64;
         if policy != Withdrawals::Record && summary.withdrawn as f64 > allowed {
             notes.push(format!(
@@ -333,7 +334,8 @@ impl Executor {
             // Rare: start again, holding every series with a withdrawal.
             txn.rollback().await.map_err(StoreError::from)?;
             txn = store.begin().await?;
-            (summary, held) = record(&txn, &fetched, at, run.id, Withdrawals::HoldAll).await?;
+            (summary, held, verdicts) =
+                record(&txn, &fetched, at, run.id, Withdrawals::HoldAll).await?;
         }
         if !held.is_empty() {
             notes.push(held_note(source.id(), run.id, summary.held, &held));
@@ -360,6 +362,12 @@ impl Executor {
         if summary.versions_written() > 0 {
             notices.push(Notice::Recorded { run: run.id });
         }
+        if !verdicts.is_empty() {
+            notices.push(Notice::Verdicts {
+                run: run.id,
+                sectors: std::mem::take(&mut verdicts),
+            });
+        }
         store.commit_and_announce(txn, &notices).await?;
         Ok(RefreshOutcome {
             run_id: run.id,
@@ -373,17 +381,19 @@ impl Executor {
     }
 }
 
-/// Adds the countries the source named, and records every batch under `policy`.
+/// Adds the countries the source named, and records every batch under `policy`. Also returns
+/// the sectors whose editorial verdict the source's reference data revised.
 async fn record(
     txn: &techbalance_store::Transaction,
     fetched: &Fetched,
     at: techbalance_store::Timestamp,
     run: i64,
     policy: Withdrawals,
-) -> Result<(RecordSummary, Vec<HeldSeries>), StoreError> {
-    if let Some(reference) = &fetched.reference {
-        upsert_reference(txn, reference).await?;
-    }
+) -> Result<(RecordSummary, Vec<HeldSeries>, Vec<String>), StoreError> {
+    let verdicts = match &fetched.reference {
+        Some(reference) => upsert_reference(txn, reference, at, Some(run)).await?,
+        None => Vec::new(),
+    };
     let discovered: Vec<country::Model> = fetched.countries.iter().map(country_row).collect();
     add_missing_countries(txn, &discovered).await?;
     let mut summary = RecordSummary::default();
@@ -394,7 +404,7 @@ async fn record(
         held.extend(recorded.held);
     }
     held.sort();
-    Ok((summary, held))
+    Ok((summary, held, verdicts))
 }
 
 /// What the guard held, and how an operator accepts it.

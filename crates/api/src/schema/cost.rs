@@ -53,7 +53,12 @@ fn estimate(ty: &str, field: &str, args: &Args, parent: &Args) -> u64 {
         ("Comparison", "entries") => parent.count("countries").unwrap_or(2),
         ("Country" | "Sector", "companies") => 20,
         ("Country", "highlights") => 10,
-        ("Company", "sectors") => 5,
+        ("Company", "sectors" | "sectorLinks") => 5,
+        ("Company", "provenance") => 4,
+        ("Sector", "companyLinks") => 20,
+        ("Sector", "evidence" | "verdictHistory") => 10,
+        // Indicators × years, spans of one year at worst.
+        ("Sector", "leaderHistory") => 10 * YEARS,
         ("Observation", "history") => 10,
         _ => DEFAULT_LIST,
     }

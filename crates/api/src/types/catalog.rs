@@ -208,6 +208,18 @@ impl Highlight {
     async fn body(&self) -> &str {
         &self.0.body
     }
+    /// Whether the point has a citation.
+    async fn sourced(&self) -> bool {
+        self.0.citation.is_some()
+    }
+    /// The dataset the point was loaded from; null: unsourced.
+    async fn source(&self, ctx: &Context<'_>) -> Result<Option<Source>> {
+        super::provenance::source_of(ctx, self.0.citation.as_deref()).await
+    }
+    /// Where the point (and any figure in it) comes from; null: unsourced.
+    async fn citation(&self) -> Option<&str> {
+        self.0.citation.as_deref()
+    }
 }
 
 pub struct Source(pub source::Model);

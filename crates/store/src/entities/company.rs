@@ -11,6 +11,14 @@ pub struct Model {
     pub founded: Option<i32>,
     pub headquarters: Option<String>,
     pub description: Option<String>,
+    /// Where the company's listing (name, country) comes from; `None`: unsourced.
+    pub citation: Option<String>,
+    /// Where `ownership` comes from; `None`: unsourced.
+    pub ownership_citation: Option<String>,
+    /// Where `founded` comes from; `None`: unsourced.
+    pub founded_citation: Option<String>,
+    /// Where `headquarters` comes from; `None`: unsourced.
+    pub headquarters_citation: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

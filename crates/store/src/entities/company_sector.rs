@@ -7,6 +7,8 @@ pub struct Model {
     pub company: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub sector: String,
+    /// Where the link comes from; `None`: unsourced (an editorial assignment).
+    pub citation: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

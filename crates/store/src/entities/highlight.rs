@@ -11,6 +11,8 @@ pub struct Model {
     pub position: i32,
     pub title: String,
     pub body: String,
+    /// Where the point comes from; `None`: unsourced.
+    pub citation: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,8 @@ pub struct Model {
     pub name: String,
     pub leader: SectorLeader,
     pub summary: String,
+    /// Where the verdict comes from; `None`: unsourced.
+    pub citation: Option<String>,
     /// Display order.
     pub position: i32,
 }

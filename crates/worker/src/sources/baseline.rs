@@ -11,13 +11,13 @@ use crate::WorkerError;
 use async_trait::async_trait;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use techbalance_store::entities::company::{self, Ownership};
 use techbalance_store::entities::sector::{self, SectorLeader};
 use techbalance_store::entities::country::{self, CountryKind};
-use techbalance_store::entities::{metric, source};
-use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
+use techbalance_store::entities::{metric, sector_evidence, source};
+use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData, SectorLink};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "baseline";
@@ -37,12 +37,23 @@ pub const SPEC: SourceSpec = SourceSpec {
 pub const BUNDLED: &str = include_str!("../../../../data/baseline.toml");
 
 const QUALIFIERS: &[&str] = &["~", "+"];
+const ROLES: &[&str] = &[
+    "input",
+    "output",
+    "adoption",
+    "capacity",
+    "investment",
+    "research",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
     source: SourceEntry,
     citation: Citation,
+    /// Named citations for reference facts (sectors, companies, links, highlights).
+    #[serde(default)]
+    references: Vec<Reference>,
     countries: Vec<CountryEntry>,
     metrics: Vec<MetricEntry>,
     #[serde(default)]
@@ -102,6 +113,36 @@ struct Citation {
     updated: String,
 }
 
+/// A work cited for reference facts, named by `id` in their `citation` fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reference {
+    id: String,
+    title: String,
+    publisher: Option<String>,
+    updated: String,
+    section: Option<String>,
+    url: Option<String>,
+}
+
+impl Reference {
+    /// `"US & China Balance" (updated 2026-01), section "Sector-by-Sector"`.
+    fn text(&self) -> String {
+        let mut text = format!("\"{}\"", self.title);
+        if let Some(publisher) = &self.publisher {
+            text.push_str(&format!(", {publisher}"));
+        }
+        text.push_str(&format!(" (updated {})", self.updated));
+        if let Some(section) = &self.section {
+            text.push_str(&format!(", section \"{section}\""));
+        }
+        if let Some(url) = &self.url {
+            text.push_str(&format!(", {url}"));
+        }
+        text
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CountryEntry {
@@ -145,6 +186,8 @@ struct ObservationEntry {
     qualifier: Option<String>,
     year_basis: YearBasis,
     note: Option<String>,
+    /// A `references` id, for a figure from another work than the page of `[citation]`.
+    citation: Option<String>,
 }
 
 /// A value of one of the store's vocabularies, as stored (`CHINA`, `STATE_SUPERVISED`); any
@@ -166,6 +209,30 @@ struct SectorEntry {
     #[serde(deserialize_with = "vocabulary")]
     leader: SectorLeader,
     summary: String,
+    /// A `references` id; absent: the verdict is unsourced.
+    citation: Option<String>,
+    /// The indicators the verdict can be checked against, most telling first.
+    #[serde(default)]
+    evidence: Vec<EvidenceEntry>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Better {
+    Higher,
+    Lower,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceEntry {
+    metric: String,
+    /// Which direction is the stronger position; must agree with the metric's.
+    better: Better,
+    role: String,
+    /// Economy-wide rather than specific to the sector.
+    #[serde(default)]
+    proxy: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +247,14 @@ struct CompanyRow {
     founded: Option<i32>,
     headquarters: Option<String>,
     description: Option<String>,
+    /// `references` ids; an absent one leaves that fact unsourced.
+    citation: Option<String>,
+    ownership_citation: Option<String>,
+    founded_citation: Option<String>,
+    headquarters_citation: Option<String>,
+    /// Sector slug → `references` id, for the links (of `sectors`) a source supports.
+    #[serde(default)]
+    sector_citations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +264,8 @@ struct HighlightRow {
     topic: String,
     title: String,
     body: String,
+    /// A `references` id; absent: unsourced.
+    citation: Option<String>,
 }
 
 impl Baseline {
@@ -275,9 +352,46 @@ impl Baseline {
             if !o.value.is_finite() {
                 return Err(format!("{at}: value must be a finite number"));
             }
+            if let Some(id) = o
+                .citation
+                .as_ref()
+                .filter(|id| !self.references.iter().any(|r| &r.id == *id))
+            {
+                return Err(format!("{at}: unknown reference {id}"));
+            }
             if let Some(q) = &o.qualifier {
                 if !QUALIFIERS.contains(&q.as_str()) {
                     return Err(format!("{at}: qualifier must be one of {QUALIFIERS:?}"));
+                }
+            }
+        }
+        let references = unique(self.references.iter().map(|r| r.id.as_str()), "reference")?;
+        let cited = |what: String, id: Option<&String>| match id {
+            Some(id) if !references.contains(id.as_str()) => {
+                Err(format!("{what}: unknown reference {id}"))
+            }
+            _ => Ok(()),
+        };
+        for s in &self.sectors {
+            cited(format!("sector {}", s.slug), s.citation.as_ref())?;
+            unique(
+                s.evidence.iter().map(|e| e.metric.as_str()),
+                "evidence metric",
+            )
+            .map_err(|e| format!("sector {}: {e}", s.slug))?;
+            for e in &s.evidence {
+                let at = format!("sector {} evidence {}", s.slug, e.metric);
+                let Some(metric) = self.metrics.iter().find(|m| m.slug == e.metric) else {
+                    return Err(format!("{at}: unknown metric"));
+                };
+                if metric.higher_is_better != (e.better == Better::Higher) {
+                    return Err(format!(
+                        "{at}: better = {:?} contradicts the metric's higher_is_better = {}",
+                        e.better, metric.higher_is_better
+                    ));
+                }
+                if !ROLES.contains(&e.role.as_str()) {
+                    return Err(format!("{at}: role must be one of {ROLES:?}"));
                 }
             }
         }
@@ -288,6 +402,26 @@ impl Baseline {
             if let Some(s) = c.sectors.iter().find(|s| !sectors.contains(s.as_str())) {
                 return Err(format!("company {}: unknown sector {s}", c.slug));
             }
+            let at = format!("company {}", c.slug);
+            for id in [
+                &c.citation,
+                &c.ownership_citation,
+                &c.founded_citation,
+                &c.headquarters_citation,
+            ] {
+                cited(at.clone(), id.as_ref())?;
+            }
+            for (sector, id) in &c.sector_citations {
+                if !c.sectors.contains(sector) {
+                    return Err(format!(
+                        "{at}: sector_citations names {sector}, which is not in its sectors"
+                    ));
+                }
+                cited(at.clone(), Some(id))?;
+            }
+        }
+        for h in &self.highlights {
+            cited(format!("highlight \"{}\"", h.title), h.citation.as_ref())?;
         }
         if let Some(h) = self
             .highlights
@@ -302,8 +436,17 @@ impl Baseline {
         Ok(())
     }
 
+    /// The text of the reference named `id` (checked to exist by [`Baseline::check`]).
+    fn cite(&self, id: Option<&String>) -> Option<String> {
+        let id = id?;
+        self.references
+            .iter()
+            .find(|r| &r.id == id)
+            .map(Reference::text)
+    }
+
     pub fn reference_data(&self) -> ReferenceData {
-        let mut positions: std::collections::HashMap<(&str, &str), i32> = Default::default();
+        let mut positions: HashMap<(&str, &str), i32> = Default::default();
         ReferenceData {
             sources: vec![source::Model {
                 id: self.source.id.clone(),
@@ -345,6 +488,24 @@ impl Baseline {
                     leader: s.leader,
                     summary: s.summary.clone(),
                     position,
+                    citation: self.cite(s.citation.as_ref()),
+                })
+                .collect(),
+            evidence: self
+                .sectors
+                .iter()
+                .flat_map(|s| {
+                    s.evidence
+                        .iter()
+                        .zip(0..)
+                        .map(|(e, position)| sector_evidence::Model {
+                            sector: s.slug.clone(),
+                            metric: e.metric.clone(),
+                            position,
+                            higher_is_better: e.better == Better::Higher,
+                            role: e.role.clone(),
+                            proxy: e.proxy,
+                        })
                 })
                 .collect(),
             companies: self
@@ -359,8 +520,19 @@ impl Baseline {
                         founded: c.founded,
                         headquarters: c.headquarters.clone(),
                         description: c.description.clone(),
+                        citation: self.cite(c.citation.as_ref()),
+                        ownership_citation: self.cite(c.ownership_citation.as_ref()),
+                        founded_citation: self.cite(c.founded_citation.as_ref()),
+                        headquarters_citation: self.cite(c.headquarters_citation.as_ref()),
                     },
-                    sectors: c.sectors.clone(),
+                    sectors: c
+                        .sectors
+                        .iter()
+                        .map(|sector| SectorLink {
+                            sector: sector.clone(),
+                            citation: self.cite(c.sector_citations.get(sector)),
+                        })
+                        .collect(),
                 })
                 .collect(),
             highlights: self
@@ -375,6 +547,7 @@ impl Baseline {
                         position: *position,
                         title: h.title.clone(),
                         body: h.body.clone(),
+                        citation: self.cite(h.citation.as_ref()),
                     }
                 })
                 .collect(),
@@ -417,10 +590,14 @@ impl Baseline {
             YearBasis::Stated => format!("{} figure as the page states it", o.year),
             YearBasis::Implied => format!("year {} implied, not stated by the page", o.year),
         };
-        let mut text = format!(
-            "\"{}\" (updated {}); {year}",
-            self.citation.title, self.citation.updated
-        );
+        let work = match self.cite(o.citation.as_ref()) {
+            Some(reference) => reference,
+            None => format!(
+                "\"{}\" (updated {})",
+                self.citation.title, self.citation.updated
+            ),
+        };
+        let mut text = format!("{work}; {year}");
         if let Some(note) = &o.note {
             text.push_str(". ");
             text.push_str(note);
@@ -625,5 +802,94 @@ mod tests {
             .citation
             .as_deref()
             .is_some_and(|c| c.contains("implied") && c.contains("US & China Balance")));
+    }
+
+    #[test]
+    fn a_citation_naming_an_unknown_reference_is_refused_with_its_name() {
+        let text = BUNDLED.replacen(
+            "citation = \"balance-sectors\"",
+            "citation = \"balance-sectorz\"",
+            1,
+        );
+        let err = Baseline::parse(&text, "edited").expect_err("unknown reference must be refused");
+        assert!(err.to_string().contains("balance-sectorz"), "{err}");
+    }
+
+    #[test]
+    fn evidence_must_name_a_known_metric_and_agree_with_its_direction() {
+        let from =
+            "{ metric = \"space_objects_launched\", better = \"higher\", role = \"output\" }";
+        assert!(BUNDLED.contains(from));
+        for (to, expected) in [
+            (from.replace("higher", "lower"), "contradicts"),
+            (
+                from.replace("space_objects_launched", "space_objects"),
+                "unknown metric",
+            ),
+            (from.replace("output", "prestige"), "role must be one of"),
+        ] {
+            let text = BUNDLED.replacen(from, &to, 1);
+            let err = Baseline::parse(&text, "edited").expect_err("bad evidence must be refused");
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().contains("space-technology"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_link_citation_must_be_for_one_of_the_company_s_sectors() {
+        let from = "sector_citations = { \"space-technology\" = \"balance-sectors\" }";
+        assert!(BUNDLED.contains(from));
+        let text = BUNDLED.replacen(from, &from.replace("space-technology", "semiconductors"), 1);
+        let err = Baseline::parse(&text, "edited").expect_err("a stray link citation is refused");
+        assert!(err.to_string().contains("spacex"), "{err}");
+    }
+
+    #[test]
+    fn every_sector_names_evidence_and_the_required_indicators() {
+        let baseline = Baseline::bundled().expect("bundled baseline");
+        let data = baseline.reference_data();
+        for sector in &data.sectors {
+            assert!(
+                data.evidence.iter().any(|e| e.sector == sector.slug),
+                "{} names no evidence",
+                sector.slug
+            );
+            assert!(sector.citation.is_some(), "{} is uncited", sector.slug);
+        }
+        let has = |sector: &str, metric: &str| {
+            data.evidence
+                .iter()
+                .any(|e| e.sector == sector && e.metric == metric)
+        };
+        assert!(has("space-technology", "space_objects_launched"));
+        assert!(has("artificial-intelligence", "ai_private_investment_usd"));
+        assert!(has("artificial-intelligence", "ai_large_scale_systems"));
+    }
+
+    #[test]
+    fn aspi_headline_counts_are_cited_to_aspi_and_no_per_technology_figure_is_made_up() {
+        let baseline = Baseline::bundled().expect("bundled baseline");
+        let batch = baseline.batch();
+        let mut counts: Vec<(&str, i32, f64)> = batch
+            .points
+            .iter()
+            .filter(|p| p.metric == "critical_technologies_led")
+            .map(|p| (p.country.as_str(), p.year, p.value))
+            .collect();
+        counts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        assert_eq!(
+            counts,
+            [("CHN", 2024, 66.0), ("USA", 2007, 60.0), ("USA", 2024, 8.0)]
+        );
+        for point in batch
+            .points
+            .iter()
+            .filter(|p| p.metric == "critical_technologies_led")
+        {
+            assert!(point
+                .citation
+                .as_deref()
+                .is_some_and(|c| c.contains("Critical Technology Tracker") && c.contains("ASPI")));
+        }
     }
 }
