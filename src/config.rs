@@ -348,6 +348,12 @@ fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, 
         )?,
         // The same limit as the schema's: see `schema_limits`.
         request_timeout: request_timeout(get)?,
+        response_cache_bytes: parse(
+            get,
+            "TECHBALANCE_RESPONSE_CACHE_BYTES",
+            d.response_cache_bytes,
+            |n| *n == 0 || *n >= 64 * 1024,
+        )?,
     })
 }
 

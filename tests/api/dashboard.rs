@@ -8,7 +8,7 @@ use techbalance_store::entities::{company, country, source};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
-const DASHBOARD: &str = r#"{
+pub(crate) const DASHBOARD: &str = r#"{
   countries { code name flag
     companies { name sectors { slug } country { code } }
     highlights { topic title } }

@@ -26,6 +26,7 @@ mod page;
 mod queries;
 mod readme;
 mod refresh;
+mod response_cache;
 mod retry_after;
 mod revocation;
 mod schedules;

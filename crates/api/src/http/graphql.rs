@@ -3,6 +3,7 @@
 //! browser's GET without a query. Status codes and bodies are in `reply`; the limits every
 //! operation meets are the schema's guard.
 
+use super::cached::{self, Method};
 use super::params::{self, BadParams};
 use super::reply::{self, Media, JSON};
 use super::{assets, body_limit, csrf, AppState};
@@ -44,8 +45,7 @@ pub(super) async fn graphql_get(
         Ok(request) => {
             let caller = identify(&state, &headers, caller).await;
             let request = request.data(QueriesOnly).data(peer);
-            let response = execute(&state, &headers, caller, request).await;
-            reply::graphql(media, &response, state.http.max_response_bytes)
+            cached::answer(&state, &headers, caller, request, (media, Method::Get)).await
         }
         Err(BadParams(message)) => bad_request(media, message),
     }
@@ -107,8 +107,8 @@ pub(super) async fn graphql_post(
         }
         value => match params::from_json(value) {
             Ok(request) => {
-                let response = execute(&state, &headers, caller, request.data(peer)).await;
-                reply::graphql(media, &response, state.http.max_response_bytes)
+                let request = request.data(peer);
+                cached::answer(&state, &headers, caller, request, (media, Method::Post)).await
             }
             Err(BadParams(message)) => bad_request(media, message),
         },
@@ -159,6 +159,8 @@ async fn batch(
     for request in requests {
         responses.push(execute(state, headers, caller.clone(), request.data(peer)).await);
     }
+    // A batch may hold mutations: answers computed before it are stale.
+    state.cache.note_local_change();
     reply::batch(media, &responses, state.http.max_response_bytes)
 }
 
@@ -182,7 +184,7 @@ async fn identify(
     }
 }
 
-async fn execute(
+pub(super) async fn execute(
     state: &AppState,
     headers: &HeaderMap,
     caller: Caller,
