@@ -13,8 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const RD: &str = "GB.XPD.RSDV.GD.ZS";
-const VALUE: &str =
-    r#"{ observations(metric: "rd_intensity", source: "worldbank") { country { code } year value } }"#;
+const VALUE: &str = r#"{ observations(metric: "rd_intensity", source: "worldbank") { country { code } year value } }"#;
 /// The same query, laid out differently (the cache normalises layout and comments).
 const VALUE_RELAID: &str = "{observations(metric:\"rd_intensity\",source:\"worldbank\"){country{code},year,value}} # again";
 
@@ -23,7 +22,7 @@ both_backends!(
     a_refresh_in_a_third_process_reaches_both_api_processes_before_their_next_answer,
     the_cache_stays_within_its_bound_under_10000_distinct_queries,
     answers_stay_current_while_refreshes_commit,
-    thirty_two_concurrent_dashboards_get_no_errors_from_a_small_pool,
+    thirty_two_concurrent_dashboards_get_no_errors,
 );
 
 fn vintage(usa: f64) -> Vintage {
@@ -62,6 +61,25 @@ async fn stat(app: &TestApp, name: &str) -> f64 {
     metric(app.client(), &app.url(""), &name).await
 }
 
+/// Waits until a refresh's last notices (its progress, which PostgreSQL delivers after the
+/// commit) have arrived: until a repeated query is answered from the cache.
+async fn settle(app: &TestApp) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        app.data("{ metrics { slug } }").await;
+        let hits = stat(app, "hits_total").await;
+        app.data("{ metrics { slug } }").await;
+        if stat(app, "hits_total").await > hits {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the data version kept changing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn refresh_in_process(app: &TestApp, fake: &FakeWorldBank) {
     let config = app
         .db
@@ -82,19 +100,36 @@ async fn a_repeated_query_is_answered_from_the_cache_until_a_refresh_changes_the
     let app = TestApp::spawn(backend).await;
     let fake = FakeWorldBank::start(vintage(3.45)).await;
     refresh_in_process(&app, &fake).await;
+    settle(&app).await;
+    let (hits, misses) = (
+        stat(&app, "hits_total").await,
+        stat(&app, "misses_total").await,
+    );
 
     let first = app.post(VALUE, json!({})).await;
     assert_eq!(usa_2024(&first), Some(3.45));
-    assert_eq!((stat(&app, "hits_total").await, stat(&app, "misses_total").await), (0.0, 1.0));
-    assert_eq!(stat(&app, "entries").await, 1.0);
+    assert_eq!(
+        (
+            stat(&app, "hits_total").await,
+            stat(&app, "misses_total").await
+        ),
+        (hits, misses + 1.0)
+    );
+    assert_eq!(stat(&app, "entries").await, 2.0);
     // The same document laid out differently: the same answer, from the cache.
     let again = app.post(VALUE_RELAID, json!({})).await;
     assert_eq!(again, first);
-    assert_eq!((stat(&app, "hits_total").await, stat(&app, "misses_total").await), (1.0, 1.0));
+    assert_eq!(
+        (
+            stat(&app, "hits_total").await,
+            stat(&app, "misses_total").await
+        ),
+        (hits + 1.0, misses + 1.0)
+    );
     // Another operator role is another key.
     let token = app.token("reader").await;
     assert_eq!(usa_2024(&app.post_as(&token, VALUE).await), Some(3.45));
-    assert_eq!(stat(&app, "misses_total").await, 2.0);
+    assert_eq!(stat(&app, "misses_total").await, misses + 2.0);
 
     // GET: an ETag and Cache-Control; If-None-Match with it is a 304 without a body.
     let get = |etag: Option<String>| {
@@ -136,13 +171,17 @@ async fn a_repeated_query_is_answered_from_the_cache_until_a_refresh_changes_the
     assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
     let compressed = zipped.bytes().await.expect("body");
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut text)
-        .expect("gzip body");
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut text,
+    )
+    .expect("gzip body");
     assert_eq!(serde_json::from_str::<Value>(&text).expect("JSON"), first);
 
     // A refresh changes the value: the next answer has it, and the old tag no longer matches.
     fake.publish(vintage(3.61));
     refresh_in_process(&app, &fake).await;
+    settle(&app).await;
     let misses = stat(&app, "misses_total").await;
     assert_eq!(usa_2024(&app.post(VALUE, json!({})).await), Some(3.61));
     assert_eq!(stat(&app, "misses_total").await, misses + 1.0);
@@ -155,7 +194,7 @@ async fn a_repeated_query_is_answered_from_the_cache_until_a_refresh_changes_the
     let entries = stat(&app, "entries").await;
     let refused = app.post("{ nosuchfield }", json!({})).await;
     assert!(refused.get("errors").is_some());
-    assert_eq!(stat(&app, "entries").await, entries);
+    assert!(stat(&app, "entries").await <= entries);
 }
 
 /// A `techbalance serve --no-worker` of its own.
@@ -171,7 +210,12 @@ impl ApiProcess {
             .expect("free port")
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_techbalance"))
-            .args(["serve", "--no-worker", "--bind", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--no-worker",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("DATABASE_URL", url)
             .env("TECHBALANCE_LOG", "warn")
             .stdout(Stdio::null())
@@ -260,7 +304,15 @@ async fn a_refresh_in_a_third_process_reaches_both_api_processes_before_their_ne
 
 async fn the_cache_stays_within_its_bound_under_10000_distinct_queries(backend: Backend) {
     const BOUND: f64 = 65_536.0;
-    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_RESPONSE_CACHE_BYTES", "65536")]).await;
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("TECHBALANCE_RESPONSE_CACHE_BYTES", "65536"),
+            // Every request comes from one address.
+            ("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0"),
+        ],
+    )
+    .await;
     let base = app.url("");
     let mut most = 0.0f64;
     for chunk in 0..10 {
@@ -279,17 +331,25 @@ async fn the_cache_stays_within_its_bound_under_10000_distinct_queries(backend: 
         most = most.max(bytes);
     }
     let entries = metric(app.client(), &base, "techbalance_response_cache_entries").await;
-    let misses = metric(app.client(), &base, "techbalance_response_cache_misses_total").await;
+    let misses = metric(
+        app.client(),
+        &base,
+        "techbalance_response_cache_misses_total",
+    )
+    .await;
     assert_eq!(misses, 10_000.0);
     assert!(
         entries > 0.0 && entries < 10_000.0,
         "{entries} entries: the least recently used were evicted"
     );
-    assert!(most > BOUND / 2.0, "the cache was used: {most} bytes at most");
+    assert!(
+        most > BOUND / 2.0,
+        "the cache was used: {most} bytes at most"
+    );
 }
 
 async fn answers_stay_current_while_refreshes_commit(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0")]).await;
     let fake = FakeWorldBank::start(vintage(1.0)).await;
     refresh_in_process(&app, &fake).await;
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -330,8 +390,9 @@ async fn answers_stay_current_while_refreshes_commit(backend: Backend) {
     assert!(hits > 0.0, "the readers were answered from the cache too");
 }
 
-async fn thirty_two_concurrent_dashboards_get_no_errors_from_a_small_pool(backend: Backend) {
-    // Without the cache, and with two pooled connections: requests queue for a connection.
+async fn thirty_two_concurrent_dashboards_get_no_errors(backend: Backend) {
+    // Without the cache and with a pool of 3: requests queue for their turn, not for a
+    // connection, so none waits for a connection past the pool's 3 s timeout.
     let app = TestApp::spawn_with(
         backend,
         &[
@@ -348,9 +409,9 @@ async fn thirty_two_concurrent_dashboards_get_no_errors_from_a_small_pool(backen
         .await;
     let errors: Vec<&Value> = answers.iter().filter_map(|a| a.get("errors")).collect();
     assert!(errors.is_empty(), "errors: {errors:?}");
-    assert!(answers
-        .iter()
-        .all(|a| a["data"]["metrics"].as_array().is_some_and(|m| !m.is_empty())));
+    assert!(answers.iter().all(|a| a["data"]["metrics"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty())));
 }
 
 /// Identical requests that arrive while the first is executing wait for its answer: with the
@@ -387,7 +448,11 @@ async fn identical_concurrent_requests_execute_once() {
     assert!(answers
         .iter()
         .all(|a| a == &answers[0] && a.get("errors").is_none()));
-    assert_eq!(stat(&app, "coalesced_total").await, 31.0, "31 waited for the first");
+    assert_eq!(
+        stat(&app, "coalesced_total").await,
+        31.0,
+        "31 waited for the first"
+    );
     assert_eq!(stat(&app, "hits_total").await, 0.0);
     // And the answer was kept: the next one is a hit.
     assert_eq!(app.post(VALUE, json!({})).await, answers[0]);

@@ -6,6 +6,7 @@
 //! GraphQL response), `body_limit`, `rate_limit`, `cors` and `csrf` (what a public endpoint
 //! refuses); this file assembles the router.
 
+mod admission;
 mod assets;
 mod body_limit;
 mod cached;
@@ -90,6 +91,7 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     pub(crate) http: HttpSettings,
     pub(crate) cache: crate::response_cache::ResponseCache,
+    pub(crate) admission: admission::Admission,
 }
 
 pub fn router(schema: AppSchema, store: Store, settings: HttpSettings) -> Router {
@@ -122,6 +124,7 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         .layer(axum::middleware::from_fn(observability::track))
         .with_state(AppState {
             schema,
+            admission: admission::Admission::new(&store, settings.request_timeout),
             cache: crate::response_cache::ResponseCache::new(
                 settings.response_cache_bytes,
                 store.clone(),

@@ -361,8 +361,7 @@ pub fn normalise(document: &str) -> String {
                 }
             }
             _ => {
-                if gap && out.chars().next_back().is_some_and(is_name) && (is_name(c) || c == '$')
-                {
+                if gap && out.chars().next_back().is_some_and(is_name) && (is_name(c) || c == '$') {
                     out.push(' ');
                 }
                 gap = false;
@@ -414,7 +413,10 @@ mod tests {
         let a = "query Q($y: Int) {\n  a: metric(slug: \"x\") { name, unit }  # comment\n  b }";
         let b = "query Q($y:Int){a:metric(slug:\"x\"){name unit} b}";
         assert_eq!(normalise(a), normalise(b));
-        assert_eq!(normalise(b), "query Q($y:Int){a:metric(slug:\"x\"){name unit}b}");
+        assert_eq!(
+            normalise(b),
+            "query Q($y:Int){a:metric(slug:\"x\"){name unit}b}"
+        );
         // Spaces, commas and # inside strings are the document's data.
         assert_eq!(
             normalise("{ f(s: \"a,  b # c\\\" d\") }"),
@@ -425,7 +427,10 @@ mod tests {
             "{f(s:\"\"\"x,  \"y\"\n z\"\"\")g}"
         );
         assert_ne!(normalise("{ a b }"), normalise("{ ab }"));
-        assert_eq!(normalise("query ($a: Int) { f(a: $a) }"), "query($a:Int){f(a:$a)}");
+        assert_eq!(
+            normalise("query ($a: Int) { f(a: $a) }"),
+            "query($a:Int){f(a:$a)}"
+        );
         assert_eq!(normalise("query Q $a"), "query Q $a");
     }
 }

@@ -43,6 +43,9 @@ pub(super) async fn answer(
     let role = role(&caller);
     if operation != Some(OperationType::Query) || role.is_none() || !state.cache.usable() {
         let mutation = operation == Some(OperationType::Mutation);
+        let Some(_admitted) = state.admission.enter().await else {
+            return busy(media);
+        };
         let response = super::graphql::execute(state, headers, caller, request).await;
         if mutation {
             state.cache.note_local_change();
@@ -57,10 +60,8 @@ pub(super) async fn answer(
         Caller::Anonymous => "public, no-cache",
         _ => "private, no-cache",
     });
-    if let (Some(sent), Some(current)) = (
-        headers.get(header::IF_NONE_MATCH),
-        state.cache.etag(key),
-    ) {
+    if let (Some(sent), Some(current)) = (headers.get(header::IF_NONE_MATCH), state.cache.etag(key))
+    {
         if matches_tag(sent, &current) {
             let mut reply = StatusCode::NOT_MODIFIED.into_response();
             reply.headers_mut().insert(header::ETAG, current);
@@ -107,9 +108,14 @@ async fn compute(
     media: Media,
     gzip: bool,
 ) -> (Answer, bool) {
-    let response = super::graphql::execute(&state, &headers, caller, request).await;
-    let clean = response.errors.is_empty();
-    let reply = reply::graphql(media, &response, state.http.max_response_bytes);
+    let (clean, reply) = match state.admission.enter().await {
+        Some(_admitted) => {
+            let response = super::graphql::execute(&state, &headers, caller, request).await;
+            let reply = reply::graphql(media, &response, state.http.max_response_bytes);
+            (response.errors.is_empty(), reply)
+        }
+        None => (false, busy(media)),
+    };
     let (parts, body) = reply.into_parts();
     // The body is a buffer already: collecting it copies nothing.
     let Ok(mut body) = axum::body::to_bytes(body, usize::MAX).await else {
@@ -139,6 +145,16 @@ async fn compute(
         body,
     };
     (answer, keep)
+}
+
+/// The refusal of a request that waited too long for its turn (see `admission`).
+fn busy(media: Media) -> Response {
+    reply::refusal(
+        media,
+        StatusCode::SERVICE_UNAVAILABLE,
+        super::admission::BUSY_CODE,
+        super::admission::BUSY_MESSAGE,
+    )
 }
 
 fn send(cached: &Cached) -> Response {
@@ -240,7 +256,10 @@ mod tests {
     #[test]
     fn gzip_is_used_only_when_accepted() {
         assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "gzip, br")));
-        assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "br;q=1, GZIP;q=0.5")));
+        assert!(accepts_gzip(&headers(
+            header::ACCEPT_ENCODING,
+            "br;q=1, GZIP;q=0.5"
+        )));
         assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "*")));
         assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "gzip;q=0")));
         assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "br")));
@@ -250,12 +269,18 @@ mod tests {
     #[test]
     fn if_none_match_names_the_tag() {
         let current = HeaderValue::from_static("\"abc-1-2\"");
-        assert!(matches_tag(&HeaderValue::from_static("\"abc-1-2\""), &current));
+        assert!(matches_tag(
+            &HeaderValue::from_static("\"abc-1-2\""),
+            &current
+        ));
         assert!(matches_tag(
             &HeaderValue::from_static("\"x\", W/\"abc-1-2\""),
             &current
         ));
         assert!(!matches_tag(&HeaderValue::from_static("*"), &current));
-        assert!(!matches_tag(&HeaderValue::from_static("\"abc-1-3\""), &current));
+        assert!(!matches_tag(
+            &HeaderValue::from_static("\"abc-1-3\""),
+            &current
+        ));
     }
 }
