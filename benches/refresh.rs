@@ -33,7 +33,7 @@ use techbalance_store::{ConnectionSettings, Store};
 use techbalance_worker::fetch::{FetchSettings, Fetcher};
 use techbalance_worker::pipeline;
 use techbalance_worker::sources::worldbank::{self, WorldBank};
-use techbalance_worker::sources::{public_sources, Progress};
+use techbalance_worker::sources::{registry, Progress, SourceError};
 
 #[path = "../tests/shared/database_url.rs"]
 mod database_url;
@@ -626,7 +626,7 @@ async fn prepare(url: &str, shape: Shape) -> anyhow::Result<()> {
     let store = connect(url).await?;
     store.migrate().await?;
     let data = ReferenceData {
-        sources: public_sources(),
+        sources: registry::reference_rows(),
         countries: countries(shape.countries)
             .into_iter()
             .map(|(iso3, iso2)| country::Model {
@@ -921,9 +921,10 @@ fn fetch_only(base_url: &str, shape: Shape) -> anyhow::Result<()> {
                 YEARS.1
             );
             let started = Instant::now();
-            let response = runtime.block_on(fetcher.get(&url))?;
+            let response = runtime
+                .block_on(fetcher.get(&url))
+                .map_err(SourceError::from)?;
             http += started.elapsed();
-            anyhow::ensure!(response.status == 200, "HTTP {}", response.status);
             bytes += response.body.len() as u64;
             requests += 1;
 

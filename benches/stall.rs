@@ -1,20 +1,24 @@
 //! A normal client's latency while tens of thousands of stalled connections are held open.
 //!
 //! `cargo bench --bench stall` starts the server binary (`techbalance serve --no-worker`, on a
-//! throwaway SQLite database, `TECHBALANCE_MAX_CONNECTIONS` above the stall count) and measures
-//! a normal client (a new connection per request, `POST /graphql`) first alone, then while
+//! throwaway SQLite database, default settings but for the rate limit) and measures a normal
+//! client (a new connection per request, `POST /graphql`) first alone, then while
 //! `STALL_CONNECTIONS` (default 20,000) connections stall: a third idle (connected, sending
 //! nothing), a third sending a request line and headers a byte every two seconds, a third
-//! sending a large body a byte every two seconds. The server cuts each of them off at its header
-//! timeout or request deadline; the bench reopens every one it loses, so the number held stays
-//! near the target for the whole measured window (`STALL_SECONDS`, default 30).
+//! sending a large body a byte every two seconds. The stalled connections are held by child
+//! processes (this bench run again, at most [`PER_CHILD`] connections each, so that no process
+//! needs more descriptors than the hard limit allows and the server's own process holds only
+//! its side). Each reopens every connection it loses at once, so the number held stays near the
+//! target for the whole measured window (`STALL_SECONDS`, default 30).
+//!
+//! The server keeps its default connection limit unless `STALL_SERVER_MAX_CONNECTIONS` is set:
+//! past it, a new connection closes the oldest unanswered one, so the normal client competes
+//! with the stalls' reconnections, not with a full table.
 //!
 //! Printed: the normal client's requests, errors, p50 / p99 / max latency alone and under the
-//! stall; the stalled connections held (sampled each second); the server's peak RSS and open
-//! descriptors. It fails (exit 1) when the normal client gets any error or refusal. The bench
-//! raises its descriptor limit to the hard limit (`ulimit -Hn`), which the server inherits; the
-//! server's connection limit is set to the stall count plus 1,000, within that hard limit, so a
-//! stall count near the hard limit is refused up front.
+//! stall; the stalled connections held (sampled each second); connections the server evicted
+//! the server's peak RSS and open descriptors. It fails
+//! (exit 1) when the normal client gets any error or refusal.
 
 use anyhow::{bail, Context as _};
 use std::net::SocketAddr;
@@ -36,9 +40,19 @@ fn setting(name: &str, default: u64) -> anyhow::Result<u64> {
     }
 }
 
+/// Stalled connections held by one child process.
+const PER_CHILD: usize = 9_000;
+
+/// Set in a child: `<server address>,<connections>`.
+const CHILD: &str = "STALL_CHILD";
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    let outcome = match std::env::var(CHILD) {
+        Ok(role) => child(&role).await.map(|()| String::new()),
+        Err(_) => run().await,
+    };
+    match outcome {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS
@@ -50,49 +64,131 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A child: holds its share of stalled connections and prints how many it holds every 500 ms,
+/// until its standard input closes (the parent ended).
+async fn child(role: &str) -> anyhow::Result<()> {
+    let (addr, count) = role
+        .split_once(',')
+        .context("STALL_CHILD is <address>,<count>")?;
+    let addr: SocketAddr = addr.parse()?;
+    let count: usize = count.parse()?;
+    raise_descriptor_limit(count as u64 + 100)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicUsize::new(0));
+    for i in 0..count {
+        if i % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let how = [Stall::Idle, Stall::SlowHeader, Stall::SlowBody][i % 3];
+        tokio::spawn(stall_forever(
+            addr,
+            how,
+            Arc::clone(&held),
+            Arc::clone(&stop),
+        ));
+    }
+    {
+        let held = Arc::clone(&held);
+        std::thread::spawn(move || loop {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            if writeln!(out, "held {}", held.load(Ordering::Relaxed)).is_err()
+                || out.flush().is_err()
+            {
+                return;
+            }
+            drop(out);
+            std::thread::sleep(Duration::from_millis(500));
+        });
+    }
+    // Until the parent ends (its end of our standard input closes).
+    tokio::task::spawn_blocking(|| {
+        use std::io::Read as _;
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    })
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Starts the children that hold `stalls` connections to `addr`; each child's last reported
+/// count is kept in `held`.
+fn start_children(
+    addr: SocketAddr,
+    stalls: usize,
+    held: &Arc<Vec<AtomicUsize>>,
+) -> anyhow::Result<Vec<Child>> {
+    let mut children = Vec::new();
+    let mut left = stalls;
+    for slot in 0..held.len() {
+        let count = left.min(PER_CHILD);
+        left -= count;
+        let mut child = Command::new(std::env::current_exe()?)
+            .env(CHILD, format!("{addr},{count}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start a stalling child")?;
+        let stdout = child.stdout.take().context("a child's output")?;
+        let held = Arc::clone(held);
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt as _;
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(n) = line.strip_prefix("held ").and_then(|n| n.parse().ok()) {
+                    held[slot].store(n, Ordering::Relaxed);
+                }
+            }
+        });
+        children.push(child);
+    }
+    Ok(children)
+}
+
 async fn run() -> anyhow::Result<String> {
     let stalls = setting("STALL_CONNECTIONS", 20_000)? as usize;
     let window = Duration::from_secs(setting("STALL_SECONDS", 30)?);
-    // The stalled sockets plus the normal client's, the database's and the runtime's.
-    let limit = raise_descriptor_limit(stalls as u64 + 200)?;
+    let max_connections = match std::env::var("STALL_SERVER_MAX_CONNECTIONS") {
+        Ok(_) => Some(setting("STALL_SERVER_MAX_CONNECTIONS", 0)?),
+        Err(_) => None,
+    };
+    // The server inherits the limit: room for its side of the connections it keeps.
+    raise_descriptor_limit(1_000)?;
     let dir = std::env::temp_dir().join(format!("techbalance-stall-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    // Room for every stalled connection and the normal client, within the server's descriptors.
-    let max_connections = (stalls + 1_000).min(limit.saturating_sub(100) as usize);
     let server = Server::start(&dir, max_connections).await;
     let outcome = async {
         let server = server?;
         let alone = normal_client(server.addr, Duration::from_secs(10)).await;
-        let stop = Arc::new(AtomicBool::new(false));
-        let held = Arc::new(AtomicUsize::new(0));
-        let mut stalled = tokio::task::JoinSet::new();
-        for i in 0..stalls {
-            if i % 500 == 499 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let held: Arc<Vec<AtomicUsize>> = Arc::new(
+            (0..stalls.div_ceil(PER_CHILD))
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+        );
+        let children = start_children(server.addr, stalls, &held)?;
+        let held_now = {
+            let held = Arc::clone(&held);
+            move || {
+                held.iter()
+                    .map(|h| h.load(Ordering::Relaxed))
+                    .sum::<usize>()
             }
-            let how = [Stall::Idle, Stall::SlowHeader, Stall::SlowBody][i % 3];
-            stalled.spawn(stall_forever(
-                server.addr,
-                how,
-                Arc::clone(&held),
-                Arc::clone(&stop),
-            ));
-        }
+        };
         // Until the target is held (or 60 s), then the measured window.
         let ramp = Instant::now();
-        while held.load(Ordering::Relaxed) < stalls * 95 / 100
-            && ramp.elapsed() < Duration::from_secs(60)
-        {
+        while held_now() < stalls * 95 / 100 && ramp.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let ramp = ramp.elapsed();
         let sampling = Arc::new(AtomicBool::new(true));
         let sampler = {
-            let (held, sampling, pid) = (Arc::clone(&held), Arc::clone(&sampling), server.pid);
+            let (held_now, sampling, pid) = (held_now.clone(), Arc::clone(&sampling), server.pid);
             tokio::spawn(async move {
                 let (mut samples, mut fds) = (Vec::new(), 0);
                 while sampling.load(Ordering::Relaxed) {
-                    samples.push(held.load(Ordering::Relaxed));
+                    samples.push(held_now());
                     fds = fds.max(open_descriptors(pid));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -102,8 +198,7 @@ async fn run() -> anyhow::Result<String> {
         let under = normal_client(server.addr, window).await;
         sampling.store(false, Ordering::Relaxed);
         let (samples, fds) = sampler.await.context("the sampler")?;
-        stop.store(true, Ordering::Relaxed);
-        stalled.abort_all();
+        drop(children);
         let rss = server.peak_rss_kib();
         let report = format!(
             "stall bench: {stalls} stalled connections (idle / slow headers / slow body), \
@@ -111,9 +206,10 @@ async fn run() -> anyhow::Result<String> {
              normal client alone:       {alone}\n\
              normal client under stall: {under}\n\
              stalled connections held:  min {} / max {} (sampled each second)\n\
-             server: peak RSS {} MiB, at most {fds} open descriptors",
+             server: connection limit {}, peak RSS {} MiB, at most {fds} open descriptors",
             samples.iter().min().unwrap_or(&0),
             samples.iter().max().unwrap_or(&0),
+            max_connections.map_or("default".to_owned(), |n| n.to_string()),
             rss / 1024,
         );
         if alone.errors + under.errors > 0 {
@@ -300,19 +396,22 @@ struct Server {
 }
 
 impl Server {
-    async fn start(dir: &std::path::Path, max_connections: usize) -> anyhow::Result<Self> {
+    async fn start(dir: &std::path::Path, max_connections: Option<u64>) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let binary = env!("CARGO_BIN_EXE_techbalance");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(n) = max_connections {
+            command.env("TECHBALANCE_MAX_CONNECTIONS", n.to_string());
+        }
+        let child = command
             .args(["serve", "--no-worker", "--bind", &addr.to_string()])
             .env(
                 "DATABASE_URL",
                 format!("sqlite://{}?mode=rwc", dir.join("stall.db").display()),
             )
-            .env("TECHBALANCE_MAX_CONNECTIONS", max_connections.to_string())
             // The normal client and the stalls share the loopback address; the rate limit per
             // address is not what this measures.
             .env("TECHBALANCE_RATE_LIMIT_PER_SECOND", "0")

@@ -13,7 +13,7 @@ use techbalance_store::ConnectionSettings;
 use techbalance_worker::fetch::FetchSettings;
 use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
 use techbalance_worker::sources::baseline::BaselineFile;
-use techbalance_worker::sources::{oecd, worldbank};
+use techbalance_worker::sources::registry;
 
 pub mod variables;
 
@@ -84,8 +84,8 @@ pub struct WorkerConfig {
 pub struct RefreshConfig {
     /// ISO3 codes of the countries refreshed.
     pub countries: Vec<String>,
-    pub worldbank_url: String,
-    pub oecd_url: String,
+    /// Each public source's base URL by source id (the registry names its variable and default).
+    pub base_urls: std::collections::BTreeMap<String, String>,
     /// First year fetched.
     pub from_year: i32,
     pub worldbank_per_page: u32,
@@ -491,8 +491,9 @@ fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig
     let defaults = FetchSettings::default();
     Ok(RefreshConfig {
         countries,
-        worldbank_url: url("TECHBALANCE_WORLDBANK_URL", worldbank::DEFAULT_BASE_URL)?,
-        oecd_url: url("TECHBALANCE_OECD_URL", oecd::DEFAULT_BASE_URL)?,
+        base_urls: registry::base_urls()
+            .map(|(spec, base)| Ok((spec.id.to_owned(), url(base.variable, base.default)?)))
+            .collect::<Result<_, ConfigError>>()?,
         from_year: parse(get, "TECHBALANCE_FROM_YEAR", 1990, |y: &i32| {
             (1900..=2100).contains(y)
         })?,
@@ -634,16 +635,19 @@ mod tests {
     fn source_urls_default_to_the_real_services_and_can_be_replaced() {
         let defaults = config(&[]).expect("defaults");
         assert_eq!(
-            defaults.refresh.worldbank_url,
+            defaults.refresh.base_urls["worldbank"],
             "https://api.worldbank.org/v2"
         );
         assert_eq!(
-            defaults.refresh.oecd_url,
+            defaults.refresh.base_urls["oecd-msti"],
             "https://sdmx.oecd.org/public/rest"
         );
         let local =
             config(&[("TECHBALANCE_WORLDBANK_URL", "http://127.0.0.1:9/v2/")]).expect("local");
-        assert_eq!(local.refresh.worldbank_url, "http://127.0.0.1:9/v2");
+        assert_eq!(
+            local.refresh.base_urls["worldbank"],
+            "http://127.0.0.1:9/v2"
+        );
         let err = config(&[("TECHBALANCE_OECD_URL", "ftp://x")]).expect_err("scheme");
         assert_eq!(err.variable, "TECHBALANCE_OECD_URL");
     }

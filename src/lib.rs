@@ -11,17 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
+use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::RecordSummary;
 use techbalance_store::runs::{RunFilter, RUNNING};
 use techbalance_store::Store;
 use techbalance_worker::clock::SystemClock;
-use techbalance_worker::fetch::Fetcher;
 use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use techbalance_worker::scheduler;
-use techbalance_worker::sources::baseline::{self as baseline_source, BaselineSource};
-use techbalance_worker::sources::oecd::{self, Oecd};
-use techbalance_worker::sources::worldbank::{self, WorldBank};
+use techbalance_worker::sources::registry::{self, SourceContext};
 use techbalance_worker::sources::{Progress, Source};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,34 +77,21 @@ pub async fn seed_run(store: &Store, config: &Config) -> anyhow::Result<RefreshO
     Ok(techbalance_worker::seed(store, &config.baseline).await?)
 }
 
-/// Every refreshable source, configured: the baseline, the World Bank and the OECD.
+/// Every refreshable source of the registry, configured.
 pub fn sources(config: &Config) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let refresh = &config.refresh;
-    let worldbank = WorldBank::new(
-        refresh.worldbank_url.clone(),
-        Fetcher::new(worldbank::SOURCE_ID, refresh.fetch.clone())?,
-        refresh.worldbank_per_page,
-        (refresh.from_year, current_year()),
-    );
-    let oecd = Oecd::new(
-        refresh.oecd_url.clone(),
-        Fetcher::new(oecd::SOURCE_ID, refresh.fetch.clone())?,
-        refresh.from_year,
-    );
-    Ok(vec![
-        Box::new(BaselineSource::new(config.baseline.clone())),
-        Box::new(worldbank),
-        Box::new(oecd),
-    ])
+    Ok(registry::build_all(&SourceContext {
+        base_urls: &refresh.base_urls,
+        fetch: &refresh.fetch,
+        from_year: refresh.from_year,
+        worldbank_per_page: refresh.worldbank_per_page,
+        baseline: &config.baseline,
+    })?)
 }
 
 /// The source ids `refresh` accepts.
-pub fn source_ids() -> [&'static str; 3] {
-    [
-        baseline_source::SOURCE_ID,
-        worldbank::SOURCE_ID,
-        oecd::SOURCE_ID,
-    ]
+pub fn source_ids() -> Vec<&'static str> {
+    registry::ids()
 }
 
 /// Refreshes one source now, outside the queue, recording a manual run.
@@ -263,25 +248,47 @@ async fn release_runs(store: &Store, worker: &str) {
     }
 }
 
-fn current_year() -> i32 {
-    use chrono::Datelike;
-    chrono::Utc::now().year()
-}
-
-/// Seeds a database that has no data yet, and gives it the default schedules; leaves any other
-/// alone.
+/// Seeds a database that has no data yet, and gives it the default schedules. In a database
+/// that has data, only the registry's `sources` rows are written (a source added since it was
+/// seeded gets its row; its default schedule is not created: `schedule add` does that).
 pub async fn seed_if_empty(store: &Store, config: &Config) -> anyhow::Result<()> {
     if store.is_empty().await? {
         tracing::info!("empty database: loading the baseline");
         seed(store, config).await?;
-        store.create_default_schedules().await?;
+        store
+            .create_default_schedules(&registry::default_schedules())
+            .await?;
+    } else {
+        let sources = ReferenceData {
+            sources: registry::reference_rows(),
+            ..ReferenceData::default()
+        };
+        store.upsert_reference_data(&sources).await?;
     }
     Ok(())
 }
 
+/// Entries asked for in the kernel's accept queue (capped by `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
 /// A listener on `address`, or an error that says why and how to pick another address.
+///
+/// The accept queue is asked for [`LISTEN_BACKLOG`] entries (the kernel caps it at
+/// `net.core.somaxconn`): with the default of a few hundred, a burst of new connections (clients
+/// reconnecting after the server cut stalled ones off) overflows it, and a dropped SYN costs the
+/// client a one-second retransmission.
 pub async fn listen(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|e| {
+    let bind = || {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(address)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    bind().map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::AddrInUse => "the address is already in use (another process listens there)".to_owned(),
             std::io::ErrorKind::AddrNotAvailable => "the address is not one of this machine's".to_owned(),
@@ -296,6 +303,7 @@ pub async fn listen(address: std::net::SocketAddr) -> anyhow::Result<TcpListener
 
 /// The HTTP application for `store`; `live` tracks (and on shutdown closes) its WebSockets.
 pub fn app(store: Store, config: &Config, live: Live) -> axum::Router {
+    let store = store.with_source_preference(registry::preference());
     let schema = techbalance_api::build_schema(store.clone(), config.limits);
     techbalance_api::router_with(schema, store, config.http, live)
 }

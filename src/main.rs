@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use techbalance::config::{Config, LogFormat};
 use techbalance::telemetry::Telemetry;
-use techbalance_worker::sources::SourceError;
+use techbalance_worker::sources::{registry, SourceError};
 use techbalance_worker::WorkerError;
 
 #[derive(Parser)]
@@ -448,11 +448,7 @@ fn unreachable_hint(error: &WorkerError, source: &str) -> Option<String> {
         .and_then(|rest| rest.split(['/', '?']).next())
         .map(|authority| authority.rsplit('@').next().unwrap_or(authority))
         .unwrap_or("the source");
-    let variable = match source {
-        "worldbank" => "TECHBALANCE_WORLDBANK_URL",
-        "oecd-msti" => "TECHBALANCE_OECD_URL",
-        _ => return None,
-    };
+    let variable = registry::find(source)?.base_url?.variable;
     Some(format!(
         "{host} did not answer (no connection, a timeout or server errors, after every attempt): \
          check this machine's network or proxy, or point {variable} at a reachable copy; \

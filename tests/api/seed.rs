@@ -8,6 +8,7 @@ use techbalance_store::entities::observation;
 use techbalance_worker::sources::baseline::BUNDLED;
 
 both_backends!(
+    a_source_registered_after_seeding_gets_its_row_on_the_next_start,
     seeding_twice_changes_nothing,
     an_edited_figure_becomes_a_new_version_not_an_overwrite,
     a_figure_removed_from_the_baseline_is_withdrawn_not_deleted,
@@ -157,6 +158,52 @@ async fn a_database_that_has_data_is_not_reseeded_on_start(backend: Backend) {
         .await
         .expect("start");
     assert_eq!(all_versions(&app).await, before);
+}
+
+async fn a_source_registered_after_seeding_gets_its_row_on_the_next_start(backend: Backend) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use techbalance_store::entities::{schedule, source};
+    let app = TestApp::spawn(backend).await;
+    let db = app.store.connection();
+    // A database seeded before the OECD was registered: no row, no schedule.
+    schedule::Entity::delete_many()
+        .filter(schedule::Column::Source.eq("oecd-msti"))
+        .exec(db)
+        .await
+        .expect("delete the schedule");
+    source::Entity::delete_by_id("oecd-msti")
+        .exec(db)
+        .await
+        .expect("delete the source");
+    assert!(app
+        .store
+        .find_source("oecd-msti")
+        .await
+        .expect("find")
+        .is_none());
+
+    techbalance::seed_if_empty(&app.store, &app.config)
+        .await
+        .expect("start");
+
+    let row = app.store.find_source("oecd-msti").await.expect("find");
+    assert_eq!(
+        row.map(|r| r.name).as_deref(),
+        Some("OECD Main Science and Technology Indicators")
+    );
+    let schedules: Vec<String> = app
+        .store
+        .schedules()
+        .await
+        .expect("schedules")
+        .into_iter()
+        .map(|s| s.source)
+        .collect();
+    assert_eq!(
+        schedules,
+        ["worldbank"],
+        "default schedules only on first start"
+    );
 }
 
 /// A file in the temporary directory, removed when dropped.

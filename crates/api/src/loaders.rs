@@ -88,7 +88,10 @@ impl StoreLoader {
     }
     /// The source order of every metric (metrics are read once per request).
     async fn preference(&self) -> Result<SourcePreference> {
-        Ok(SourcePreference::from_metrics(self.metrics().await?))
+        Ok(SourcePreference::from_metrics(
+            self.store.source_preference(),
+            self.metrics().await?,
+        ))
     }
     async fn last_successes(&self) -> Result<&[LastSuccess]> {
         once(&self.snapshot.last_successes, || {

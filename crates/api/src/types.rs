@@ -89,8 +89,8 @@ pub struct Metric(pub metric::Model);
 
 impl Metric {
     /// One observation per (country, year), by this metric's source preference.
-    pub fn pick(&self, rows: Vec<observation::Model>) -> Vec<observation::Model> {
-        let order = preference_of(&self.0);
+    pub fn pick(&self, store: &Store, rows: Vec<observation::Model>) -> Vec<observation::Model> {
+        let order = preference_of(&self.0, store.source_preference());
         let order: Vec<&str> = order.iter().map(String::as_str).collect();
         preferred_per_year(rows, &order)
     }
@@ -121,8 +121,8 @@ impl Metric {
         self.0.higher_is_better
     }
     /// Source ids in the order used to pick one value per year, most preferred first.
-    async fn source_preference(&self) -> Vec<String> {
-        preference_of(&self.0)
+    async fn source_preference(&self, ctx: &Context<'_>) -> Vec<String> {
+        preference_of(&self.0, store(ctx).source_preference())
     }
     /// The sources that currently publish values of this metric.
     async fn sources(&self, ctx: &Context<'_>) -> Result<Vec<Source>> {
@@ -159,7 +159,11 @@ impl Metric {
             })
             .await
             .or_gql()?;
-        Ok(self.pick(rows).into_iter().map(Observation).collect())
+        Ok(self
+            .pick(store(ctx), rows)
+            .into_iter()
+            .map(Observation)
+            .collect())
     }
     /// The most recent year's value for a country, from the preferred source or the one pinned.
     async fn latest(

@@ -57,6 +57,8 @@ pub struct Store {
     file: Option<Arc<file_watch::FileWatch>>,
     /// Set when this start found a new, empty SQLite database where one had been before.
     lost_before_start: Arc<std::sync::OnceLock<String>>,
+    /// Source ids, most preferred first (see [`Store::with_source_preference`]).
+    source_preference: Arc<[String]>,
 }
 
 /// Next to a SQLite file: says a database was opened there, so that a missing file is noticed.
@@ -187,7 +189,21 @@ impl Store {
             hub: changes::ChangeHub::default(),
             file: None,
             lost_before_start: Arc::default(),
+            source_preference: Arc::from([]),
         }
+    }
+
+    /// This store with `order` as the default order of preference between sources that publish
+    /// a figure for the same year (source ids, most preferred first; the worker's source registry
+    /// declares it). Without one, every source ranks equal and ties go by id.
+    pub fn with_source_preference(mut self, order: Vec<String>) -> Self {
+        self.source_preference = order.into();
+        self
+    }
+
+    /// The default order of preference between sources, most preferred first.
+    pub fn source_preference(&self) -> &[String] {
+        &self.source_preference
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

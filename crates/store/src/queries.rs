@@ -14,19 +14,22 @@ use sea_orm::{
 };
 use std::collections::HashMap;
 
-/// Which sources to prefer when several published a figure for the same year: earlier wins.
-/// Official statistics come before the curated baseline. A metric may set its own order
-/// (`metrics.preferred_sources`, from the baseline file).
-pub const DEFAULT_SOURCE_PREFERENCE: &[&str] = &["oecd-msti", "worldbank", "baseline"];
-
-/// The source order of each metric: its own, or the default.
+/// Which sources to prefer when several published a figure for the same year, most preferred
+/// first: a metric's own order (`metrics.preferred_sources`, from the baseline file), or the
+/// default order the store was given ([`Store::with_source_preference`]; the worker's source
+/// registry declares it).
 #[derive(Clone, Debug, Default)]
 pub struct SourcePreference {
+    default: Vec<String>,
     per_metric: HashMap<String, Vec<String>>,
 }
 
 impl SourcePreference {
-    pub fn from_metrics<'a>(metrics: impl IntoIterator<Item = &'a metric::Model>) -> Self {
+    /// The metrics' own orders, over `default`.
+    pub fn from_metrics<'a>(
+        default: &[String],
+        metrics: impl IntoIterator<Item = &'a metric::Model>,
+    ) -> Self {
         let per_metric = metrics
             .into_iter()
             .filter_map(|m| {
@@ -36,15 +39,20 @@ impl SourcePreference {
                 ))
             })
             .collect();
-        Self { per_metric }
+        Self {
+            default: default.to_vec(),
+            per_metric,
+        }
     }
 
     /// The order for one metric, most preferred first.
     pub fn order(&self, metric: &str) -> Vec<&str> {
-        match self.per_metric.get(metric) {
-            Some(order) => order.iter().map(String::as_str).collect(),
-            None => DEFAULT_SOURCE_PREFERENCE.to_vec(),
-        }
+        self.per_metric
+            .get(metric)
+            .unwrap_or(&self.default)
+            .iter()
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -57,14 +65,11 @@ pub fn parse_preference(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The order of `metric`: its own if it declares one, else the default.
-pub fn preference_of(metric: &metric::Model) -> Vec<String> {
+/// The order of `metric`: its own if it declares one, else `default`.
+pub fn preference_of(metric: &metric::Model, default: &[String]) -> Vec<String> {
     match metric.preferred_sources.as_deref().map(parse_preference) {
         Some(order) if !order.is_empty() => order,
-        _ => DEFAULT_SOURCE_PREFERENCE
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        _ => default.to_vec(),
     }
 }
 
@@ -368,14 +373,11 @@ fn source_rank_sql(preference: &SourcePreference, values: &mut Vec<Value>) -> St
             ));
         }
     }
-    for (rank, source) in DEFAULT_SOURCE_PREFERENCE.iter().enumerate() {
+    for (rank, source) in preference.default.iter().enumerate() {
         let s = bind(source, values);
         sql.push_str(&format!(" WHEN o.source = {s} THEN {rank}"));
     }
-    sql.push_str(&format!(
-        " ELSE {} END",
-        DEFAULT_SOURCE_PREFERENCE.len().max(16)
-    ));
+    sql.push_str(&format!(" ELSE {} END", preference.default.len().max(16)));
     sql
 }
 
@@ -443,6 +445,11 @@ pub fn preferred_per_year(
     rows
 }
 
+/// A company's name lowercased by the database, the order companies are listed in.
+fn lower_name() -> SimpleExpr {
+    Func::lower(Expr::col(company::Column::Name)).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,7 +480,7 @@ mod tests {
             obs("USA", 2023, "baseline", 3.0),
             obs("CHN", 2022, "baseline", 4.0),
         ];
-        let picked = preferred_per_year(rows, DEFAULT_SOURCE_PREFERENCE);
+        let picked = preferred_per_year(rows, &["oecd-msti", "worldbank", "baseline"]);
         let summary: Vec<_> = picked
             .iter()
             .map(|o| (o.country.as_str(), o.year, o.source.as_str()))
@@ -489,15 +496,16 @@ mod tests {
     }
 
     #[test]
-    fn unlisted_sources_rank_after_listed_ones() {
-        assert!(
-            source_rank("elsewhere", DEFAULT_SOURCE_PREFERENCE)
-                > source_rank("baseline", DEFAULT_SOURCE_PREFERENCE)
-        );
+    fn a_metric_without_an_order_of_its_own_follows_the_order_given() {
+        let default = vec!["worldbank".to_owned(), "baseline".to_owned()];
+        let preference = SourcePreference::from_metrics(&default, []);
+        assert_eq!(preference.order("rd_intensity"), ["worldbank", "baseline"]);
+        assert!(SourcePreference::default().order("rd_intensity").is_empty());
     }
-}
 
-/// A company's name lowercased by the database, the order companies are listed in.
-fn lower_name() -> SimpleExpr {
-    Func::lower(Expr::col(company::Column::Name)).into()
+    #[test]
+    fn unlisted_sources_rank_after_listed_ones() {
+        let preference = ["worldbank", "baseline"];
+        assert!(source_rank("elsewhere", &preference) > source_rank("baseline", &preference));
+    }
 }

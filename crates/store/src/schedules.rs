@@ -136,10 +136,6 @@ pub struct ScheduleChange {
     pub enabled: Option<bool>,
 }
 
-/// The schedules created on first start: World Bank daily, OECD weekly (the baseline never).
-pub const DEFAULT_SCHEDULES: &[(&str, &str)] =
-    &[("worldbank", "0 0 3 * * *"), ("oecd-msti", "0 0 4 * * Mon")];
-
 impl Store {
     pub async fn schedules(&self) -> Result<Vec<schedule::Model>, StoreError> {
         Ok(schedule::Entity::find()
@@ -198,20 +194,17 @@ impl Store {
         Ok(())
     }
 
-    /// Creates [`DEFAULT_SCHEDULES`] when no schedule exists yet.
-    pub async fn create_default_schedules(&self) -> Result<(), StoreError> {
+    /// Creates `defaults` (the sources' default schedules, from the worker's registry) when no
+    /// schedule exists yet.
+    pub async fn create_default_schedules(
+        &self,
+        defaults: &[NewSchedule],
+    ) -> Result<(), StoreError> {
         if schedule::Entity::find().count(&self.db).await? > 0 {
             return Ok(());
         }
-        for (source, cron) in DEFAULT_SCHEDULES {
-            self.create_schedule(NewSchedule {
-                source: (*source).to_owned(),
-                cron: (*cron).to_owned(),
-                timezone: "UTC".to_owned(),
-                enabled: true,
-                created_by: "system".to_owned(),
-            })
-            .await?;
+        for schedule in defaults {
+            self.create_schedule(schedule.clone()).await?;
         }
         Ok(())
     }

@@ -43,12 +43,75 @@ impl Default for FetchSettings {
     }
 }
 
-/// The final answer to a GET: a success, or a 4xx for the source to interpret.
+/// A successful (2xx) answer to a GET.
 #[derive(Clone, Debug)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
     pub url: String,
+}
+
+/// Why a GET gave no 2xx answer.
+#[derive(Debug)]
+pub enum FetchError {
+    /// Unreachable or throttled after every attempt allowed (or the client could not be built).
+    Source(SourceError),
+    /// The source answered a status outside 2xx that is not worth retrying (a 4xx; a 3xx, since
+    /// redirects are not followed beyond the client's policy).
+    Rejected(Rejection),
+}
+
+impl From<FetchError> for SourceError {
+    /// A rejection is a refusal of the request ([`SourceError::Refused`]), its problem
+    /// [`Rejection::problem`].
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::Source(error) => error,
+            FetchError::Rejected(rejection) => rejection.into_error(),
+        }
+    }
+}
+
+/// An answer outside 2xx that the fetcher does not retry, for the source to interpret (a 4xx
+/// may refuse only some of the countries asked for; OECD's 404 `NoRecordsFound` means no data).
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    pub source_id: &'static str,
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub url: String,
+}
+
+impl Rejection {
+    /// A 4xx: the source refused what was asked for.
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// `HTTP 400: <the body's first 200 characters, trimmed>` (`…` marks a cut).
+    pub fn problem(&self) -> String {
+        let text = self.text();
+        let text = text.trim();
+        let snippet = match text.char_indices().nth(200) {
+            Some((end, _)) => format!("{}…", &text[..end]),
+            None => text.to_owned(),
+        };
+        format!("HTTP {}: {snippet}", self.status)
+    }
+
+    /// [`SourceError::Refused`] naming the URL and [`Rejection::problem`].
+    pub fn into_error(self) -> SourceError {
+        SourceError::Refused {
+            source_id: self.source_id,
+            problem: self.problem(),
+            url: self.url,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -91,9 +154,25 @@ impl Fetcher {
         self.inner.source_id
     }
 
-    /// GETs `url`, retrying 5xx, 429, timeouts and connection errors; any other status is returned.
-    /// The permit is held across retries, so a struggling source sees no more than `concurrency`.
-    pub async fn get(&self, url: &str) -> Result<Response, SourceError> {
+    /// GETs `url`, retrying 5xx, 429, timeouts and connection errors. A 2xx is the response; any
+    /// other status is [`FetchError::Rejected`] (convert it with `?` into
+    /// [`SourceError::Refused`], or interpret it first). The permit is held across retries, so a
+    /// struggling source sees no more than `concurrency`.
+    pub async fn get(&self, url: &str) -> Result<Response, FetchError> {
+        let response = self.get_any(url).await.map_err(FetchError::Source)?;
+        if (200..300).contains(&response.status) {
+            return Ok(response);
+        }
+        Err(FetchError::Rejected(Rejection {
+            source_id: self.inner.source_id,
+            status: response.status,
+            body: response.body,
+            url: response.url,
+        }))
+    }
+
+    /// [`Fetcher::get`] without the status check: the final answer, whatever its status.
+    async fn get_any(&self, url: &str) -> Result<Response, SourceError> {
         let Inner {
             source_id,
             client,
@@ -278,6 +357,26 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn a_rejection_names_its_status_and_the_start_of_its_body() {
+        let rejection = |status: u16, body: String| Rejection {
+            source_id: "test",
+            status,
+            body: body.into_bytes(),
+            url: "http://127.0.0.1:9/x".into(),
+        };
+        let short = rejection(400, "  Semantic Error \n".into());
+        assert_eq!(short.problem(), "HTTP 400: Semantic Error");
+        assert!(short.is_client_error());
+        let long = rejection(302, "é".repeat(300));
+        assert_eq!(long.problem(), format!("HTTP 302: {}…", "é".repeat(200)));
+        assert!(!long.is_client_error());
+        assert!(matches!(
+            long.into_error(),
+            SourceError::Refused { source_id: "test", url, .. } if url == "http://127.0.0.1:9/x"
+        ));
     }
 
     #[test]

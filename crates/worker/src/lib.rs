@@ -1,7 +1,7 @@
 //! Brings figures in from their sources and records their revisions through the store.
 //!
-//! Today the one source is the curated baseline (`data/baseline.toml`); the public statistics
-//! sources (World Bank, OECD) plug into the same path.
+//! The sources (the curated baseline `data/baseline.toml`, the World Bank, the OECD) are listed
+//! in one registry ([`sources::REGISTRY`]) and refreshed through the same pipeline.
 
 pub mod clock;
 mod conflicts;
@@ -20,7 +20,7 @@ use sources::baseline::{BaselineFile, BaselineSource};
 use techbalance_store::reference::ReferenceData;
 use techbalance_store::Store;
 
-/// Loads the baseline from `file`: the sources registered, then the file's reference data and
+/// Loads the baseline from `file`: the sources registered (the registry's rows), then the file's reference data and
 /// figures recorded through the same pipeline as any source (an unchanged figure writes nothing,
 /// an edited one becomes a new version, a removed one is withdrawn). The run's notes name the
 /// file and its hash.
@@ -28,7 +28,7 @@ pub async fn seed(store: &Store, file: &BaselineFile) -> Result<RefreshOutcome, 
     let failure = |error: WorkerError| RefreshFailure { run_id: 0, error };
     let loaded = file.load().map_err(failure)?;
     let mut sources = loaded.baseline.reference_data().sources;
-    sources.extend(sources::public_sources());
+    sources.extend(sources::registry::reference_rows());
     let registered = ReferenceData {
         sources,
         ..ReferenceData::default()

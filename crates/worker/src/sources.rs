@@ -1,12 +1,27 @@
 //! One module per source of figures, behind one trait: fetch → parse → batches of normalised
-//! observations, each with the source's release marker.
+//! observations, each with the source's release marker. Each module declares what the service
+//! needs to know about its source in one [`SourceSpec`]; [`REGISTRY`] lists them (see
+//! [`registry`] for how to add a source).
 
-pub mod baseline;
-pub mod oecd;
-pub mod worldbank;
+pub mod registry;
+
+pub use registry::SourceSpec;
+
+/// Declares each source's module and lists its `SPEC` in [`REGISTRY`], in this order (the order
+/// of `refresh all`, of the default schedules, and of equal preference ranks).
+macro_rules! registry {
+    ($($module:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// Every source, in the order of the `registry!` line.
+        pub const REGISTRY: &[&SourceSpec] = &[$(&$module::SPEC),+];
+    };
+}
+
+// Adding a source: its module's name here (see `registry`).
+registry!(baseline, worldbank, oecd);
 
 use async_trait::async_trait;
-use techbalance_store::entities::source;
 use techbalance_store::reference::ReferenceData;
 use techbalance_store::revisions::Batch;
 
@@ -192,22 +207,4 @@ impl SourceError {
             _ => None,
         }
     }
-}
-
-/// The public statistics sources, registered on seeding so that their figures can be recorded.
-pub fn public_sources() -> Vec<source::Model> {
-    vec![
-        source::Model {
-            id: worldbank::SOURCE_ID.into(),
-            name: "World Bank World Development Indicators".into(),
-            homepage: "https://data.worldbank.org/".into(),
-            terms: "Creative Commons Attribution 4.0 (CC BY 4.0); https://www.worldbank.org/en/about/legal/terms-of-use-for-datasets".into(),
-        },
-        source::Model {
-            id: oecd::SOURCE_ID.into(),
-            name: "OECD Main Science and Technology Indicators".into(),
-            homepage: "https://www.oecd.org/en/data/datasets/main-science-and-technology-indicators.html".into(),
-            terms: "OECD terms and conditions; https://www.oecd.org/en/about/terms-conditions.html".into(),
-        },
-    ]
 }

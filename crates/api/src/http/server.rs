@@ -5,8 +5,11 @@
 //!   kept-alive one (so it is also how long a kept-alive connection may sit idle);
 //! - a connection on which no byte moves either way for `idle_timeout` is closed (a body that
 //!   stopped, a client that stopped reading its answer);
-//! - at most `max_connections` HTTP connections are served at once; past that, a new one gets
-//!   `503` with `TOO_MANY_CONNECTIONS` and is closed;
+//! - at most `max_connections` HTTP connections are served at once. At the limit, a new
+//!   connection makes room by closing the oldest connection that has not yet been answered
+//!   (idle, trickling its headers or its body: what stalled connections look like), so that
+//!   connections held open cannot lock new clients out; only when every open connection has
+//!   been answered at least once does a new one get `503` with `TOO_MANY_CONNECTIONS`;
 //! - [`raise_fd_limit`] lifts the process's descriptor limit to its hard limit.
 //!
 //! Upgraded WebSocket connections leave the count when they upgrade (they have their own limit,
@@ -28,7 +31,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service as _;
 
@@ -85,15 +88,32 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut listener = listener;
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let unanswered = Arc::new(Unanswered::default());
     let (stop, stopping) = watch::channel(false);
-    let refused = AtomicU64::new(0);
+    let (refused, evicted) = (AtomicU64::new(0), AtomicU64::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (io, addr) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let mut slot = slots.clone().try_acquire_owned().ok();
+        if slot.is_none() && unanswered.evict_oldest() {
+            let count = evicted.fetch_add(1, Ordering::Relaxed) + 1;
+            if count == 1 || count.is_multiple_of(1000) {
+                tracing::warn!(
+                    limit = settings.max_connections,
+                    evicted = count,
+                    "connection limit reached: closing the oldest unanswered connections"
+                );
+            }
+            // The evicted connection's task gives its slot back at its next poll.
+            slot = tokio::time::timeout(EVICTION_WAIT, slots.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let Some(slot) = slot else {
             let count = refused.fetch_add(1, Ordering::Relaxed) + 1;
             if count == 1 || count.is_multiple_of(1000) {
                 tracing::warn!(
@@ -107,13 +127,22 @@ pub async fn serve(
         };
         let app = app.clone();
         let mut stopping = stopping.clone();
+        let (ticket, mut eviction) = unanswered.enter();
+        let unanswered = Arc::clone(&unanswered);
         tokio::spawn(async move {
+            let answered = Arc::clone(&unanswered);
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request
                         .extensions_mut()
                         .insert(ConnectInfo(ClientAddr(addr)));
-                    app.clone().call(request)
+                    let answer = app.clone().call(request);
+                    let answered = Arc::clone(&answered);
+                    async move {
+                        let response = answer.await;
+                        answered.leave(ticket);
+                        response
+                    }
                 });
             let io = TokioIo::new(Idle::new(io, settings.idle_timeout));
             let mut builder = http1::Builder::new();
@@ -128,10 +157,13 @@ pub async fn serve(
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
+                // Dropping the connection closes it.
+                Ok(()) = &mut eviction => Ok(()),
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
+            unanswered.leave(ticket);
             drop(slot);
         });
     }
@@ -141,6 +173,52 @@ pub async fn serve(
     let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     Ok(())
+}
+
+/// How long a new connection waits for the slot of the connection it evicted.
+const EVICTION_WAIT: Duration = Duration::from_millis(500);
+
+/// The open connections that have not been answered yet, oldest first: the ones a new
+/// connection may evict at the limit. Each entry holds the sender that closes its connection.
+#[derive(Default)]
+struct Unanswered {
+    next: AtomicU64,
+    open: std::sync::Mutex<std::collections::BTreeMap<u64, oneshot::Sender<()>>>,
+}
+
+impl Unanswered {
+    /// Registers a new connection: its ticket, and what resolves when it is evicted.
+    fn enter(&self) -> (u64, oneshot::Receiver<()>) {
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        let (evict, eviction) = oneshot::channel();
+        self.lock().insert(ticket, evict);
+        (ticket, eviction)
+    }
+
+    /// The connection was answered (or closed): it can no longer be evicted.
+    fn leave(&self, ticket: u64) {
+        self.lock().remove(&ticket);
+    }
+
+    /// Closes the oldest unanswered connection; false when there is none.
+    fn evict_oldest(&self) -> bool {
+        let mut open = self.lock();
+        while let Some((_, evict)) = open.pop_first() {
+            if evict.send(()).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, oneshot::Sender<()>>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// How long a connection over the limit has to send its request's headers before its refusal

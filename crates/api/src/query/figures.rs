@@ -79,7 +79,8 @@ impl FiguresQuery {
         let source = resolve::optional_source(ctx, source).await?;
         let picked = if year.is_none() && source.is_none() && as_of.is_none() {
             // The latest current values: one index probe per country.
-            let preference = SourcePreference::from_metrics([&metric.0]);
+            let preference =
+                SourcePreference::from_metrics(store(ctx).source_preference(), [&metric.0]);
             store(ctx)
                 .latest_values(
                     Some(std::slice::from_ref(&metric.0.slug)),
@@ -99,7 +100,7 @@ impl FiguresQuery {
                 })
                 .await
                 .or_gql()?;
-            metric.pick(rows)
+            metric.pick(store(ctx), rows)
         };
         let entries: Vec<ComparisonEntry> = codes
             .iter()

@@ -5,6 +5,7 @@
 //! run notes name the file and the SHA-256 of its text. The file is also compiled into the
 //! binary, so a machine without it still has a baseline.
 
+use super::registry::SourceSpec;
 use super::{FetchRequest, Fetched, Source, SourceError};
 use crate::WorkerError;
 use async_trait::async_trait;
@@ -17,6 +18,17 @@ use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "baseline";
+
+/// The baseline in the registry: its `sources` row comes from the file; refreshed only on
+/// demand; every official statistic is preferred to it.
+pub const SPEC: SourceSpec = SourceSpec {
+    id: SOURCE_ID,
+    reference: None,
+    schedule: None,
+    preference_rank: 100,
+    base_url: None,
+    build: |context| Ok(Box::new(BaselineSource::new(context.baseline.clone()))),
+};
 
 /// The baseline shipped with this build.
 pub const BUNDLED: &str = include_str!("../../../../data/baseline.toml");
