@@ -20,7 +20,12 @@ pub(crate) const DASHBOARD: &str = r#"{
 both_backends!(the_dashboard_query_costs_the_same_statements_for_2_or_20_countries);
 
 async fn the_dashboard_query_costs_the_same_statements_for_2_or_20_countries(backend: Backend) {
-    let (app, statements) = TestApp::spawn_counting_statements(backend).await;
+    // The statements of an execution: no answer from the response cache.
+    let (app, statements) = TestApp::spawn_counting_statements_with(
+        backend,
+        &[("TECHBALANCE_RESPONSE_CACHE_BYTES", "0")],
+    )
+    .await;
 
     let with_two = count(&app, &statements).await;
     assert_eq!(
@@ -301,6 +306,8 @@ async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Bac
         &[
             ("TECHBALANCE_DB_MAX_CONNECTIONS", pool),
             ("TECHBALANCE_DB_TIMEOUT_SECS", "2"),
+            // Each ask must reach the pool, not the response cache.
+            ("TECHBALANCE_RESPONSE_CACHE_BYTES", "0"),
         ],
     )
     .await;
