@@ -1,41 +1,50 @@
 //! All configuration, read once at start-up from the environment. A bad value fails fast with
 //! an error naming its variable.
+//!
+//! Each concern has a module that declares its variables with clap (`env`, default, bounds and a
+//! line of help): [`database`], [`server`], [`http`] (with WebSockets), [`limits`], [`refresh`]
+//! (with the source URLs in [`sources`]), [`worker`] and [`telemetry`]. That declaration is the
+//! one home of each variable: loading parses through it, `--help` is rendered from it
+//! ([`variables::help`]), and tests hold the README's configuration table to it. A default that
+//! belongs to another crate (the API's limits, the fetcher's patience) is referred to, not copied.
 
+use clap::{CommandFactory, FromArgMatches};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-use techbalance_api::{
-    CorsHeaders, CorsOrigins, HttpSettings, RateLimitSettings, SchemaLimits, ServerSettings,
-    WsSettings,
-};
-use techbalance_store::queue::RetryPolicy;
+use techbalance_api::{HttpSettings, SchemaLimits};
 use techbalance_store::ConnectionSettings;
-use techbalance_worker::fetch::FetchSettings;
-use techbalance_worker::pipeline::DEFAULT_MAX_WITHDRAWAL_SHARE;
 use techbalance_worker::sources::baseline::BaselineFile;
-use techbalance_worker::sources::registry;
 
+pub mod database;
+pub mod http;
+pub mod limits;
+pub mod refresh;
+pub mod server;
+pub mod sources;
+pub mod telemetry;
 pub mod variables;
+pub mod worker;
 
-/// The baseline file read when `TECHBALANCE_BASELINE` is unset, relative to the working
-/// directory; without it, the copy bundled with the build.
-pub const DEFAULT_BASELINE: &str = "data/baseline.toml";
-
-/// The embedded database used when `DATABASE_URL` is unset.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://techbalance.db?mode=rwc";
-pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub use database::DEFAULT_DATABASE_URL;
+pub use refresh::{RefreshConfig, DEFAULT_BASELINE};
+pub use server::DEFAULT_BIND;
+pub use telemetry::{LogFormat, TelemetryConfig};
+pub use worker::WorkerConfig;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {problem}")]
 pub struct ConfigError {
-    pub variable: &'static str,
+    pub variable: String,
     pub problem: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
+impl ConfigError {
+    pub fn new(variable: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            problem: problem.into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -44,7 +53,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub log_filter: String,
     pub log_format: LogFormat,
-    /// The one baseline every load reads (see [`baseline_file`]).
+    /// The one baseline every load reads.
     pub baseline: BaselineFile,
     pub http: HttpSettings,
     pub limits: SchemaLimits,
@@ -57,42 +66,34 @@ pub struct Config {
     pub telemetry: Option<TelemetryConfig>,
 }
 
-/// Where spans are exported with OpenTelemetry (OTLP over HTTP/protobuf), when configured.
-///
-/// Read from the standard OpenTelemetry variables, so that the usual collector set-up works
-/// unchanged: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT`
-/// (`/v1/traces` appended), `OTEL_SERVICE_NAME`, `OTEL_SDK_DISABLED`. Headers
-/// (`OTEL_EXPORTER_OTLP_HEADERS`), timeouts and batching (`OTEL_BSP_*`) are read by the exporter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TelemetryConfig {
-    /// The full URL spans are POSTed to.
-    pub traces_endpoint: String,
-    pub service_name: String,
+/// Every variable, by concern: the declaration loading parses and `--help` renders.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "techbalance",
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+pub struct Variables {
+    #[command(flatten)]
+    database: database::Variables,
+    #[command(flatten)]
+    server: server::Variables,
+    #[command(flatten)]
+    telemetry: telemetry::Variables,
+    #[command(flatten)]
+    limits: limits::Variables,
+    #[command(flatten)]
+    http: http::Variables,
+    #[command(flatten)]
+    refresh: refresh::Variables,
+    #[command(flatten)]
+    worker: worker::Variables,
 }
 
-/// How workers claim and retry runs, and how often schedules are re-read.
-#[derive(Clone, Debug)]
-pub struct WorkerConfig {
-    pub lease: Duration,
-    pub poll_interval: Duration,
-    pub retry: RetryPolicy,
-    pub schedule_reload: Duration,
-}
-
-/// Where and how the worker fetches public sources.
-#[derive(Clone, Debug)]
-pub struct RefreshConfig {
-    /// ISO3 codes of the countries refreshed.
-    pub countries: Vec<String>,
-    /// Each public source's base URL by source id (the registry names its variable and default).
-    pub base_urls: std::collections::BTreeMap<String, String>,
-    /// First year fetched.
-    pub from_year: i32,
-    pub worldbank_per_page: u32,
-    pub fetch: FetchSettings,
-    /// The share (0 to 1) of a source's current values one refresh may withdraw without an
-    /// operator accepting it; a whole series is never withdrawn without one.
-    pub max_withdrawal_share: f64,
+/// The declaration as a clap command: [`Variables`] and the sources' base URLs.
+pub fn command() -> clap::Command {
+    sources::declare(Variables::command())
 }
 
 impl Config {
@@ -100,98 +101,52 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// Reads configuration through `lookup` (the environment, or a map in tests). A value that
+    /// is empty or only spaces counts as unset; values are trimmed.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        if !(url.starts_with("postgres://")
-            || url.starts_with("postgresql://")
-            || url.starts_with("sqlite:"))
-        {
-            let scheme = url.split(':').next().unwrap_or_default();
-            return Err(ConfigError {
-                variable: "DATABASE_URL",
-                problem: format!("unsupported database \"{scheme}\": use postgres://… or sqlite:…"),
-            });
+        // Each set variable is handed to the parser as its option; the parser itself reads no
+        // environment, so that `lookup` is the only source.
+        let declared = command();
+        let mut options = Vec::new();
+        for arg in declared.get_arguments() {
+            let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            let value = variable
+                .to_str()
+                .and_then(&lookup)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty());
+            if let Some(value) = value {
+                options.push(format!("--{long}={value}"));
+            }
         }
+        let parser = command().mut_args(|arg| arg.env(None));
+        let (vars, base_urls) = parser
+            .try_get_matches_from(options)
+            .and_then(|matches| {
+                let vars = Variables::from_arg_matches(&matches)?;
+                Ok((vars, sources::base_urls(&matches)))
+            })
+            .map_err(|error| parse_error(&declared, &error))?;
+        let telemetry = vars.telemetry.telemetry()?;
+        let baseline = vars
+            .refresh
+            .baseline()
+            .map_err(|problem| ConfigError::new("TECHBALANCE_BASELINE", problem))?;
+        let request_timeout = vars.limits.request_timeout();
         Ok(Self {
-            database: ConnectionSettings {
-                url: created_if_missing(url),
-                max_connections: parse(&get, "TECHBALANCE_DB_MAX_CONNECTIONS", 10, |n: &u32| {
-                    *n >= 1
-                })?,
-                acquire_timeout: Duration::from_secs(parse(
-                    &get,
-                    "TECHBALANCE_DB_TIMEOUT_SECS",
-                    3,
-                    |n: &u64| (1..=600).contains(n),
-                )?),
-            },
-            bind: parse(
-                &get,
-                "TECHBALANCE_BIND",
-                DEFAULT_BIND.parse().expect("default bind address"),
-                |_| true,
-            )?,
-            log_filter: get("TECHBALANCE_LOG").unwrap_or_else(|| "info".to_owned()),
-            log_format: match get("TECHBALANCE_LOG_FORMAT").as_deref() {
-                None | Some("text") => LogFormat::Text,
-                Some("json") => LogFormat::Json,
-                Some(other) => {
-                    return Err(ConfigError {
-                        variable: "TECHBALANCE_LOG_FORMAT",
-                        problem: format!("\"{other}\" is neither \"text\" nor \"json\""),
-                    })
-                }
-            },
-            baseline: baseline_file(get("TECHBALANCE_BASELINE"))?,
-            http: http_settings(&get)?,
-            telemetry: telemetry_config(&get)?,
-            limits: schema_limits(&get)?,
-            refresh: refresh_config(&get)?,
-            shutdown_grace: Duration::from_secs(parse(
-                &get,
-                "TECHBALANCE_SHUTDOWN_GRACE_SECS",
-                10,
-                |n: &u64| *n <= 3600,
-            )?),
-            worker: WorkerConfig {
-                lease: Duration::from_secs(parse(
-                    &get,
-                    "TECHBALANCE_WORKER_LEASE_SECS",
-                    60,
-                    |n: &u64| *n >= 1,
-                )?),
-                poll_interval: Duration::from_millis(parse(
-                    &get,
-                    "TECHBALANCE_WORKER_POLL_MS",
-                    1000,
-                    |n: &u64| *n >= 10,
-                )?),
-                retry: RetryPolicy {
-                    max_attempts: parse(&get, "TECHBALANCE_RUN_MAX_ATTEMPTS", 5, |n: &i32| {
-                        *n >= 1
-                    })?,
-                    base: Duration::from_secs(parse(
-                        &get,
-                        "TECHBALANCE_RUN_RETRY_SECS",
-                        60,
-                        |_: &u64| true,
-                    )?),
-                    max_retry_after: Duration::from_secs(parse(
-                        &get,
-                        "TECHBALANCE_RUN_RETRY_AFTER_MAX_SECS",
-                        21_600,
-                        |_: &u64| true,
-                    )?),
-                },
-                schedule_reload: Duration::from_millis(parse(
-                    &get,
-                    "TECHBALANCE_SCHEDULE_RELOAD_MS",
-                    5000,
-                    |n: &u64| *n >= 10,
-                )?),
-            },
+            database: vars.database.settings(),
+            bind: vars.server.bind,
+            shutdown_grace: vars.server.shutdown_grace(),
+            log_filter: vars.telemetry.log_filter,
+            log_format: vars.telemetry.log_format,
+            baseline,
+            http: vars.http.settings(request_timeout),
+            limits: vars.limits.settings(),
+            refresh: vars.refresh.settings(base_urls),
+            worker: vars.worker.settings(),
+            telemetry,
         })
     }
 
@@ -200,355 +155,33 @@ impl Config {
     }
 }
 
-/// `TECHBALANCE_BASELINE` (which must exist), else [`DEFAULT_BASELINE`] in the working directory
-/// when there is one, else the bundled copy. A path is made absolute once, so that every load in
-/// this process reads the same file.
-fn baseline_file(named: Option<String>) -> Result<BaselineFile, ConfigError> {
-    let problem = |problem: String| ConfigError {
-        variable: "TECHBALANCE_BASELINE",
-        problem,
+/// A parse error as the variable it is about and what is wrong with its value.
+fn parse_error(declared: &clap::Command, error: &clap::Error) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue};
+    let context = |kind| match error.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        _ => None,
     };
-    let path = match named {
-        Some(named) => {
-            let path = PathBuf::from(named.trim());
-            if !path.is_file() {
-                return Err(problem(format!("no baseline file at {}", path.display())));
-            }
-            path
-        }
-        None if Path::new(DEFAULT_BASELINE).is_file() => PathBuf::from(DEFAULT_BASELINE),
-        None => return Ok(BaselineFile::Bundled),
+    // The option as clap names it: `--max-body-bytes <MAX_BODY_BYTES>`.
+    let variable = context(ContextKind::InvalidArg).and_then(|option| {
+        let long = option.trim_start_matches('-');
+        let long = long.split([' ', '=']).next().unwrap_or_default();
+        declared
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(|arg| arg.get_env())
+            .and_then(|env| env.to_str())
+            .map(str::to_owned)
+    });
+    let Some(variable) = variable else {
+        return ConfigError::new("configuration", error.to_string());
     };
-    std::path::absolute(&path)
-        .map(BaselineFile::Path)
-        .map_err(|e| problem(format!("cannot resolve {}: {e}", path.display())))
-}
-
-/// A SQLite file URL without a `mode` opens read-write and creates the file (`mode=rwc`), as
-/// the default does: a path the user names just works. Other URLs are kept as they are.
-fn created_if_missing(url: String) -> String {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
-        return url;
+    let value = context(ContextKind::InvalidValue).unwrap_or_default();
+    let problem = match std::error::Error::source(error) {
+        Some(reason) => format!("invalid value \"{value}\": {reason}"),
+        None => format!("invalid value \"{value}\""),
     };
-    if rest.contains(":memory:") || rest.contains("mode=") {
-        return url;
-    }
-    let separator = if rest.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}mode=rwc")
-}
-
-/// The HTTP transport: body size, batches, rate limiting, CORS and CSRF.
-fn telemetry_config(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<TelemetryConfig>, ConfigError> {
-    // Read before any early return, so that every variable is read (see `variables`).
-    let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| "techbalance".to_owned());
-    if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
-        return Ok(None);
-    }
-    for variable in [
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ] {
-        if let Some(protocol) = get(variable) {
-            if protocol.trim() != "http/protobuf" {
-                return Err(ConfigError {
-                    variable,
-                    problem: format!(
-                        "\"{protocol}\" is not supported: spans are exported as \"http/protobuf\" \
-                         (the collector's HTTP port, usually 4318)"
-                    ),
-                });
-            }
-            break;
-        }
-    }
-    let (variable, traces_endpoint) =
-        if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                endpoint.trim().to_owned(),
-            )
-        } else if let Some(endpoint) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("{}/v1/traces", endpoint.trim().trim_end_matches('/')),
-            )
-        } else {
-            return Ok(None);
-        };
-    if !(traces_endpoint.starts_with("http://") || traces_endpoint.starts_with("https://")) {
-        return Err(ConfigError {
-            variable,
-            problem: format!("\"{traces_endpoint}\" is not an http(s) URL"),
-        });
-    }
-    Ok(Some(TelemetryConfig {
-        traces_endpoint,
-        service_name,
-    }))
-}
-
-fn http_settings(get: &impl Fn(&str) -> Option<String>) -> Result<HttpSettings, ConfigError> {
-    let d = HttpSettings::default();
-    let cors_origins = match get("TECHBALANCE_CORS_ORIGINS") {
-        None => d.cors_origins,
-        Some(text) => CorsOrigins::parse(&text).map_err(|problem| ConfigError {
-            variable: "TECHBALANCE_CORS_ORIGINS",
-            problem,
-        })?,
-    };
-    let cors_headers = match get("TECHBALANCE_CORS_HEADERS") {
-        None => d.cors_headers,
-        Some(text) => CorsHeaders::parse(&text).map_err(|problem| ConfigError {
-            variable: "TECHBALANCE_CORS_HEADERS",
-            problem,
-        })?,
-    };
-    Ok(HttpSettings {
-        max_body_bytes: parse(get, "TECHBALANCE_MAX_BODY_BYTES", d.max_body_bytes, |n| {
-            *n >= 1024
-        })?,
-        ws: ws_settings(get)?,
-        max_batch: parse(get, "TECHBALANCE_MAX_BATCH", d.max_batch, |n| *n <= 1000)?,
-        rate_limit: RateLimitSettings {
-            per_second: parse(
-                get,
-                "TECHBALANCE_RATE_LIMIT_PER_SECOND",
-                d.rate_limit.per_second,
-                |n: &f64| n.is_finite() && *n >= 0.0,
-            )?,
-            burst: parse(
-                get,
-                "TECHBALANCE_RATE_LIMIT_BURST",
-                d.rate_limit.burst,
-                |n| *n >= 1,
-            )?,
-            trust_forwarded_for: parse(
-                get,
-                "TECHBALANCE_TRUST_FORWARDED_FOR",
-                d.rate_limit.trust_forwarded_for,
-                |_| true,
-            )?,
-        },
-        cors_origins,
-        cors_headers,
-        csrf_prevention: parse(
-            get,
-            "TECHBALANCE_CSRF_PREVENTION",
-            d.csrf_prevention,
-            |_| true,
-        )?,
-        connections: connection_settings(get)?,
-        max_response_bytes: parse(
-            get,
-            "TECHBALANCE_MAX_RESPONSE_BYTES",
-            d.max_response_bytes,
-            |n| *n >= 1024,
-        )?,
-        // The same limit as the schema's: see `schema_limits`.
-        request_timeout: request_timeout(get)?,
-        response_cache_bytes: parse(
-            get,
-            "TECHBALANCE_RESPONSE_CACHE_BYTES",
-            d.response_cache_bytes,
-            |n| *n == 0 || *n >= 64 * 1024,
-        )?,
-    })
-}
-
-/// Timeouts and the limit on open connections.
-fn connection_settings(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<ServerSettings, ConfigError> {
-    let d = ServerSettings::default();
-    let millis = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-        let ms = parse(get, variable, default.as_millis() as u64, |n: &u64| {
-            *n >= 10
-        })?;
-        Ok(Duration::from_millis(ms))
-    };
-    Ok(ServerSettings {
-        header_timeout: millis("TECHBALANCE_HEADER_TIMEOUT_MS", d.header_timeout)?,
-        idle_timeout: millis("TECHBALANCE_IDLE_TIMEOUT_MS", d.idle_timeout)?,
-        max_connections: parse(get, "TECHBALANCE_MAX_CONNECTIONS", d.max_connections, |n| {
-            (1..=1_000_000).contains(n)
-        })?,
-    })
-}
-
-/// `TECHBALANCE_REQUEST_TIMEOUT_MS`: 0 for none.
-fn request_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, ConfigError> {
-    let default_ms = SchemaLimits::default()
-        .timeout
-        .map_or(0, |t| t.as_millis() as u64);
-    Ok(
-        match parse(get, "TECHBALANCE_REQUEST_TIMEOUT_MS", default_ms, |_| true)? {
-            0 => None,
-            ms => Some(Duration::from_millis(ms)),
-        },
-    )
-}
-
-/// What one operation may ask for.
-fn schema_limits(get: &impl Fn(&str) -> Option<String>) -> Result<SchemaLimits, ConfigError> {
-    let d = SchemaLimits::default();
-    let at_least_one = |n: &usize| *n >= 1;
-    Ok(SchemaLimits {
-        depth: parse(get, "TECHBALANCE_MAX_DEPTH", d.depth, at_least_one)?,
-        complexity: parse(
-            get,
-            "TECHBALANCE_MAX_COMPLEXITY",
-            d.complexity,
-            at_least_one,
-        )?,
-        recursion: parse(get, "TECHBALANCE_MAX_RECURSION", d.recursion, |n| {
-            (1..=256).contains(n)
-        })?,
-        nodes: parse(get, "TECHBALANCE_MAX_NODES", d.nodes, |n| *n >= 1)?,
-        aliases: parse(get, "TECHBALANCE_MAX_ALIASES", d.aliases, |_| true)?,
-        directives: parse(get, "TECHBALANCE_MAX_DIRECTIVES", d.directives, |_| true)?,
-        tokens: parse(get, "TECHBALANCE_MAX_TOKENS", d.tokens, at_least_one)?,
-        timeout: request_timeout(get)?,
-        introspection: parse(get, "TECHBALANCE_INTROSPECTION", d.introspection, |_| true)?,
-        suggestions: parse(get, "TECHBALANCE_FIELD_SUGGESTIONS", d.suggestions, |_| {
-            true
-        })?,
-        persisted_queries: parse(
-            get,
-            "TECHBALANCE_PERSISTED_QUERIES",
-            d.persisted_queries,
-            |n| *n <= 100_000,
-        )?,
-    })
-}
-
-/// WebSocket limits and timings.
-fn ws_settings(get: &impl Fn(&str) -> Option<String>) -> Result<WsSettings, ConfigError> {
-    let d = WsSettings::default();
-    let millis = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-        let ms = parse(get, variable, default.as_millis() as u64, |n: &u64| {
-            *n >= 10
-        })?;
-        Ok(Duration::from_millis(ms))
-    };
-    Ok(WsSettings {
-        init_timeout: millis("TECHBALANCE_WS_INIT_TIMEOUT_MS", d.init_timeout)?,
-        keepalive: millis("TECHBALANCE_WS_KEEPALIVE_MS", d.keepalive)?,
-        max_subscriptions_per_connection: parse(
-            get,
-            "TECHBALANCE_WS_MAX_SUBSCRIPTIONS",
-            d.max_subscriptions_per_connection,
-            |n| *n >= 1,
-        )?,
-        max_connections: parse(
-            get,
-            "TECHBALANCE_WS_MAX_CONNECTIONS",
-            d.max_connections,
-            |n| *n >= 1,
-        )?,
-        outbox: parse(get, "TECHBALANCE_WS_OUTBOX", d.outbox, |n| *n >= 1)?,
-        write_timeout: millis("TECHBALANCE_WS_WRITE_TIMEOUT_MS", d.write_timeout)?,
-        token_recheck: millis("TECHBALANCE_TOKEN_RECHECK_MS", d.token_recheck)?,
-    })
-}
-
-fn refresh_config(get: &impl Fn(&str) -> Option<String>) -> Result<RefreshConfig, ConfigError> {
-    let countries = match get("TECHBALANCE_COUNTRIES") {
-        None => vec!["USA".to_owned(), "CHN".to_owned()],
-        Some(list) => {
-            let codes: Vec<String> = list
-                .split([',', ' ', ';'])
-                .filter(|c| !c.is_empty())
-                .map(|c| c.trim().to_ascii_uppercase())
-                .collect();
-            if codes.is_empty()
-                || codes
-                    .iter()
-                    .any(|c| c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
-            {
-                return Err(ConfigError {
-                    variable: "TECHBALANCE_COUNTRIES",
-                    problem: format!(
-                        "\"{list}\" is not a list of ISO 3166-1 alpha-3 codes (e.g. USA,CHN,DEU)"
-                    ),
-                });
-            }
-            codes
-        }
-    };
-    let url = |variable: &'static str, default: &str| -> Result<String, ConfigError> {
-        let value = get(variable).unwrap_or_else(|| default.to_owned());
-        if value.starts_with("http://") || value.starts_with("https://") {
-            Ok(value.trim_end_matches('/').to_owned())
-        } else {
-            Err(ConfigError {
-                variable,
-                problem: format!("\"{value}\" is not an http(s) URL"),
-            })
-        }
-    };
-    let defaults = FetchSettings::default();
-    Ok(RefreshConfig {
-        countries,
-        base_urls: registry::base_urls()
-            .map(|(spec, base)| Ok((spec.id.to_owned(), url(base.variable, base.default)?)))
-            .collect::<Result<_, ConfigError>>()?,
-        from_year: parse(get, "TECHBALANCE_FROM_YEAR", 1990, |y: &i32| {
-            (1900..=2100).contains(y)
-        })?,
-        worldbank_per_page: parse(get, "TECHBALANCE_WORLDBANK_PER_PAGE", 1000, |n: &u32| {
-            (1..=32_500).contains(n)
-        })?,
-        fetch: FetchSettings {
-            max_attempts: parse(
-                get,
-                "TECHBALANCE_FETCH_ATTEMPTS",
-                defaults.max_attempts,
-                |n| *n >= 1,
-            )?,
-            request_timeout: Duration::from_secs(parse(
-                get,
-                "TECHBALANCE_FETCH_TIMEOUT_SECS",
-                defaults.request_timeout.as_secs(),
-                |n| *n >= 1,
-            )?),
-            concurrency: parse(
-                get,
-                "TECHBALANCE_FETCH_CONCURRENCY",
-                defaults.concurrency,
-                |n| *n >= 1,
-            )?,
-            ..defaults
-        },
-        max_withdrawal_share: parse(
-            get,
-            "TECHBALANCE_MAX_WITHDRAWAL_SHARE",
-            DEFAULT_MAX_WITHDRAWAL_SHARE,
-            |n: &f64| (0.0..=1.0).contains(n),
-        )?,
-    })
-}
-
-fn parse<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: T,
-    valid: impl Fn(&T) -> bool,
-) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr,
-{
-    let Some(text) = get(variable) else {
-        return Ok(default);
-    };
-    match text.trim().parse::<T>() {
-        Ok(value) if valid(&value) => Ok(value),
-        _ => Err(ConfigError {
-            variable,
-            problem: format!("invalid value \"{text}\""),
-        }),
-    }
+    ConfigError::new(variable, problem)
 }
 
 #[cfg(test)]
@@ -635,19 +268,16 @@ mod tests {
     fn source_urls_default_to_the_real_services_and_can_be_replaced() {
         let defaults = config(&[]).expect("defaults");
         assert_eq!(
-            defaults.refresh.base_urls["worldbank"],
+            defaults.refresh.base_url("worldbank"),
             "https://api.worldbank.org/v2"
         );
         assert_eq!(
-            defaults.refresh.base_urls["oecd-msti"],
+            defaults.refresh.base_url("oecd-msti"),
             "https://sdmx.oecd.org/public/rest"
         );
         let local =
             config(&[("TECHBALANCE_WORLDBANK_URL", "http://127.0.0.1:9/v2/")]).expect("local");
-        assert_eq!(
-            local.refresh.base_urls["worldbank"],
-            "http://127.0.0.1:9/v2"
-        );
+        assert_eq!(local.refresh.base_url("worldbank"), "http://127.0.0.1:9/v2");
         let err = config(&[("TECHBALANCE_OECD_URL", "ftp://x")]).expect_err("scheme");
         assert_eq!(err.variable, "TECHBALANCE_OECD_URL");
     }

@@ -1,13 +1,10 @@
-//! The environment variables, as `--help` lists them.
+//! The environment variables, as `--help` lists them and as the README's table documents them.
 //!
-//! The set of variables has one home: configuration loading itself. [`read_by_loading`] asks
-//! [`Config::from_lookup`](super::Config::from_lookup) which variables it reads, so a variable
-//! added there is listed without further work. Their defaults and meanings, written for people,
-//! have one home too: the README's configuration table, compiled in. Tests check that the two
-//! agree: the same variables, and each default the README states in backticks is what loading
-//! uses when the variable is unset.
-
-use std::cell::RefCell;
+//! Their one declaration is [`command`](super::command), by concern: the name (clap's `env`),
+//! the default, the bounds and a line of help. Loading parses through it, [`help`] renders it, and
+//! the tests below hold the README's configuration table (written for people, with more words)
+//! to it: the same variables, and each default the README states in backticks is the declared
+//! one and what loading uses when the variable is unset.
 
 const README: &str = include_str!("../../README.md");
 
@@ -23,18 +20,37 @@ pub struct Documented {
     pub meaning: String,
 }
 
-/// Every variable configuration loading reads, in the order it reads them.
+/// A declared variable: its name, its default (`None`: unset means none), its help line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declared {
+    pub name: String,
+    pub default: Option<String>,
+    pub help: String,
+}
+
+/// Every variable configuration loading reads, in declaration order.
+pub fn declared() -> Vec<Declared> {
+    super::command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let name = arg.get_env()?.to_str()?.to_owned();
+            let default = arg
+                .get_default_values()
+                .first()
+                .map(|d| d.to_string_lossy().into_owned());
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            Some(Declared {
+                name,
+                default,
+                help,
+            })
+        })
+        .collect()
+}
+
+/// The names of [`declared`].
 pub fn read_by_loading() -> Vec<String> {
-    let names = RefCell::new(Vec::<String>::new());
-    // With nothing set, loading cannot fail, and reads every variable it knows.
-    let _ = super::Config::from_lookup(|name| {
-        let mut names = names.borrow_mut();
-        if !names.iter().any(|known| known == name) {
-            names.push(name.to_owned());
-        }
-        None
-    });
-    names.into_inner()
+    declared().into_iter().map(|v| v.name).collect()
 }
 
 /// The rows of the README's configuration table (`## Configuration`), in order.
@@ -66,23 +82,20 @@ pub fn documented() -> Vec<Documented> {
     rows
 }
 
-/// The environment section of `--help`: every variable loading reads, with its default and
-/// meaning from the README.
+/// The environment section of `--help`, rendered from the declaration: each variable with its
+/// default (when it has one) and its help line.
 pub fn help() -> String {
-    let documented = documented();
     let mut help = String::from(
         "Environment variables (read once at start-up; a bad value stops the program, exit code 2):",
     );
-    for row in &documented {
-        help.push_str(&format!(
-            "\n  {}  [default: {}]\n          {}",
-            row.name, row.default, row.meaning
-        ));
-    }
-    for name in read_by_loading() {
-        if !documented.iter().any(|row| row.name == name) {
-            help.push_str(&format!("\n  {name}"));
+    for variable in declared() {
+        help.push_str("\n  ");
+        help.push_str(&variable.name);
+        if let Some(default) = &variable.default {
+            help.push_str(&format!("  [default: {default}]"));
         }
+        help.push_str("\n          ");
+        help.push_str(&variable.help);
     }
     help
 }
@@ -116,14 +129,12 @@ mod tests {
         let undocumented: Vec<&String> = read.iter().filter(|n| !documented.contains(n)).collect();
         assert!(
             undocumented.is_empty(),
-            "read by src/config.rs but missing from the README's configuration table: {undocumented:?}"
+            "declared in src/config/ but missing from the README's configuration table: {undocumented:?}"
         );
         let unread: Vec<&String> = documented.iter().filter(|n| !read.contains(n)).collect();
         assert!(
             unread.is_empty(),
-            "in the README's configuration table but not read by src/config.rs when nothing is \
-             set (read each variable before any early return: that is how --help finds them): \
-             {unread:?}"
+            "in the README's configuration table but not declared in src/config/: {unread:?}"
         );
     }
 
@@ -146,6 +157,31 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 40, "only {checked} defaults checked");
+    }
+
+    #[test]
+    fn the_readme_states_each_declared_default_and_no_other() {
+        let declared = declared();
+        for row in documented() {
+            let Some(variable) = declared.iter().find(|v| v.name == row.name) else {
+                continue;
+            };
+            assert_eq!(
+                row.default_value, variable.default,
+                "{}: the README's default (`{}`) is not the declared one",
+                row.name, row.default
+            );
+        }
+    }
+
+    #[test]
+    fn every_variable_is_declared_once_with_a_line_of_help() {
+        let declared = declared();
+        for variable in &declared {
+            assert!(!variable.help.is_empty(), "{} has no help", variable.name);
+            let times = declared.iter().filter(|v| v.name == variable.name).count();
+            assert_eq!(times, 1, "{} is declared {times} times", variable.name);
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ use techbalance_store::audit::{Refusal, MAX_REFUSAL_ROWS, REFUSAL_WINDOW_SECS};
 
 both_backends!(
     no_audit_entry_no_change_for_every_mutation_and_cli_command,
+    a_failed_cli_operation_is_audited_with_its_code,
+    the_cli_and_the_api_write_audit_entries_of_one_shape,
     a_flood_of_refused_attempts_is_counted_in_bounded_rows,
 );
 
@@ -111,6 +113,120 @@ async fn no_audit_entry_no_change_for_every_mutation_and_cli_command(backend: Ba
         "a change was made without its audit entry"
     );
     assert_eq!(app.store.count_audit_log().await.expect("count"), 0);
+}
+
+/// The newest audit entries, newest first: actor, action, arguments (as JSON) and outcome.
+async fn latest_entries(app: &TestApp, n: u64) -> Vec<(String, String, Value, String)> {
+    app.store
+        .audit_log(None, n)
+        .await
+        .expect("audit log")
+        .into_iter()
+        .map(|e| {
+            let arguments = serde_json::from_str(&e.arguments).expect("JSON arguments");
+            (e.actor, e.action, arguments, e.outcome)
+        })
+        .collect()
+}
+
+fn cli_as(app: &TestApp, user: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_techbalance"))
+        .args(args)
+        .env("DATABASE_URL", &app.db.url)
+        .env("TECHBALANCE_LOG", "warn")
+        .env("USER", user)
+        .output()
+        .expect("run techbalance")
+}
+
+async fn a_failed_cli_operation_is_audited_with_its_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cases: [(&[&str], &str, Value, &str); 4] = [
+        (
+            &["schedule", "add", "nowhere", "0 0 1 * * *"],
+            "createSchedule",
+            json!({ "source": "nowhere", "cron": "0 0 1 * * *", "timezone": "UTC", "enabled": true }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            &["schedule", "pause", "999"],
+            "updateSchedule",
+            json!({ "id": "999", "cron": null, "timezone": null, "enabled": false }),
+            "NOT_FOUND",
+        ),
+        (
+            &["schedule", "remove", "999"],
+            "deleteSchedule",
+            json!({ "id": "999" }),
+            "NOT_FOUND",
+        ),
+        (
+            &["token", "revoke", "ghost"],
+            "revokeToken",
+            json!({ "name": "ghost" }),
+            "NOT_FOUND",
+        ),
+    ];
+    for (args, action, arguments, outcome) in cases {
+        let output = cli_as(&app, "ops", args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        let latest = latest_entries(&app, 1).await;
+        assert_eq!(
+            latest,
+            [(
+                "cli:ops".to_owned(),
+                action.to_owned(),
+                arguments,
+                outcome.to_owned()
+            )],
+            "{args:?}"
+        );
+    }
+    // An unknown source is still explained with the sources there are.
+    let output = cli_as(&app, "ops", &["schedule", "add", "nowhere", "0 0 1 * * *"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("use one of baseline, worldbank"),
+        "{stderr}"
+    );
+}
+
+async fn the_cli_and_the_api_write_audit_entries_of_one_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.token("ops").await;
+    // The same change, and the same refused change, from each side.
+    let pairs: [(&str, &[&str]); 2] = [
+        (
+            r#"mutation { createSchedule(source: "worldbank", cron: "0 0 1 * * *", timezone: "Europe/Paris") { id } }"#,
+            &[
+                "schedule",
+                "add",
+                "worldbank",
+                "0 0 1 * * *",
+                "--timezone",
+                "Europe/Paris",
+            ],
+        ),
+        (
+            r#"mutation { createSchedule(source: "nowhere", cron: "0 0 1 * * *") { id } }"#,
+            &["schedule", "add", "nowhere", "0 0 1 * * *"],
+        ),
+    ];
+    for (mutation, args) in pairs {
+        app.post_as(&token, mutation).await;
+        let api = latest_entries(&app, 1).await.remove(0);
+        cli_as(&app, "ops", args);
+        let cli = latest_entries(&app, 1).await.remove(0);
+        assert_eq!(api.0, "ops");
+        assert_eq!(cli.0, "cli:ops");
+        assert_eq!(
+            (&cli.1, &cli.2, &cli.3),
+            (&api.1, &api.2, &api.3),
+            "{mutation} and {args:?} are audited differently"
+        );
+    }
 }
 
 async fn a_flood_of_refused_attempts_is_counted_in_bounded_rows(backend: Backend) {

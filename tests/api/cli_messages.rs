@@ -119,6 +119,11 @@ fn a_port_in_use_is_refused_naming_bind_before_the_worker_starts() {
         !text.contains("worker started"),
         "the worker started:\n{text}"
     );
+    // Bound first: nothing was migrated or seeded before the address was found taken.
+    assert!(
+        !text.contains("migrations") && !dir.join("techbalance.db").exists(),
+        "the database was prepared before the bind failed:\n{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -3,6 +3,9 @@
 
 use crate::both_backends;
 use crate::shutdown::ServerProcess;
+use crate::subscriptions::{
+    acked, connect_to, receive, revise, send, wait_for_listening, wait_for_subscriptions,
+};
 use crate::support::{code, Backend, TestApp, TestDb};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -12,6 +15,7 @@ use techbalance_worker::sources::baseline::BaselineSource;
 both_backends!(
     metrics_are_prometheus_text_and_move_with_requests_and_refreshes,
     a_request_id_is_returned_and_added_to_graphql_errors,
+    operations_over_websockets_and_event_streams_are_counted_by_type_and_code,
 );
 
 /// One sample of an exposition.
@@ -320,13 +324,20 @@ async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backen
     let after = scrape(&app).await;
     let graphql = "techbalance_graphql_requests_total";
     assert_eq!(
-        after.value(graphql, &[("operation", &probe), ("outcome", "ok")]),
+        after.value(
+            graphql,
+            &[("operation", &probe), ("type", "query"), ("outcome", "ok")]
+        ),
         Some(2.0)
     );
     assert_eq!(
         after.value(
             graphql,
-            &[("operation", &missing), ("outcome", "NOT_FOUND")]
+            &[
+                ("operation", &missing),
+                ("type", "query"),
+                ("outcome", "NOT_FOUND")
+            ]
         ),
         Some(1.0)
     );
@@ -460,5 +471,206 @@ async fn json_logs_are_one_json_object_per_line_carrying_the_request_id() {
             .iter()
             .any(|l| l["fields"]["message"].as_str() == Some("shutting down")),
         "{log}"
+    );
+}
+
+/// The events of a GraphQL-over-SSE answer that ends (`(event, data)` pairs).
+async fn sse(app: &TestApp, query: &str) -> Vec<(String, Value)> {
+    let response = app
+        .client()
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("SSE request");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("the stream ends");
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let field = |name: &str| {
+            block
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::trim)
+        };
+        if let Some(event) = field("event:") {
+            let data = field("data:").unwrap_or_default();
+            let data = serde_json::from_str(data).unwrap_or(Value::Null);
+            events.push((event.to_owned(), data));
+        }
+    }
+    events
+}
+
+/// `techbalance_graphql_requests_total` of one operation, type and outcome.
+fn operations(exposition: &Exposition, operation: &str, kind: &str, outcome: &str) -> Option<f64> {
+    exposition.value(
+        "techbalance_graphql_requests_total",
+        &[
+            ("operation", operation),
+            ("type", kind),
+            ("outcome", outcome),
+        ],
+    )
+}
+
+async fn operations_over_websockets_and_event_streams_are_counted_by_type_and_code(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    // Operation names of this test only: the counters are the process's, shared by every test.
+    let name = |what: &str| format!("{what}{backend:?}");
+
+    // graphql-transport-ws: a query, a mutation refused for want of a token, a subscription that
+    // does not validate, and one that delivers a revision.
+    let mut socket = acked(&app).await;
+    let query = format!("query {} {{ countries {{ code }} }}", name("WsQuery"));
+    send(
+        &mut socket,
+        json!({ "id": "q", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await["type"], "next");
+    assert_eq!(receive(&mut socket).await["type"], "complete");
+    let mutation = format!(
+        r#"mutation {} {{ triggerRefresh(source: "baseline") {{ id }} }}"#,
+        name("WsMutation")
+    );
+    send(
+        &mut socket,
+        json!({ "id": "m", "type": "subscribe", "payload": { "query": mutation } }),
+    )
+    .await;
+    let refused = receive(&mut socket).await;
+    assert!(refused.to_string().contains("UNAUTHENTICATED"), "{refused}");
+    let invalid = format!("subscription {} {{ nope }}", name("WsInvalid"));
+    send(
+        &mut socket,
+        json!({ "id": "i", "type": "subscribe", "payload": { "query": invalid } }),
+    )
+    .await;
+    let refused = receive(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    let subscription = format!(
+        r#"subscription {} {{ observationRevised(metric: "rd_intensity", countries: ["USA"]) {{ value }} }}"#,
+        name("WsRevised")
+    );
+    send(
+        &mut socket,
+        json!({ "id": "s", "type": "subscribe", "payload": { "query": subscription } }),
+    )
+    .await;
+    wait_for_subscriptions(&app, 1).await;
+    wait_for_listening(&app, 1).await;
+    revise(&app, &[(2024, 3.9)]).await;
+    let next = receive(&mut socket).await;
+    assert_eq!(next["payload"]["data"]["observationRevised"]["value"], 3.9);
+    send(&mut socket, json!({ "id": "s", "type": "complete" })).await;
+    wait_for_subscriptions(&app, 0).await;
+
+    // graphql-ws, the legacy protocol: a query.
+    let mut legacy = connect_to(&format!("ws://{}/graphql", app.addr), "graphql-ws").await;
+    send(
+        &mut legacy,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    assert_eq!(receive(&mut legacy).await["type"], "connection_ack");
+    let query = format!("query {} {{ countries {{ code }} }}", name("LegacyQuery"));
+    send(
+        &mut legacy,
+        json!({ "id": "1", "type": "start", "payload": { "query": query } }),
+    )
+    .await;
+    assert_eq!(receive(&mut legacy).await["type"], "data");
+    assert_eq!(receive(&mut legacy).await["type"], "complete");
+
+    // Server-Sent Events: a query, and a subscription that does not validate.
+    let query = format!("query {} {{ countries {{ code }} }}", name("SseQuery"));
+    let events = sse(&app, &query).await;
+    assert_eq!(events[0].0, "next", "{events:?}");
+    assert!(events[0].1["data"]["countries"].is_array(), "{events:?}");
+    let invalid = format!("subscription {} {{ nope }}", name("SseInvalid"));
+    let events = sse(&app, &invalid).await;
+    assert_eq!(
+        code(&events[0].1["errors"][0]),
+        "GRAPHQL_VALIDATION_FAILED",
+        "{events:?}"
+    );
+
+    let after = scrape(&app).await;
+    for (operation, kind, outcome) in [
+        ("WsQuery", "query", "ok"),
+        ("WsMutation", "mutation", "UNAUTHENTICATED"),
+        ("WsInvalid", "subscription", "GRAPHQL_VALIDATION_FAILED"),
+        ("WsRevised", "subscription", "ok"),
+        ("LegacyQuery", "query", "ok"),
+        ("SseQuery", "query", "ok"),
+        ("SseInvalid", "subscription", "GRAPHQL_VALIDATION_FAILED"),
+    ] {
+        assert_eq!(
+            operations(&after, &name(operation), kind, outcome),
+            Some(1.0),
+            "{operation} counted as a {kind} with outcome {outcome}"
+        );
+    }
+    assert_eq!(
+        after.value(
+            "techbalance_graphql_request_duration_seconds_count",
+            &[("operation", &name("WsQuery"))]
+        ),
+        Some(1.0),
+        "a query over a WebSocket has its latency"
+    );
+}
+
+/// Refusals are counted under their own code, not a catch-all: a query too deep over HTTP, and
+/// one past the time limit over a WebSocket (where only the operation's own limit applies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_counted_under_their_own_code() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("TECHBALANCE_REQUEST_TIMEOUT_MS", "300"),
+            ("TECHBALANCE_DB_MAX_CONNECTIONS", "1"),
+        ],
+    )
+    .await;
+    let deep = format!(
+        "query RefusedDeep {{ countries {}{}}}",
+        "{ a ".repeat(40),
+        "} ".repeat(40)
+    );
+    let error = app.error(&deep).await;
+    assert_eq!(code(&error), "QUERY_TOO_DEEP", "{error}");
+
+    let mut socket = acked(&app).await;
+    // Hold the only database connection: the query waits for it past the time limit.
+    let held = sea_orm::TransactionTrait::begin(app.store.connection())
+        .await
+        .expect("hold the connection");
+    send(
+        &mut socket,
+        json!({ "id": "t", "type": "subscribe", "payload": { "query": "query RefusedSlow { countries { code } }" } }),
+    )
+    .await;
+    let refused = receive(&mut socket).await;
+    drop(held);
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(code(&refused["payload"][0]), "TIMEOUT", "{refused}");
+
+    let after = scrape(&app).await;
+    assert_eq!(
+        operations(&after, "RefusedDeep", "unknown", "QUERY_TOO_DEEP"),
+        Some(1.0)
+    );
+    assert_eq!(
+        operations(&after, "RefusedSlow", "query", "TIMEOUT"),
+        Some(1.0)
+    );
+    assert_eq!(
+        operations(&after, "RefusedSlow", "query", "GRAPHQL_ERROR"),
+        None
     );
 }

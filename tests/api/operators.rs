@@ -572,7 +572,8 @@ async fn creating_an_identical_schedule_returns_the_existing_one(backend: Backen
             ),
         )
         .await;
-    assert_eq!(code(&refused["errors"][0]), "BAD_USER_INPUT", "{refused}");
+    // A conflict with the current state, told as one (not as bad input), and audited so.
+    assert_eq!(code(&refused["errors"][0]), "CONFLICT", "{refused}");
     let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains(&format!(
@@ -580,5 +581,22 @@ async fn creating_an_identical_schedule_returns_the_existing_one(backend: Backen
             schedule["id"].as_str().unwrap_or("?")
         )),
         "{message}"
+    );
+    let audit = app
+        .post_as(&token, "{ auditLog { edges { node { action outcome } } } }")
+        .await;
+    assert_eq!(
+        audit["data"]["auditLog"]["edges"][0]["node"],
+        json!({ "action": "updateSchedule", "outcome": "CONFLICT" }),
+        "{audit}"
+    );
+    let unchanged = app.data("{ schedules { id cron } }").await;
+    assert!(
+        unchanged["schedules"]
+            .as_array()
+            .expect("schedules")
+            .iter()
+            .any(|s| s["id"] == other_id && s["cron"] == "0 0 4 * * *"),
+        "{unchanged}"
     );
 }

@@ -372,7 +372,11 @@ fn help_lists_every_variable_of_the_readmes_table_with_its_default() {
         let documented = techbalance::config::variables::documented();
         assert!(documented.len() >= 40, "the configuration table is gone");
         for row in documented {
-            let line = format!("  {}  [default: {}]", row.name, row.default);
+            // A default stated as a value is shown as such; "none" and the like show none.
+            let line = match &row.default_value {
+                Some(value) => format!("  {}  [default: {value}]", row.name),
+                None => format!("  {}", row.name),
+            };
             assert!(
                 help.lines().any(|l| l == line),
                 "`techbalance {}` lacks `{line}`:\n{help}",
@@ -382,11 +386,29 @@ fn help_lists_every_variable_of_the_readmes_table_with_its_default() {
         for name in techbalance::config::variables::read_by_loading() {
             assert!(
                 help.lines()
-                    .any(|l| l.starts_with(&format!("  {name}  [default: "))),
-                "`techbalance {}` lists {name} without its default: add it to the README's \
-                 configuration table",
+                    .any(|l| l == format!("  {name}")
+                        || l.starts_with(&format!("  {name}  [default: "))),
+                "`techbalance {}` does not list {name}",
                 args.join(" ")
             );
         }
+    }
+}
+
+#[test]
+fn the_readme_states_the_default_schedules() {
+    let readme = README.split_whitespace().collect::<Vec<_>>().join(" ");
+    let schedules = techbalance_worker::sources::registry::default_schedules();
+    assert!(
+        !schedules.is_empty(),
+        "the registry declares no default schedule"
+    );
+    for schedule in schedules {
+        let cron = format!("(`{}`)", schedule.cron);
+        assert!(
+            readme.contains(&cron),
+            "the README does not state {}'s default schedule {cron}",
+            schedule.source
+        );
     }
 }

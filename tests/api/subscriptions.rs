@@ -14,14 +14,17 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const REVISED: &str = r#"subscription { observationRevised(metric: "rd_intensity", countries: ["USA"]) { kind year previousValue value metric { slug } country { code } source { id } recordedAt observation { value } } }"#;
 
 async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .expect("request");
+    connect_to(&format!("ws://{}/graphql", app.addr), protocol).await
+}
+
+/// A WebSocket to `url` speaking `protocol` (`graphql-transport-ws` or `graphql-ws`).
+pub(crate) async fn connect_to(url: &str, protocol: &str) -> Socket {
+    let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_str(protocol).expect("header"),
@@ -93,7 +96,7 @@ pub(crate) async fn wait_for_subscriptions(app: &TestApp, count: usize) {
 }
 
 /// Records new values of rd_intensity for the United States, revising the baseline's 2024.
-async fn revise(app: &TestApp, values: &[(i32, f64)]) {
+pub(crate) async fn revise(app: &TestApp, values: &[(i32, f64)]) {
     revise_within(app, values, None).await;
 }
 

@@ -185,12 +185,7 @@ impl TestApp {
         Self::serve(db, config, store).await
     }
 
-    /// Like `spawn`, counting every SQL statement the server issues from now on.
-    pub async fn spawn_counting_statements(backend: Backend) -> (Self, Arc<AtomicUsize>) {
-        Self::spawn_counting_statements_with(backend, &[]).await
-    }
-
-    /// Like `spawn_counting_statements`, with configuration variables set.
+    /// Like `spawn_with`, counting every SQL statement the server issues from now on.
     pub async fn spawn_counting_statements_with(
         backend: Backend,
         vars: &[(&str, &str)],

@@ -3,6 +3,7 @@
 //! flushed on shutdown; and a collector that is down changes nothing for clients.
 
 use crate::shutdown::{free_port, ServerProcess};
+use crate::subscriptions::{connect_to, receive, send};
 use crate::support::{Backend, TestDb};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
@@ -189,6 +190,106 @@ async fn spans_reach_the_collector_in_the_callers_trace() {
         string_attribute(&operation.span.attributes, "graphql.operation.name").as_deref(),
         Some("CountryCodes")
     );
+}
+
+/// Operations over a WebSocket (both protocols) and over Server-Sent Events run in a span of
+/// their own, as over HTTP; an event stream's joins its request's trace.
+#[tokio::test]
+async fn websocket_and_event_stream_operations_have_spans() {
+    let collector = collector().await;
+    let db = TestDb::create(Backend::Sqlite).await;
+    let server = ServerProcess::start(
+        &db,
+        "otlp-transports",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.uri()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
+    .await;
+    let ws_url = server.url("/graphql").replacen("http", "ws", 1);
+    for (protocol, subscribe, next, name) in [
+        (
+            "graphql-transport-ws",
+            "subscribe",
+            "next",
+            "TransportCountries",
+        ),
+        ("graphql-ws", "start", "data", "LegacyCountries"),
+    ] {
+        let mut socket = connect_to(&ws_url, protocol).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": {} }),
+        )
+        .await;
+        assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+        let query = format!("query {name} {{ countries {{ code }} }}");
+        send(
+            &mut socket,
+            json!({ "id": "1", "type": subscribe, "payload": { "query": query, "operationName": name } }),
+        )
+        .await;
+        assert_eq!(receive(&mut socket).await["type"], next, "{protocol}");
+        assert_eq!(receive(&mut socket).await["type"], "complete", "{protocol}");
+    }
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01"))
+        .json(&json!({
+            "query": "query StreamedCountries { countries { code } }",
+            "operationName": "StreamedCountries",
+        }))
+        .send()
+        .await
+        .expect("SSE request");
+    assert_eq!(response.status(), 200);
+    let events = response.text().await.expect("the stream ends");
+    assert!(events.contains("event: complete"), "{events}");
+
+    for (name, transport) in [
+        ("TransportCountries", "websocket"),
+        ("LegacyCountries", "websocket"),
+        ("StreamedCountries", "sse"),
+    ] {
+        let spans = wait_for_span(&collector, &format!("graphql {name}")).await;
+        let operation = spans
+            .iter()
+            .find(|e| e.span.name == format!("graphql {name}"))
+            .expect("the operation's span");
+        let attributes = &operation.span.attributes;
+        assert_eq!(
+            string_attribute(attributes, "graphql.operation.name").as_deref(),
+            Some(name)
+        );
+        assert_eq!(
+            string_attribute(attributes, "graphql.operation.type").as_deref(),
+            Some("query"),
+            "{name}"
+        );
+        assert_eq!(
+            string_attribute(attributes, "techbalance.transport").as_deref(),
+            Some(transport),
+            "{name}"
+        );
+        assert!(
+            string_attribute(attributes, "request_id").is_some_and(|id| !id.is_empty()),
+            "{name} carries its request's id"
+        );
+        if transport == "sse" {
+            assert_eq!(
+                hex(&operation.span.trace_id),
+                TRACE_ID,
+                "joins the caller's trace"
+            );
+            let request = spans
+                .iter()
+                .find(|e| e.span.span_id == operation.span.parent_span_id)
+                .expect("the request's span");
+            assert_eq!(request.span.name, "POST /graphql");
+        }
+    }
 }
 
 #[tokio::test]

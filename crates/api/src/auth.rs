@@ -43,7 +43,7 @@ pub fn new_token(name: &str) -> Result<(String, String), StoreError> {
     }
     let mut secret = [0u8; 32];
     getrandom::getrandom(&mut secret)
-        .map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
+        .map_err(|e| StoreError::Internal(format!("no randomness available: {e}")))?;
     let token = format!("{PREFIX}{}", hex(&secret));
     let token_hash = hash(&token);
     Ok((token, token_hash))

@@ -1,5 +1,11 @@
 //! The one user-facing error type. Every failure leaves the API through [`ApiError`] with a
-//! stable `extensions.code`; store errors are logged in full and reported without internals.
+//! stable `extensions.code` ([`ErrorCode`]); store errors are mapped here, once: the caller's
+//! mistakes and conflicts are told as such, other failures are logged in full and reported without
+//! internals.
+
+mod code;
+
+pub use code::ErrorCode;
 
 use async_graphql::ErrorExtensions;
 use techbalance_store::StoreError;
@@ -18,10 +24,12 @@ pub enum ApiError {
     Unauthenticated(String),
     /// The token presented may not do this (it was revoked).
     Forbidden(String),
+    /// A change conflicts with the current state (made meanwhile, or already there).
+    Conflict(String),
     /// A subscriber fell too far behind the changes and was dropped.
     SlowConsumer(String),
     /// Refused before it ran, by a limit or by the transport; `code` says which.
-    Refused { code: &'static str, message: String },
+    Refused { code: ErrorCode, message: String },
     /// The database cannot be reached right now.
     Unavailable,
     /// A bug or broken invariant; details are in the server log only.
@@ -54,23 +62,24 @@ impl ApiError {
         ApiError::BadInput(message.into())
     }
 
-    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::Refused {
             code,
             message: message.into(),
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::NotFound { .. } => "NOT_FOUND",
-            ApiError::BadInput(_) => "BAD_USER_INPUT",
-            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
-            ApiError::Forbidden(_) => "FORBIDDEN",
-            ApiError::SlowConsumer(_) => "SLOW_CONSUMER",
-            ApiError::Refused { code, .. } => code,
-            ApiError::Unavailable => "SERVICE_UNAVAILABLE",
-            ApiError::Internal => "INTERNAL_SERVER_ERROR",
+            ApiError::NotFound { .. } => ErrorCode::NotFound,
+            ApiError::BadInput(_) => ErrorCode::BadUserInput,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::SlowConsumer(_) => ErrorCode::SlowConsumer,
+            ApiError::Refused { code, .. } => *code,
+            ApiError::Unavailable => ErrorCode::ServiceUnavailable,
+            ApiError::Internal => ErrorCode::InternalServerError,
         }
     }
 
@@ -87,6 +96,7 @@ impl ApiError {
                 suggestion: Some(suggestion),
             } => format!("unknown {what} \"{value}\"; did you mean \"{suggestion}\"?"),
             ApiError::BadInput(message)
+            | ApiError::Conflict(message)
             | ApiError::Unauthenticated(message)
             | ApiError::Forbidden(message)
             | ApiError::SlowConsumer(message)
@@ -106,7 +116,7 @@ impl ApiError {
             _ => (None, None),
         };
         async_graphql::Error::new(self.message()).extend_with(|_, ext| {
-            ext.set("code", code);
+            ext.set("code", code.as_str());
             if let Some(value) = &value {
                 ext.set("value", value.as_str());
             }
@@ -138,18 +148,20 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable
             }
             StoreError::NotFound { what, id } => ApiError::not_found(what, id),
+            StoreError::Invalid(message) => ApiError::BadInput(message),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::AuditFailed(cause) if cause.is_unavailable() => {
                 tracing::warn!(error = %cause, "database unavailable while auditing");
                 ApiError::Unavailable
             }
             StoreError::AuditFailed(_) => ApiError::refused(
-                "AUDIT_FAILED",
+                ErrorCode::AuditFailed,
                 "nothing was changed: the audit entry could not be written (the server log says why)",
             ),
             StoreError::DatabaseLost(message) => {
                 tracing::error!(%message, "write refused");
                 ApiError::refused(
-                    "DATABASE_LOST",
+                    ErrorCode::DatabaseLost,
                     "writes are refused: the database file was deleted or replaced while the server had it open",
                 )
             }
@@ -180,7 +192,81 @@ impl<T> OrGraphqlError<T> for Result<T, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, ApiError, ErrorCode};
+    use techbalance_store::StoreError;
+
+    fn unavailable() -> sea_orm::DbErr {
+        sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+    }
+
+    /// Each kind of store error is told as what it is, with the code the store audits it under;
+    /// the store's own failures are told without a word of their detail.
+    #[test]
+    fn store_errors_are_mapped_once_by_kind() {
+        let cases = [
+            (
+                StoreError::Invalid("cron: bad field".into()),
+                ErrorCode::BadUserInput,
+                "cron: bad field",
+            ),
+            (
+                StoreError::Conflict("schedule 3 already refreshes oecd".into()),
+                ErrorCode::Conflict,
+                "schedule 3 already refreshes oecd",
+            ),
+            (
+                StoreError::Internal("arrays of different lengths in table secret_x".into()),
+                ErrorCode::InternalServerError,
+                "internal error",
+            ),
+            (
+                StoreError::Database(sea_orm::DbErr::Custom("syntax error near SELECT".into())),
+                ErrorCode::InternalServerError,
+                "internal error",
+            ),
+            (
+                StoreError::NotFound {
+                    what: "source",
+                    id: "myspace".into(),
+                },
+                ErrorCode::NotFound,
+                "unknown source \"myspace\"",
+            ),
+            (
+                StoreError::Unavailable(unavailable()),
+                ErrorCode::ServiceUnavailable,
+                "the database is unavailable; try again shortly",
+            ),
+            (
+                StoreError::AuditFailed(Box::new(StoreError::Database(
+                    sea_orm::DbErr::Custom("read-only".into()),
+                ))),
+                ErrorCode::AuditFailed,
+                "nothing was changed: the audit entry could not be written (the server log says why)",
+            ),
+            (
+                StoreError::DatabaseLost("replaced".into()),
+                ErrorCode::DatabaseLost,
+                "writes are refused: the database file was deleted or replaced while the server had it open",
+            ),
+        ];
+        for (store_error, code, message) in cases {
+            let audited = store_error.code();
+            let error = ApiError::from(store_error).into_graphql();
+            let extensions = error.extensions.as_ref().expect("extensions");
+            assert_eq!(
+                extensions.get("code"),
+                Some(&async_graphql::Value::from(code.as_str())),
+                "{message}"
+            );
+            assert_eq!(
+                audited,
+                code.as_str(),
+                "the store audits what the API answers"
+            );
+            assert_eq!(error.message, message);
+        }
+    }
 
     #[test]
     fn close_names_are_suggested_and_far_ones_are_not() {

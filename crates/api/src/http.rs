@@ -1,5 +1,6 @@
-//! HTTP transport. One file per concern: `graphql` (GraphQL over HTTP and GraphiQL, with
-//! `params` for its request parameters and `reply` for its statuses and bodies), `ws`
+//! HTTP transport. One file per concern: `execute` (the one path every transport runs an
+//! operation through: caller, loaders, request id, span, metrics), `graphql` (GraphQL over HTTP
+//! and GraphiQL, with `params` for its request parameters and `reply` for its statuses and bodies), `ws`
 //! (subscriptions over WebSocket), `sse` (subscriptions over Server-Sent Events), `health`
 //! (liveness and readiness), `assets` (the balance page at `/`, GraphiQL's page and the files
 //! both load), `observability` (request ids, metrics), `status` (HTTP status of a
@@ -13,6 +14,7 @@ mod cached;
 mod cors;
 mod csrf;
 mod deadline;
+mod execute;
 mod graphql;
 mod health;
 pub mod observability;

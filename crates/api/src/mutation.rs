@@ -2,7 +2,7 @@
 //! ([`require_operator`]), and each is one store [`Operation`], applied in the transaction that
 //! writes its audit entry: no audit row, no change.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OrGraphqlError as _};
 use crate::operator::require_operator;
 use crate::types::{store, RefreshRun, Schedule};
 use async_graphql::{Context, Object, Result, ID};
@@ -11,7 +11,6 @@ use techbalance_store::operations::{
     AcceptWithdrawals, CancelRun, CreateSchedule, DeleteSchedule, TriggerRefresh, UpdateSchedule,
 };
 use techbalance_store::schedules::{NewSchedule, ScheduleChange};
-use techbalance_store::StoreError;
 
 #[derive(Default)]
 pub struct MutationRoot;
@@ -50,7 +49,7 @@ impl MutationRoot {
             .perform(&operator, CreateSchedule(new))
             .await
             .map(|(schedule, _created)| Schedule(schedule))
-            .map_err(operation_error)
+            .or_gql()
     }
 
     /// Changes a schedule's expression, time zone or whether it is enabled.
@@ -100,10 +99,7 @@ impl MutationRoot {
 /// Checks the caller, then applies `operation` with its audit entry.
 async fn perform<O: Operation>(ctx: &Context<'_>, operation: O) -> Result<O::Output> {
     let operator = require_operator(ctx, operation.action(), &operation.arguments()).await?;
-    store(ctx)
-        .perform(&operator, operation)
-        .await
-        .map_err(operation_error)
+    store(ctx).perform(&operator, operation).await.or_gql()
 }
 
 /// The id of `what`; one that is not a number names nothing (for an operator, audited as such).
@@ -115,20 +111,15 @@ async fn numeric_id(ctx: &Context<'_>, action: &str, what: &'static str, id: &ID
     let operator = require_operator(ctx, action, &arguments).await?;
     let error = ApiError::not_found(what, id.as_str());
     if let Err(e) = store(ctx)
-        .record_audit(&operator, action, &arguments.to_string(), error.code())
+        .record_audit(
+            &operator,
+            action,
+            &arguments.to_string(),
+            error.code().as_str(),
+        )
         .await
     {
         tracing::error!(error = %e, action, "could not audit a failed operation (it changed nothing)");
     }
     Err(error.into_graphql())
-}
-
-/// What an operation's failure tells the operator.
-fn operation_error(err: StoreError) -> async_graphql::Error {
-    match err {
-        StoreError::Invalid(message) | StoreError::Conflict(message) => {
-            ApiError::BadInput(message).into_graphql()
-        }
-        other => ApiError::from(other).into_graphql(),
-    }
 }

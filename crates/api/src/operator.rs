@@ -50,7 +50,7 @@ pub(crate) async fn require_operator(
         address: address.as_deref(),
         action,
         arguments: &arguments.to_string(),
-        outcome: error.code(),
+        outcome: error.code().as_str(),
     };
     if let Err(e) = store(ctx).record_refusal(refusal).await {
         tracing::error!(error = %e, action, "could not count a refused attempt");

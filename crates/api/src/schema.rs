@@ -17,8 +17,8 @@ mod document;
 mod escapes;
 mod guard;
 
-pub use guard::QueriesOnly;
-pub(crate) use guard::{code, refused, selects_subscription};
+pub(crate) use guard::{refused, selects_subscription};
+pub use guard::{OperationKind, QueriesOnly};
 
 /// Limits on what one operation may ask for, checked before it runs (see [`guard`]).
 #[derive(Clone, Copy, Debug)]

@@ -416,7 +416,7 @@ async fn write_notice(
     origin: &str,
     notice: &Notice,
 ) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(notice).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let payload = serde_json::to_string(notice).map_err(|e| StoreError::Internal(e.to_string()))?;
     let written = db
         .execute(statement(
             DatabaseBackend::Sqlite,
@@ -437,7 +437,7 @@ async fn write_notice(
 }
 
 async fn notify(db: &impl ConnectionTrait, notice: &Notice) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(notice).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let payload = serde_json::to_string(notice).map_err(|e| StoreError::Internal(e.to_string()))?;
     db.execute(statement(
         DatabaseBackend::Postgres,
         "SELECT pg_notify($1, $2)",

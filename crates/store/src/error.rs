@@ -1,6 +1,9 @@
-//! The store's one error type. Callers map it once, at their edge: the API turns
-//! [`StoreError::Unavailable`] into `SERVICE_UNAVAILABLE` (HTTP 503) and everything else into an
-//! internal error whose details stay in the server log.
+//! The store's one error type. It tells apart what the caller can fix (an invalid input, a
+//! conflict with the current state, a name that does not exist), what may pass (the database is
+//! unavailable) and what is the store's own failure (a database error, a broken invariant).
+//! Callers map it once, at their edge: the API answers the caller's errors with what they say,
+//! `SERVICE_UNAVAILABLE` (HTTP 503) for an outage, and an internal error whose details stay in the
+//! server log for the rest.
 
 use sea_orm::DbErr;
 
@@ -14,12 +17,20 @@ pub enum StoreError {
     /// Any other database error: a bug or a broken invariant, never the caller's fault.
     #[error("database error: {0}")]
     Database(#[source] DbErr),
-    /// A write refers to something the store does not know (e.g. an unknown metric slug).
+    /// The caller's input is wrong: it names something the store does not know (an unknown
+    /// source), is malformed (a cron expression, a time zone, a figure without a value), or asks
+    /// for what the current state does not allow (cancelling a finished run). The message is
+    /// for the caller.
     #[error("{0}")]
     Invalid(String),
-    /// A write conflicts with the current state (e.g. that source is already being refreshed).
+    /// A write conflicts with the current state or with a concurrent write (a second schedule
+    /// with the same timing, a run another worker took over). The message is for the caller.
     #[error("{0}")]
     Conflict(String),
+    /// A broken invariant inside the store, never the caller's fault. The message is for the
+    /// server log only.
+    #[error("internal store error: {0}")]
+    Internal(String),
     /// An operation names something that does not exist.
     #[error("unknown {what} \"{id}\"")]
     NotFound { what: &'static str, id: String },
@@ -54,12 +65,13 @@ impl StoreError {
     }
 
     /// The outcome an audit entry records for this error: the `extensions.code` the API answers
-    /// with.
+    /// with (a test of the API crate checks that they agree).
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::Unavailable(_) => "SERVICE_UNAVAILABLE",
-            StoreError::Database(_) => "INTERNAL_SERVER_ERROR",
-            StoreError::Invalid(_) | StoreError::Conflict(_) => "BAD_USER_INPUT",
+            StoreError::Database(_) | StoreError::Internal(_) => "INTERNAL_SERVER_ERROR",
+            StoreError::Invalid(_) => "BAD_USER_INPUT",
+            StoreError::Conflict(_) => "CONFLICT",
             StoreError::NotFound { .. } => "NOT_FOUND",
             StoreError::AuditFailed(_) => "AUDIT_FAILED",
             StoreError::DatabaseLost(_) => "DATABASE_LOST",

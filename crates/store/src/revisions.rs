@@ -512,7 +512,7 @@ async fn load_current(db: &impl ConnectionTrait, batch: &Batch) -> Result<Curren
     .iter()
     .any(|&len| len != n)
     {
-        return Err(StoreError::Invalid(
+        return Err(StoreError::Internal(
             "the current versions came back as arrays of different lengths".into(),
         ));
     }
@@ -577,7 +577,7 @@ async fn close_versions(
         let result = db.execute(statement(backend, &sql, values)).await?;
         if result.rows_affected() != chunk.len() as u64 {
             // Someone else closed a version we read as current: refuse rather than fork history.
-            return Err(StoreError::Invalid(
+            return Err(StoreError::Conflict(
                 "a current version changed while the batch was being recorded".into(),
             ));
         }

@@ -27,12 +27,13 @@ impl WorkerError {
         }
     }
 
-    /// Whether running again may succeed. A write that breaks a constraint, or one the store
-    /// refuses as invalid, fails the same way every time.
+    /// Whether running again may succeed. A write that breaks a constraint, one the store
+    /// refuses as invalid, or one that meets a broken invariant fails the same way every time.
     pub fn is_retryable(&self) -> bool {
         match self {
             WorkerError::Store(e) => {
-                !(e.is_constraint_violation() || matches!(e, StoreError::Invalid(_)))
+                !(e.is_constraint_violation()
+                    || matches!(e, StoreError::Invalid(_) | StoreError::Internal(_)))
             }
             _ => true,
         }
@@ -84,7 +85,7 @@ impl WorkerError {
             ),
             WorkerError::Store(StoreError::Conflict(_)) => (
                 "RUN_CONFLICT",
-                "another worker took the run over; this attempt recorded nothing".to_owned(),
+                "another worker took the run over or recorded the same figures meanwhile; this attempt recorded nothing".to_owned(),
             ),
             WorkerError::Store(_) => (
                 "STORAGE_FAILURE",

@@ -19,7 +19,7 @@ pub(crate) struct Admission {
 }
 
 /// The refusal after the wait.
-pub(super) const BUSY_CODE: &str = "SERVICE_UNAVAILABLE";
+pub(super) const BUSY_CODE: crate::error::ErrorCode = crate::error::ErrorCode::ServiceUnavailable;
 pub(super) const BUSY_MESSAGE: &str =
     "too many requests are waiting for the database; try again shortly";
 

@@ -9,6 +9,7 @@
 //! connection rather than the 413; past that size a client gets the answer as early as possible.
 
 use super::reply::{refusal, Media};
+use crate::error::ErrorCode;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -18,7 +19,7 @@ use futures_util::StreamExt;
 use std::time::Duration;
 
 /// The `extensions.code` of an oversized body.
-pub(super) const CODE: &str = "PAYLOAD_TOO_LARGE";
+pub(super) const CODE: ErrorCode = ErrorCode::PayloadTooLarge;
 
 /// The most of an oversized declared body read (and discarded) before answering.
 const DRAIN_BYTES: u64 = 1 << 20;

@@ -10,6 +10,7 @@
 //! makes every answer computed before it stale. Everything else (batches, subscriptions,
 //! callers whose token could not be checked) runs as before.
 
+use super::execute::{self, Origin};
 use super::reply::{self, Media};
 use super::AppState;
 use crate::auth::Caller;
@@ -32,7 +33,7 @@ pub(super) enum Method {
 pub(super) async fn answer(
     state: &AppState,
     headers: &HeaderMap,
-    caller: Caller,
+    origin: Origin,
     request: async_graphql::Request,
     (media, method): (Media, Method),
 ) -> Response {
@@ -40,13 +41,15 @@ pub(super) async fn answer(
         Method::Get => Some(OperationType::Query),
         Method::Post => operation_type(&request),
     };
-    let role = role(&caller);
+    let role = role(&origin.caller);
     if operation != Some(OperationType::Query) || role.is_none() || !state.cache.usable() {
         let mutation = operation == Some(OperationType::Mutation);
         let Some(_admitted) = state.admission.enter().await else {
             return busy(media);
         };
-        let response = super::graphql::execute(state, headers, caller, request).await;
+        let response = execute::prepare(&state.store, origin, request)
+            .run(&state.schema)
+            .await;
         if mutation {
             state.cache.note_local_change();
         }
@@ -56,7 +59,7 @@ pub(super) async fn answer(
     let variant = format!("{media:?}/{}", if gzip { "gzip" } else { "identity" });
     let key = RequestKey::of(&request, role.unwrap_or_default(), &variant);
     let revalidate = method == Method::Get || request.extensions.contains_key("persistedQuery");
-    let cache_control = HeaderValue::from_static(match caller {
+    let cache_control = HeaderValue::from_static(match origin.caller {
         Caller::Anonymous => "public, no-cache",
         _ => "private, no-cache",
     });
@@ -76,7 +79,7 @@ pub(super) async fn answer(
     let cached = match state.cache.get(key) {
         Some(cached) => cached,
         None => {
-            let compute = compute(state.clone(), headers.clone(), caller, request, media, gzip);
+            let compute = compute(state.clone(), origin, request, media, gzip);
             match state.cache.get_or_compute(key, compute).await {
                 Ok(cached) => cached,
                 // The cache became unusable in between (the change listener dropped).
@@ -102,15 +105,16 @@ pub(super) async fn answer(
 /// Executes the request and shapes its answer; it may be kept when it is a 200 without errors.
 async fn compute(
     state: AppState,
-    headers: HeaderMap,
-    caller: Caller,
+    origin: Origin,
     request: async_graphql::Request,
     media: Media,
     gzip: bool,
 ) -> (Answer, bool) {
     let (clean, reply) = match state.admission.enter().await {
         Some(_admitted) => {
-            let response = super::graphql::execute(&state, &headers, caller, request).await;
+            let response = execute::prepare(&state.store, origin, request)
+                .run(&state.schema)
+                .await;
             let reply = reply::graphql(media, &response, state.http.max_response_bytes);
             (response.errors.is_empty(), reply)
         }

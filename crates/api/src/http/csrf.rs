@@ -9,10 +9,11 @@
 //! concerned; neither is GraphiQL, which is served to a GET without a query.
 
 use super::cors::CorsOrigins;
+use crate::error::ErrorCode;
 use axum::http::{header, HeaderMap};
 
 /// The `extensions.code` of a refused request.
-pub(super) const CODE: &str = "CSRF_REJECTED";
+pub(super) const CODE: ErrorCode = ErrorCode::CsrfRejected;
 
 /// Headers a browser can only send after a CORS preflight.
 const PREFLIGHT_HEADERS: [&str; 3] = [

@@ -5,7 +5,7 @@
 //! one that looks whole).
 
 use super::reply::{refusal, Media};
-use crate::schema::code;
+use crate::error::ErrorCode;
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -43,7 +43,7 @@ pub(super) async fn within(
             refusal(
                 media,
                 StatusCode::GATEWAY_TIMEOUT,
-                code::TIMEOUT,
+                ErrorCode::Timeout,
                 format!("the request did not finish within {} ms", limit.as_millis()),
             )
         }

@@ -4,13 +4,14 @@
 //! operation meets are the schema's guard.
 
 use super::cached::{self, Method};
+use super::execute::{self, Origin, Transport};
+use super::observability::RequestId;
 use super::params::{self, BadParams};
 use super::reply::{self, Media, JSON};
 use super::{assets, body_limit, csrf, AppState};
-use crate::auth::{self, Caller};
-use crate::loaders;
+use crate::error::ErrorCode;
 use crate::operator::Peer;
-use crate::schema::{code, QueriesOnly};
+use crate::schema::QueriesOnly;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
@@ -21,11 +22,10 @@ use axum::Extension;
 pub(super) async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    caller: Option<Extension<Caller>>,
     peer: Option<Extension<Peer>>,
+    request_id: Option<Extension<RequestId>>,
     uri: Uri,
 ) -> Response {
-    let peer = peer.map(|Extension(peer)| peer).unwrap_or_default();
     let media = Media::negotiate(&headers);
     if uri.query().unwrap_or_default().is_empty() && reply::accepts(&headers, "text/html") {
         return assets::graphiql(&headers);
@@ -43,9 +43,9 @@ pub(super) async fn graphql_get(
     };
     match params::from_query_pairs(pairs) {
         Ok(request) => {
-            let caller = identify(&state, &headers, caller).await;
-            let request = request.data(QueriesOnly).data(peer);
-            cached::answer(&state, &headers, caller, request, (media, Method::Get)).await
+            let origin = origin(&state, &headers, peer, request_id).await;
+            let request = request.data(QueriesOnly);
+            cached::answer(&state, &headers, origin, request, (media, Method::Get)).await
         }
         Err(BadParams(message)) => bad_request(media, message),
     }
@@ -54,11 +54,10 @@ pub(super) async fn graphql_get(
 pub(super) async fn graphql_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    caller: Option<Extension<Caller>>,
     peer: Option<Extension<Peer>>,
+    request_id: Option<Extension<RequestId>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let peer = peer.map(|Extension(peer)| peer).unwrap_or_default();
     let media = Media::negotiate(&headers);
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -70,7 +69,7 @@ pub(super) async fn graphql_post(
         return reply::refusal(
             media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "a POST must have Content-Type: application/json",
         );
     }
@@ -100,15 +99,12 @@ pub(super) async fn graphql_post(
             )
         }
     };
-    let caller = identify(&state, &headers, caller).await;
+    let origin = origin(&state, &headers, peer, request_id).await;
     match value {
-        serde_json::Value::Array(items) => {
-            batch(&state, &headers, media, (caller, peer), items).await
-        }
+        serde_json::Value::Array(items) => batch(&state, media, origin, items).await,
         value => match params::from_json(value) {
             Ok(request) => {
-                let request = request.data(peer);
-                cached::answer(&state, &headers, caller, request, (media, Method::Post)).await
+                cached::answer(&state, &headers, origin, request, (media, Method::Post)).await
             }
             Err(BadParams(message)) => bad_request(media, message),
         },
@@ -118,9 +114,8 @@ pub(super) async fn graphql_post(
 /// A JSON array of operations, run one after the other, when batching is on.
 async fn batch(
     state: &AppState,
-    headers: &HeaderMap,
     media: Media,
-    (caller, peer): (Caller, Peer),
+    origin: Origin,
     items: Vec<serde_json::Value>,
 ) -> Response {
     let most = state.http.max_batch;
@@ -128,7 +123,7 @@ async fn batch(
         return reply::refusal(
             media,
             StatusCode::BAD_REQUEST,
-            BATCHING_DISABLED,
+            ErrorCode::BatchingDisabled,
             "batched requests are not accepted: send one operation per request",
         );
     }
@@ -136,7 +131,7 @@ async fn batch(
         return reply::refusal(
             media,
             StatusCode::BAD_REQUEST,
-            BATCH_TOO_LARGE,
+            ErrorCode::BatchTooLarge,
             format!(
                 "the batch has {} operations; at most {most} are accepted",
                 items.len()
@@ -157,45 +152,35 @@ async fn batch(
     }
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
-        responses.push(execute(state, headers, caller.clone(), request.data(peer)).await);
+        let prepared = execute::prepare(&state.store, origin.clone(), request);
+        responses.push(prepared.run(&state.schema).await);
     }
     // A batch may hold mutations: answers computed before it are stale.
     state.cache.note_local_change();
     reply::batch(media, &responses, state.http.max_response_bytes)
 }
 
-const BATCHING_DISABLED: &str = "BATCHING_DISABLED";
-const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
-
-/// The caller an outer layer identified, or the one the Authorization header names.
-async fn identify(
+/// Who sent a GraphQL-over-HTTP request.
+async fn origin(
     state: &AppState,
     headers: &HeaderMap,
-    known: Option<Extension<Caller>>,
-) -> Caller {
-    match known {
-        Some(Extension(caller)) => caller,
-        None => {
-            let authorization = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            auth::identify(&state.store, authorization).await
-        }
+    peer: Option<Extension<Peer>>,
+    request_id: Option<Extension<RequestId>>,
+) -> Origin {
+    let session = execute::identify(&state.store, execute::authorization(headers)).await;
+    Origin {
+        transport: Transport::Http,
+        caller: session.caller().clone(),
+        peer: peer.map(|Extension(peer)| peer).unwrap_or_default(),
+        request_id: request_id.map(|Extension(id)| id),
     }
 }
 
-pub(super) async fn execute(
-    state: &AppState,
-    headers: &HeaderMap,
-    caller: Caller,
-    request: async_graphql::Request,
-) -> async_graphql::Response {
-    let request = request
-        .data(loaders::per_request(state.store.clone()))
-        .data(caller);
-    super::observability::execute(&state.schema, headers, request).await
-}
-
 fn bad_request(media: Media, message: impl Into<String>) -> Response {
-    reply::refusal(media, StatusCode::BAD_REQUEST, code::BAD_REQUEST, message)
+    reply::refusal(
+        media,
+        StatusCode::BAD_REQUEST,
+        ErrorCode::BadRequest,
+        message,
+    )
 }

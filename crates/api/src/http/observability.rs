@@ -14,9 +14,8 @@ mod connections;
 mod metrics;
 
 pub use connections::{count_connections, open_connections, CountedIo, CountedListener};
-pub(super) use metrics::metrics;
+pub(super) use metrics::{metrics, GraphqlRequest};
 
-use crate::schema::AppSchema;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -53,7 +52,6 @@ pub(super) async fn track(mut request: Request, next: Next) -> Response {
     let id = sane_id(request.headers()).map_or_else(new_request_id, str::to_owned);
     let id_header = HeaderValue::from_str(&id).ok();
     if let Some(value) = &id_header {
-        // Handlers read the normalised id from the headers (see [`execute`]).
         request
             .headers_mut()
             .insert(REQUEST_ID_HEADER, value.clone());
@@ -107,37 +105,6 @@ pub(super) async fn track(mut request: Request, next: Next) -> Response {
             tracing::info!(status = status.as_u16(), latency_ms, "served");
         }
     });
-    response
-}
-
-/// Executes a GraphQL request: adds the request id to its data and to every error's
-/// `extensions.requestId`, and counts it by operation name and outcome.
-pub(crate) async fn execute(
-    schema: &AppSchema,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> async_graphql::Response {
-    let id = sane_id(headers).map(str::to_owned);
-    let operation = metrics::GraphqlRequest::start(&request);
-    let request = match &id {
-        Some(id) => request.data(RequestId(id.clone())),
-        None => request,
-    };
-    let span = tracing::info_span!(
-        "graphql",
-        otel.name = %format_args!("graphql {}", request.operation_name.as_deref().unwrap_or("anonymous")),
-        graphql.operation.name = request.operation_name.as_deref(),
-    );
-    let mut response = schema.execute(request).instrument(span).await;
-    operation.finish(&response);
-    if let Some(id) = id {
-        for error in &mut response.errors {
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("requestId", id.as_str());
-        }
-    }
     response
 }
 

@@ -16,6 +16,7 @@
 use super::observability::CountedListener;
 use super::reply::{refusal, Media};
 use crate::auth;
+use crate::error::ErrorCode;
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -30,7 +31,7 @@ use techbalance_store::Store;
 use tokio::net::TcpListener;
 
 /// The `extensions.code` of a limited request.
-pub(super) const CODE: &str = "RATE_LIMITED";
+pub(super) const CODE: ErrorCode = ErrorCode::RateLimited;
 
 /// How long the operator tokens read from the database are trusted to exempt a request.
 pub(super) const OPERATORS_REFRESH: Duration = Duration::from_secs(1);

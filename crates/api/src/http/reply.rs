@@ -7,7 +7,8 @@
 //! a 504 for both; a database outage with nothing else to say is a 503.
 
 use super::status::outage_status;
-use crate::schema::{code, refused};
+use crate::error::ErrorCode;
+use crate::schema::refused;
 use async_graphql::{Response as GraphqlResponse, ServerError, Value};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -82,7 +83,7 @@ pub(super) fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
 pub(super) fn refusal(
     media: Media,
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: impl Into<String>,
 ) -> Response {
     body(
@@ -132,7 +133,7 @@ fn too_large(media: Media, max_bytes: usize) -> Response {
     refusal(
         media,
         status,
-        code::RESPONSE_TOO_LARGE,
+        ErrorCode::ResponseTooLarge,
         format!(
             "the answer is larger than {max_bytes} bytes; ask for fewer fields, smaller pages or \
              narrower year ranges"
@@ -176,8 +177,8 @@ fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, serde_json::V
         return (status, to_json(response));
     };
     let status = match refusal {
-        code::METHOD_NOT_ALLOWED => StatusCode::METHOD_NOT_ALLOWED,
-        code::TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         _ if media == Media::GraphqlResponse => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -189,20 +190,14 @@ fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, serde_json::V
 }
 
 /// The code of an error that means the operation did not run (to completion).
-fn refusal_code(error: &ServerError) -> Option<&'static str> {
-    let Some(Value::String(code)) = error.extensions.as_ref().and_then(|e| e.get("code")) else {
-        return None;
-    };
-    code::REQUEST_ERRORS
-        .into_iter()
-        .chain([code::TIMEOUT])
-        .find(|known| known == code)
+fn refusal_code(error: &ServerError) -> Option<ErrorCode> {
+    ErrorCode::of(error).filter(|code| code.is_request_error() || *code == ErrorCode::Timeout)
 }
 
 fn to_json(response: &GraphqlResponse) -> serde_json::Value {
     serde_json::to_value(response).unwrap_or_else(|err| {
         tracing::error!(error = %err, "response serialisation failed");
-        json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
+        json!({ "errors": [{ "message": "internal error", "extensions": { "code": ErrorCode::InternalServerError.as_str() } }] })
     })
 }
 

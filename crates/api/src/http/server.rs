@@ -17,6 +17,7 @@
 
 use super::observability::CountedListener;
 use super::rate_limit::ClientAddr;
+use crate::error::ErrorCode;
 use axum::extract::ConnectInfo;
 use axum::serve::Listener as _;
 use axum::Router;
@@ -36,7 +37,7 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service as _;
 
 /// The `extensions.code` of a connection refused past the limit.
-pub const TOO_MANY_CONNECTIONS: &str = "TOO_MANY_CONNECTIONS";
+const TOO_MANY_CONNECTIONS: ErrorCode = ErrorCode::TooManyConnections;
 
 /// Timeouts and the limit on open connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

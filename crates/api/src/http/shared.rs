@@ -10,9 +10,8 @@
 //! subscriber and one with a token see the same results. A field that ever depends on the caller
 //! must put the caller into [`Key`].
 
+use super::execute::{self, Origin, Prepared};
 use super::AppState;
-use crate::auth::Caller;
-use crate::loaders;
 use crate::schema::{selects_subscription, AppSchema};
 use futures_util::{FutureExt, StreamExt};
 use std::collections::HashMap;
@@ -157,12 +156,10 @@ impl Executions {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let key = Arc::new(key);
         let (sender, batches) = broadcast::channel(BACKLOG);
-        let request = request
-            .data(loaders::per_request(state.store.clone()))
-            .data(Caller::Anonymous);
+        let prepared = execute::prepare(&state.store, Origin::shared(), request);
         let task = tokio::spawn(drive(
             state.schema.clone(),
-            request,
+            prepared,
             sender.clone(),
             self.clone(),
             key.clone(),
@@ -230,13 +227,13 @@ impl Drop for Execution {
 /// as one batch.
 async fn drive(
     schema: AppSchema,
-    request: async_graphql::Request,
+    prepared: Prepared,
     sender: broadcast::Sender<Arc<Batch>>,
     executions: Arc<Executions>,
     key: Arc<Key>,
     id: u64,
 ) {
-    let mut stream = schema.execute_stream(request);
+    let mut stream = std::pin::pin!(prepared.stream(&schema));
     let mut first = true;
     while let Some(response) = stream.next().await {
         let mut payloads = Vec::new();

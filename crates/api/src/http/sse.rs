@@ -6,11 +6,12 @@
 //! A stream opened with an operator token checks the token again every `token_recheck`; once it
 //! is revoked the stream gets a `next` event with a `FORBIDDEN` error, then `complete`, and ends.
 
+use super::execute::{self, Origin, Transport};
+use super::observability::RequestId;
 use super::shared::{Joined, Subscriber};
 use super::AppState;
 use crate::auth::Session;
 use crate::error::ApiError;
-use crate::loaders;
 use crate::operator::Peer;
 use async_graphql::Pos;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -63,11 +64,7 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
     };
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let session = Session::open(&state.store, authorization).await;
+    let session = execute::identify(&state.store, execute::authorization(&parts.headers)).await;
     let guard = Guard {
         store: state.store.clone(),
         every: state.live.settings().token_recheck,
@@ -82,14 +79,15 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         }
         Joined::Alone(request) => *request,
     };
-    let peer = parts.extensions.get::<Peer>().copied().unwrap_or_default();
-    let graphql_request = graphql_request
-        .data(loaders::per_request(state.store.clone()))
-        .data(session.caller().clone())
-        .data(peer);
-    let results = state
-        .schema
-        .execute_stream(graphql_request)
+    let origin = Origin {
+        transport: Transport::EventStream,
+        caller: session.caller().clone(),
+        peer: parts.extensions.get::<Peer>().copied().unwrap_or_default(),
+        request_id: parts.extensions.get::<RequestId>().cloned(),
+    };
+    // Not shared: not a subscription (see `shared`).
+    let results = execute::prepare(&state.store, origin, graphql_request)
+        .answer(&state.schema)
         .take_until(closed)
         .map(|response| {
             let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());

@@ -1,5 +1,6 @@
 //! The HTTP status of an executed GraphQL response, where it is not 200 for transport reasons.
 
+use crate::error::ErrorCode;
 use async_graphql::Value;
 use axum::http::StatusCode;
 
@@ -8,13 +9,10 @@ use axum::http::StatusCode;
 /// answer keeps its status, so that clients read the data they did get.
 pub(crate) fn outage_status(response: &async_graphql::Response) -> Option<StatusCode> {
     let all_unavailable = !response.errors.is_empty()
-        && response.errors.iter().all(|error| {
-            error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .is_some_and(|code| matches!(code, Value::String(c) if c == "SERVICE_UNAVAILABLE"))
-        });
+        && response
+            .errors
+            .iter()
+            .all(|error| ErrorCode::of(error) == Some(ErrorCode::ServiceUnavailable));
     let no_data = match &response.data {
         Value::Null => true,
         Value::Object(fields) => fields.values().all(|v| matches!(v, Value::Null)),

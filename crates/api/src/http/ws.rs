@@ -21,10 +21,11 @@
 //! and the connection is closed with 4403 (Forbidden), which a connection also gets when the
 //! periodic check finds out first (the legacy protocol is sent `connection_error` before).
 
+use super::execute::{self, Origin, Transport};
+use super::observability::RequestId;
 use super::shared::{Batch, Execution, Executions, Joined};
 use super::AppState;
 use crate::auth::{Caller, Session};
-use crate::loaders;
 use crate::operator::Peer;
 use crate::schema::selects_subscription;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -176,6 +177,7 @@ enum Protocol {
 pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let peer = parts.extensions.get::<Peer>().copied().unwrap_or_default();
+    let request_id = parts.extensions.get::<RequestId>().cloned();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .protocols([TRANSPORT_WS, LEGACY_WS])
@@ -194,7 +196,9 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         }
     };
     upgrade.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol, peer).run(socket).await;
+        Connection::new(state, protocol, peer, request_id)
+            .run(socket)
+            .await;
     })
 }
 
@@ -231,6 +235,8 @@ struct Connection {
     initialised: bool,
     session: Session,
     peer: Peer,
+    /// The id of the upgrade request, carried by every operation of the connection.
+    request_id: Option<RequestId>,
     subscriptions: HashMap<String, Running>,
     /// The batches of each shared subscription, by subscription id.
     feeds: StreamMap<String, BroadcastStream<Arc<Batch>>>,
@@ -280,7 +286,7 @@ enum Flushed {
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: Protocol, peer: Peer) -> Self {
+    fn new(state: AppState, protocol: Protocol, peer: Peer, request_id: Option<RequestId>) -> Self {
         let settings = state.live.settings;
         Self {
             state,
@@ -289,6 +295,7 @@ impl Connection {
             initialised: false,
             session: Session::anonymous(),
             peer,
+            request_id,
             subscriptions: HashMap::new(),
             feeds: StreamMap::new(),
         }
@@ -491,7 +498,7 @@ impl Connection {
                 }
                 self.initialised = true;
                 let authorization = authorization(message.get("payload"));
-                self.session = Session::open(&self.state.store, authorization).await;
+                self.session = execute::identify(&self.state.store, authorization).await;
                 Step::Reply(text(json!({ "type": "connection_ack" })))
             }
             (Protocol::Transport, "ping") => Step::Reply(text(json!({ "type": "pong" }))),
@@ -611,17 +618,20 @@ impl Connection {
         outbox: mpsc::Sender<Outgoing>,
         close_after: Option<Message>,
     ) -> JoinHandle<()> {
-        let request = request
-            .data(loaders::per_request(self.state.store.clone()))
-            .data(caller)
-            .data(self.peer);
-        let schema = self.state.schema.clone();
+        let origin = Origin {
+            transport: Transport::WebSocket,
+            caller,
+            peer: self.peer,
+            request_id: self.request_id.clone(),
+        };
+        // Not shared: not a subscription (see `shared`).
+        let mut stream =
+            execute::prepare(&self.state.store, origin, request).answer(&self.state.schema);
         let protocol = self.protocol;
         let counter = self.state.live.subscriptions.clone();
         let write_timeout = self.settings.write_timeout;
         tokio::spawn(async move {
             let _open = Held::new(&counter);
-            let mut stream = schema.execute_stream(request);
             let mut first = true;
             let mut rejected = false;
             while let Some(response) = stream.next().await {

@@ -12,7 +12,7 @@ use super::cost;
 use super::document::{self, Expansion};
 use super::escapes;
 use super::SchemaLimits;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use async_graphql::async_trait::async_trait;
 use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::extensions::{
@@ -31,53 +31,23 @@ use sha2::{Digest, Sha256};
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-
-/// The `extensions.code` of errors raised before execution.
-pub(crate) mod code {
-    pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-    pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-    pub const OPERATION_RESOLUTION_FAILURE: &str = "OPERATION_RESOLUTION_FAILURE";
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
-    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
-    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
-    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
-    /// More list items (nodes) than allowed could come back (see `cost`).
-    pub const QUERY_TOO_COSTLY: &str = "QUERY_TOO_COSTLY";
-    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
-    pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
-    pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
-    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
-    /// A mutation or subscription sent where only queries may run (HTTP GET).
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-    pub const TIMEOUT: &str = "TIMEOUT";
-    /// An answer larger than the response size limit (HTTP only).
-    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
-    /// A variable's value cannot be coerced to the variable's declared type.
-    pub const BAD_VARIABLE_VALUE: &str = "BAD_VARIABLE_VALUE";
-
-    /// Codes of errors that mean the request never executed (no `data` at all).
-    pub const REQUEST_ERRORS: [&str; 14] = [
-        PARSE_FAILED,
-        VALIDATION_FAILED,
-        OPERATION_RESOLUTION_FAILURE,
-        BAD_REQUEST,
-        PERSISTED_QUERY_NOT_FOUND,
-        QUERY_TOO_DEEP,
-        QUERY_TOO_COMPLEX,
-        QUERY_TOO_COSTLY,
-        TOO_MANY_ALIASES,
-        TOO_MANY_DIRECTIVES,
-        TOO_MANY_TOKENS,
-        INTROSPECTION_DISABLED,
-        METHOD_NOT_ALLOWED,
-        BAD_VARIABLE_VALUE,
-    ];
-}
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Put in a request's data by a transport that may only run queries (HTTP GET).
 #[derive(Clone, Copy, Debug)]
 pub struct QueriesOnly;
+
+/// Put in a request's data to learn which kind of operation it runs: the guard fills it in once
+/// it has selected the operation (a request refused before that has none).
+#[derive(Clone, Debug, Default)]
+pub struct OperationKind(Arc<OnceLock<OperationType>>);
+
+impl OperationKind {
+    /// The selected operation's type, once known.
+    pub fn get(&self) -> Option<OperationType> {
+        self.0.get().copied()
+    }
+}
 
 /// The extension factory; see the module documentation.
 pub(crate) struct Guard {
@@ -106,7 +76,7 @@ struct GuardExtension {
 }
 
 /// A refusal, through [`ApiError`], without a source location.
-pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ServerError {
+pub(crate) fn refused(code: ErrorCode, message: impl Into<String>) -> ServerError {
     let error = ApiError::refused(code, message).into_graphql();
     let mut server_error = ServerError::new(error.message, None);
     server_error.extensions = error.extensions;
@@ -114,15 +84,15 @@ pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ServerE
 }
 
 /// One request error carrying every problem, one per line.
-fn refused_all(code: &'static str, problems: Vec<String>) -> ServerError {
+fn refused_all(code: ErrorCode, problems: Vec<String>) -> ServerError {
     refused(code, problems.join("\n"))
 }
 
 /// Gives `error` the `extensions.code` `code` unless it has one.
-fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
+fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_none() {
-        extensions.set("code", code);
+        extensions.set("code", code.as_str());
     }
     error
 }
@@ -158,7 +128,7 @@ impl Extension for GuardExtension {
             Err(_) => {
                 tracing::warn!(limit_ms = limit.as_millis(), "operation timed out");
                 Response::from_errors(vec![refused(
-                    code::TIMEOUT,
+                    ErrorCode::Timeout,
                     format!(
                         "the operation did not finish within {} ms",
                         limit.as_millis()
@@ -180,19 +150,24 @@ impl Extension for GuardExtension {
             check_shape(limits, document::scan(&request.query))?;
             let doc = request
                 .parsed_query()
-                .map_err(|e| with_code(e, code::PARSE_FAILED))?
+                .map_err(|e| with_code(e, ErrorCode::ParseFailed))?
                 .clone();
             if let Some(sent) = sent {
                 self.register_rewritten(&mut request, &sent, doc).await;
             }
         }
         let queries_only = request.data.contains_key(&TypeId::of::<QueriesOnly>());
+        let kind = request
+            .data
+            .get(&TypeId::of::<OperationKind>())
+            .and_then(|data| data.downcast_ref::<OperationKind>())
+            .cloned();
         // Persisted queries come next: they may fill in the document.
         let mut request = next.run(ctx, request).await.map_err(|e| {
             let code = if e.message == "PersistedQueryNotFound" {
-                code::PERSISTED_QUERY_NOT_FOUND
+                ErrorCode::PersistedQueryNotFound
             } else {
-                code::BAD_REQUEST
+                ErrorCode::BadRequest
             };
             with_code(e, code)
         })?;
@@ -201,25 +176,28 @@ impl Extension for GuardExtension {
         let mut variables = std::mem::take(&mut request.variables);
         let doc = request
             .parsed_query()
-            .map_err(|e| with_code(e, code::PARSE_FAILED))?;
+            .map_err(|e| with_code(e, ErrorCode::ParseFailed))?;
         check_document(limits, doc)?;
         let operation = selected_operation(doc, operation_name.as_deref())?;
+        if let Some(kind) = kind {
+            let _ = kind.0.set(operation.node.ty);
+        }
         if queries_only && operation.node.ty != OperationType::Query {
             return Err(refused(
-                code::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
                 format!("a {} cannot be sent with GET; use POST", operation.node.ty),
             ));
         }
         if !limits.introspection && selects_introspection(doc, &operation.node.selection_set) {
             return Err(refused(
-                code::INTROSPECTION_DISABLED,
+                ErrorCode::IntrospectionDisabled,
                 "introspection is disabled on this server",
             ));
         }
         let registry = &ctx.schema_env.registry;
         let problems = coerce::variables(registry, &operation.node, &variables);
         if !problems.is_empty() {
-            return Err(refused_all(code::BAD_VARIABLE_VALUE, problems));
+            return Err(refused_all(ErrorCode::BadVariableValue, problems));
         }
         for (name, value) in coerce::argument_defaults(registry, doc, &operation.node, &variables) {
             variables.insert(name, value);
@@ -232,7 +210,7 @@ impl Extension for GuardExtension {
         if nodes > limits.nodes {
             tracing::info!(nodes, limit = limits.nodes, "query refused: too costly");
             return Err(refused(
-                code::QUERY_TOO_COSTLY,
+                ErrorCode::QueryTooCostly,
                 format!(
                     "the query could return {} items; at most {} are allowed \
                      (ask for smaller pages with `first`, narrower year ranges, or fewer \
@@ -256,16 +234,16 @@ impl Extension for GuardExtension {
         next.run(ctx, query, variables).await.map_err(|e| {
             if e.message.starts_with("The recursion depth") {
                 refused(
-                    code::QUERY_TOO_DEEP,
+                    ErrorCode::QueryTooDeep,
                     format!(
                         "the query nests selections and fragments more than {} deep",
                         self.limits.recursion
                     ),
                 )
             } else if e.message.starts_with("The number of directives") {
-                with_code(e, code::TOO_MANY_DIRECTIVES)
+                with_code(e, ErrorCode::TooManyDirectives)
             } else {
-                with_code(e, code::PARSE_FAILED)
+                with_code(e, ErrorCode::ParseFailed)
             }
         })
     }
@@ -286,7 +264,7 @@ impl Extension for GuardExtension {
                 // Several errors of one request: one `ServerError` each, as validation gives them.
                 let errors = literal
                     .into_iter()
-                    .map(|problem| refused(code::VALIDATION_FAILED, problem))
+                    .map(|problem| refused(ErrorCode::ValidationFailed, problem))
                     .collect();
                 return Err(errors);
             }
@@ -296,20 +274,20 @@ impl Extension for GuardExtension {
                 .into_iter()
                 .map(|e| match e.message.as_str() {
                     "Query is nested too deep." => refused(
-                        code::QUERY_TOO_DEEP,
+                        ErrorCode::QueryTooDeep,
                         format!(
                             "the query is nested deeper than {} levels",
                             self.limits.depth
                         ),
                     ),
                     "Query is too complex." => refused(
-                        code::QUERY_TOO_COMPLEX,
+                        ErrorCode::QueryTooComplex,
                         format!(
                             "the query is more complex than the limit of {}",
                             self.limits.complexity
                         ),
                     ),
-                    _ => with_code(e, code::VALIDATION_FAILED),
+                    _ => with_code(e, ErrorCode::ValidationFailed),
                 })
                 .collect()
         })
@@ -332,7 +310,7 @@ fn normalise_escapes(request: &mut Request) -> ServerResult<Option<String>> {
         Ok(Cow::Borrowed(_)) => Ok(None),
         Ok(Cow::Owned(text)) => Ok(Some(std::mem::replace(&mut request.query, text))),
         Err(error) => {
-            let mut refusal = refused(code::PARSE_FAILED, error.message);
+            let mut refusal = refused(ErrorCode::ParseFailed, error.message);
             refusal.locations = vec![Pos {
                 line: error.line,
                 column: error.column,
@@ -354,28 +332,28 @@ fn check_shape(limits: &SchemaLimits, shape: document::Shape) -> ServerResult<()
         (
             shape.nesting,
             limits.recursion,
-            code::QUERY_TOO_DEEP,
+            ErrorCode::QueryTooDeep,
             "nests brackets",
             " deep",
         ),
         (
             shape.aliases,
             limits.aliases,
-            code::TOO_MANY_ALIASES,
+            ErrorCode::TooManyAliases,
             "has",
             " aliases",
         ),
         (
             shape.directives,
             limits.directives,
-            code::TOO_MANY_DIRECTIVES,
+            ErrorCode::TooManyDirectives,
             "has",
             " directives",
         ),
         (
             shape.tokens,
             limits.tokens,
-            code::TOO_MANY_TOKENS,
+            ErrorCode::TooManyTokens,
             "has",
             " tokens",
         ),
@@ -396,7 +374,7 @@ fn check_document(limits: &SchemaLimits, doc: &ExecutableDocument) -> ServerResu
     match document::expanded_size(doc, limits.complexity) {
         Ok(_) => Ok(()),
         Err(Expansion::Cycle(names)) => Err(refused(
-            code::VALIDATION_FAILED,
+            ErrorCode::ValidationFailed,
             format!(
                 "fragment cycle: {}; a fragment cannot spread itself",
                 names
@@ -407,7 +385,7 @@ fn check_document(limits: &SchemaLimits, doc: &ExecutableDocument) -> ServerResu
             ),
         )),
         Err(Expansion::TooLarge) => Err(refused(
-            code::QUERY_TOO_COMPLEX,
+            ErrorCode::QueryTooComplex,
             format!(
                 "the query selects more than {} fields once its fragments are expanded",
                 limits.complexity
@@ -428,7 +406,7 @@ fn selected_operation<'d>(
         }
         (DocumentOperations::Multiple(_), None) => {
             return Err(refused(
-                code::OPERATION_RESOLUTION_FAILURE,
+                ErrorCode::OperationResolutionFailure,
                 "the document has several operations: name one with operationName",
             ))
         }
@@ -437,7 +415,7 @@ fn selected_operation<'d>(
     };
     found.ok_or_else(|| {
         refused(
-            code::OPERATION_RESOLUTION_FAILURE,
+            ErrorCode::OperationResolutionFailure,
             format!(
                 "no operation named \"{}\" in the document",
                 name.unwrap_or_default()

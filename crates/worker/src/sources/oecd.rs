@@ -46,7 +46,6 @@ pub const SPEC: SourceSpec = SourceSpec {
     },
 };
 pub const DATAFLOW: &str = "OECD.STI.STP,DSD_MSTI@DF_MSTI,1.3";
-pub const DEFAULT_START_YEAR: i32 = 1990;
 
 /// One MSTI series and the metric it feeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,9 +4,12 @@
 //! subscriptions from the router's [`Live`](crate::http::Live)).
 //!
 //! Label values are bounded: routes are the router's, methods a fixed list, GraphQL operation
-//! names the first [`MAX_OPERATIONS`] seen (then `other`), outcomes `ok` or a known error code.
+//! names the first [`MAX_OPERATIONS`] seen (then `other`), outcomes `ok` or an [`ErrorCode`].
 
+use crate::error::ErrorCode;
 use crate::http::AppState;
+use crate::schema::OperationKind;
+use async_graphql::parser::types::OperationType;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,17 +27,6 @@ const MAX_OPERATIONS: usize = 100;
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-/// The `extensions.code` values a GraphQL outcome may be labelled with.
-const CODES: [&str; 7] = [
-    "NOT_FOUND",
-    "BAD_USER_INPUT",
-    "UNAUTHENTICATED",
-    "FORBIDDEN",
-    "SLOW_CONSUMER",
-    "SERVICE_UNAVAILABLE",
-    "INTERNAL_SERVER_ERROR",
-];
-
 /// This process's metrics.
 pub(super) static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
 
@@ -47,8 +39,8 @@ pub(super) struct Metrics {
     http_requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
     /// route → latency.
     http_latency: Mutex<BTreeMap<String, Histogram>>,
-    /// (operation, outcome) → operations.
-    graphql_requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (operation, type, outcome) → operations.
+    graphql_requests: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
     /// operation → latency.
     graphql_latency: Mutex<BTreeMap<String, Histogram>>,
     /// Operation names with a label of their own.
@@ -98,28 +90,80 @@ impl HttpRequest {
     }
 }
 
-/// A GraphQL operation being executed.
-pub(super) struct GraphqlRequest {
+/// A GraphQL operation being executed, counted once: at its first answer (`ok` or the first
+/// error's code), when it ends without one (`ok`), or when it is dropped before one: `ok` for a
+/// subscription its client stopped before any change came, `cancelled` for a query or a mutation
+/// (the client left, or the request's deadline passed).
+pub(in crate::http) struct GraphqlRequest {
     operation: String,
+    kind: OperationKind,
     started: Instant,
+    counted: bool,
 }
 
 impl GraphqlRequest {
-    pub(super) fn start(request: &async_graphql::Request) -> Self {
+    /// Starts observing `request`; `kind` is the slot the schema's guard fills in.
+    pub(in crate::http) fn start(request: &async_graphql::Request, kind: OperationKind) -> Self {
         Self {
             operation: operation_label(request),
+            kind,
             started: Instant::now(),
+            counted: false,
         }
     }
 
-    pub(super) fn finish(self, response: &async_graphql::Response) {
-        lock(&METRICS.graphql_latency)
-            .entry(self.operation.clone())
-            .or_default()
-            .observe(self.started.elapsed().as_secs_f64());
+    /// The operation's label: its name, `anonymous` or `other`.
+    pub(in crate::http) fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// The operation's type, once the guard has selected it: `query`, `mutation`,
+    /// `subscription`, or `unknown` for a request refused before.
+    pub(in crate::http) fn kind(&self) -> &'static str {
+        match self.kind.get() {
+            Some(OperationType::Query) => "query",
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            None => "unknown",
+        }
+    }
+
+    /// Counts the operation with the outcome of `response`, unless it was counted already.
+    pub(in crate::http) fn answered(&mut self, response: &async_graphql::Response) {
+        self.count(outcome(response));
+    }
+
+    /// Counts an operation whose stream ended without an answer.
+    pub(in crate::http) fn ended(&mut self) {
+        self.count("ok");
+    }
+
+    fn count(&mut self, outcome: &'static str) {
+        if std::mem::replace(&mut self.counted, true) {
+            return;
+        }
+        let kind = self.kind();
+        // A subscription's first answer waits for a change: not a latency.
+        if kind != "subscription" {
+            lock(&METRICS.graphql_latency)
+                .entry(self.operation.clone())
+                .or_default()
+                .observe(self.started.elapsed().as_secs_f64());
+        }
         *lock(&METRICS.graphql_requests)
-            .entry((self.operation, outcome(response)))
+            .entry((self.operation.clone(), kind, outcome))
             .or_default() += 1;
+    }
+}
+
+impl Drop for GraphqlRequest {
+    fn drop(&mut self) {
+        let outcome = if self.kind() == "subscription" {
+            "ok"
+        } else {
+            "cancelled"
+        };
+        self.count(outcome);
     }
 }
 
@@ -277,13 +321,17 @@ fn render_process(out: &mut String) {
         out,
         name,
         "counter",
-        "GraphQL operations executed, by operation name and outcome (ok, or the first error's code).",
+        "GraphQL operations executed on every transport, by operation name, type and outcome (ok, cancelled, or the first error's code).",
     );
-    for ((operation, outcome), n) in lock(&m.graphql_requests).iter() {
+    for ((operation, kind, outcome), n) in lock(&m.graphql_requests).iter() {
         sample(
             out,
             name,
-            &[("operation", operation), ("outcome", outcome)],
+            &[
+                ("operation", operation),
+                ("type", kind),
+                ("outcome", outcome),
+            ],
             n,
         );
     }
@@ -292,7 +340,7 @@ fn render_process(out: &mut String) {
         out,
         name,
         "histogram",
-        "GraphQL execution latency, by operation name.",
+        "GraphQL execution latency (to the first answer; not for subscriptions), by operation name.",
     );
     for (operation, histogram) in lock(&m.graphql_latency).iter() {
         render_histogram(out, name, ("operation", operation), histogram);
@@ -463,21 +511,13 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// `ok`, or the first error's `extensions.code` (`GRAPHQL_ERROR` for parse and validation errors).
+/// `ok`, or the first error's `extensions.code` ([`ErrorCode`]); `GRAPHQL_ERROR` for an error
+/// without one of ours (none is expected: every error the API raises carries its code).
 fn outcome(response: &async_graphql::Response) -> &'static str {
-    let Some(error) = response.errors.first() else {
-        return "ok";
-    };
-    let code = error
-        .extensions
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .and_then(|v| match v {
-            async_graphql::Value::String(s) => Some(s.as_str()),
-            _ => None,
-        });
-    code.and_then(|c| CODES.iter().find(|known| **known == c).copied())
-        .unwrap_or("GRAPHQL_ERROR")
+    match response.errors.first() {
+        None => "ok",
+        Some(error) => ErrorCode::of(error).map_or("GRAPHQL_ERROR", ErrorCode::as_str),
+    }
 }
 
 /// The operation's name (the request's `operationName`, else the first operation's name in the

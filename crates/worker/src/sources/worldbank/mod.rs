@@ -53,7 +53,6 @@ pub const SPEC: SourceSpec = SourceSpec {
     },
 };
 pub const DEFAULT_PER_PAGE: u32 = 1000;
-pub const FIRST_YEAR: i32 = 1990;
 
 /// World Bank indicator code → metric slug.
 pub const INDICATORS: &[(&str, &str)] = &[
@@ -78,7 +77,7 @@ pub struct WorldBank {
 }
 
 impl WorldBank {
-    /// Every indicator of [`INDICATORS`]; `years` is inclusive (see [`WorldBank::default_years`]).
+    /// Every indicator of [`INDICATORS`]; `years` is inclusive.
     pub fn new(
         base_url: impl Into<String>,
         fetcher: Fetcher,
@@ -104,11 +103,6 @@ impl WorldBank {
             .map(|(code, slug)| (code.to_string(), slug.to_string()))
             .collect();
         self
-    }
-
-    /// 1990 to the current year.
-    pub fn default_years() -> (i32, i32) {
-        (FIRST_YEAR, chrono::Utc::now().year())
     }
 
     fn url(&self, countries: &str, code: &str, page: u32) -> String {
