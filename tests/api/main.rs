@@ -29,6 +29,7 @@ mod peers;
 mod queries;
 mod readme;
 mod refresh;
+mod response_cache;
 mod retry_after;
 mod revocation;
 mod schedules;

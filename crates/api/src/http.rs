@@ -7,8 +7,10 @@
 //! GraphQL response), `body_limit`, `rate_limit`, `cors` and `csrf` (what a public endpoint
 //! refuses); this file assembles the router.
 
+mod admission;
 mod assets;
 mod body_limit;
+mod cached;
 mod cors;
 mod csrf;
 mod deadline;
@@ -61,6 +63,8 @@ pub struct HttpSettings {
     /// Longest a GraphQL-over-HTTP request may take, from its headers to the last byte of
     /// its answer (see `deadline`); `None` for no limit.
     pub request_timeout: Option<std::time::Duration>,
+    /// Bound of the response cache, in bytes; 0 turns it off (see `crate::response_cache`).
+    pub response_cache_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -76,6 +80,7 @@ impl Default for HttpSettings {
             connections: ServerSettings::default(),
             max_response_bytes: 16 * 1024 * 1024,
             request_timeout: Some(std::time::Duration::from_secs(10)),
+            response_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -87,6 +92,8 @@ pub(crate) struct AppState {
     pub(crate) live: Live,
     pub(crate) max_body_bytes: usize,
     pub(crate) http: HttpSettings,
+    pub(crate) cache: crate::response_cache::ResponseCache,
+    pub(crate) admission: admission::Admission,
 }
 
 pub fn router(schema: AppSchema, store: Store, settings: HttpSettings) -> Router {
@@ -119,6 +126,11 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         .layer(axum::middleware::from_fn(observability::track))
         .with_state(AppState {
             schema,
+            admission: admission::Admission::new(&store, settings.request_timeout),
+            cache: crate::response_cache::ResponseCache::new(
+                settings.response_cache_bytes,
+                store.clone(),
+            ),
             store,
             live,
             max_body_bytes: settings.max_body_bytes,

@@ -9,6 +9,7 @@ mod loaders;
 mod mutation;
 mod operator;
 mod query;
+pub mod response_cache;
 mod schema;
 mod subscription;
 mod types;

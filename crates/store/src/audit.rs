@@ -135,9 +135,7 @@ impl Store {
                     return Err(StoreError::AuditFailed(Box::new(error)));
                 }
                 Store::commit(txn).await?;
-                for notice in O::notices(&output) {
-                    self.announce(notice).await;
-                }
+                self.announce_all(O::notices(&output)).await;
                 Ok(output)
             }
             Err(error) => {
@@ -162,10 +160,19 @@ impl Store {
         let txn = self.begin().await?;
         let output = operation.apply(&txn).await?;
         Store::commit(txn).await?;
-        for notice in O::notices(&output) {
+        self.announce_all(O::notices(&output)).await;
+        Ok(output)
+    }
+
+    /// Announces an operation's notices, or [`Notice::Changed`] when it has none: every
+    /// committed operation makes cached answers stale, in every process.
+    async fn announce_all(&self, notices: Vec<Notice>) {
+        if notices.is_empty() {
+            self.announce(Notice::Changed).await;
+        }
+        for notice in notices {
             self.announce(notice).await;
         }
-        Ok(output)
     }
 
     /// Writes one audit entry on its own (an operation that failed and changed nothing).

@@ -18,7 +18,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -42,6 +42,9 @@ pub enum Notice {
     Run { run: i64 },
     /// A run revised the editorial verdict of these sectors (slugs).
     Verdicts { run: i64, sectors: Vec<String> },
+    /// Something else readers see changed (an operation, reference data, a recorded batch
+    /// outside a run): nothing to tell subscribers, but cached answers are stale.
+    Changed,
 }
 
 /// One revision as subscribers see it: the new version, the one it replaced, and what they
@@ -87,6 +90,8 @@ pub struct ChangeHub {
     connected: Arc<AtomicBool>,
     /// Names this hub in the notices it writes (SQLite), so that it skips its own.
     origin: Arc<str>,
+    /// How many changes this process has made, been told of, or may have missed.
+    generation: Arc<AtomicU64>,
 }
 
 impl Default for ChangeHub {
@@ -101,6 +106,7 @@ impl Default for ChangeHub {
             sender: broadcast::channel(CAPACITY).0,
             connected: Arc::new(AtomicBool::new(false)),
             origin: origin.into(),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -128,6 +134,18 @@ impl Store {
         self.backend() != DatabaseBackend::Postgres || self.hub.connected.load(Ordering::SeqCst)
     }
 
+    /// The change generation: grows with every change this process commits and announces,
+    /// every notice it receives from other processes (PostgreSQL `NOTIFY`, SQLite's
+    /// `change_notices`) and every reconnection of the listener (changes may have been missed).
+    /// Answers read before it grew may be stale; cached answers are keyed on it.
+    pub fn change_generation(&self) -> u64 {
+        self.hub.generation.load(Ordering::SeqCst)
+    }
+
+    fn bump_generation(&self) {
+        self.hub.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// The data version: grows with every version recorded.
     pub async fn data_version(&self) -> Result<i64, StoreError> {
         let stmt = statement(
@@ -152,12 +170,16 @@ impl Store {
             for notice in notices {
                 notify(&txn, notice).await?;
             }
-            Store::commit(txn).await
+            Store::commit(txn).await?;
+            // This process's own readers must not wait for the notice to come back.
+            self.bump_generation();
+            Ok(())
         } else {
             for notice in notices {
                 write_notice(&txn, &self.hub.origin, notice).await?;
             }
             Store::commit(txn).await?;
+            self.bump_generation();
             for notice in notices {
                 self.dispatch(notice).await;
             }
@@ -167,6 +189,7 @@ impl Store {
 
     /// Announces `notice` on its own (outside any transaction).
     pub async fn announce(&self, notice: Notice) {
+        self.bump_generation();
         if self.backend() == DatabaseBackend::Postgres {
             if let Err(e) = notify(&self.db, &notice).await {
                 tracing::warn!(error = %e, ?notice, "could not announce a change");
@@ -181,6 +204,7 @@ impl Store {
 
     /// Tells subscribers that changes may have been missed.
     async fn resync(&self) {
+        self.bump_generation();
         let data_version = self.data_version().await.unwrap_or(0);
         let _ = self
             .hub
@@ -198,6 +222,7 @@ impl Store {
 
     /// Resolves a notice and broadcasts it to this process's subscribers.
     async fn dispatch(&self, notice: &Notice) {
+        self.bump_generation();
         if self.hub.sender.receiver_count() == 0 {
             return;
         }
@@ -218,6 +243,7 @@ impl Store {
                 let revisions = self.verdict_revisions(run, sectors).await?;
                 Ok(Some(Change::Verdicts { run, revisions }))
             }
+            Notice::Changed => Ok(None),
             Notice::Recorded { run } => {
                 let written = observation::Entity::find()
                     .filter(C::RunId.eq(run))

@@ -72,8 +72,8 @@ impl Store {
     pub async fn upsert_reference_data(&self, data: &ReferenceData) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
         upsert_reference(&txn, data, crate::now(), None).await?;
-        txn.commit().await?;
-        Ok(())
+        self.commit_and_announce(txn, &[crate::changes::Notice::Changed])
+            .await
     }
 
     /// Whether the database holds no data source yet (a fresh database).

@@ -132,7 +132,8 @@ impl Store {
     pub async fn record(&self, batch: &Batch, at: Timestamp) -> Result<RecordSummary, StoreError> {
         let txn = self.begin().await?;
         let summary = record_batch(&txn, batch, at, None).await?;
-        txn.commit().await?;
+        self.commit_and_announce(txn, &[crate::changes::Notice::Changed])
+            .await?;
         Ok(summary)
     }
 }

@@ -3,6 +3,7 @@
 //! browser's GET without a query. Status codes and bodies are in `reply`; the limits every
 //! operation meets are the schema's guard.
 
+use super::cached::{self, Method};
 use super::execute::{self, Origin, Transport};
 use super::observability::RequestId;
 use super::params::{self, BadParams};
@@ -43,10 +44,8 @@ pub(super) async fn graphql_get(
     match params::from_query_pairs(pairs) {
         Ok(request) => {
             let origin = origin(&state, &headers, peer, request_id).await;
-            let response = execute::prepare(&state.store, origin, request.data(QueriesOnly))
-                .run(&state.schema)
-                .await;
-            reply::graphql(media, &response, state.http.max_response_bytes)
+            let request = request.data(QueriesOnly);
+            cached::answer(&state, &headers, origin, request, (media, Method::Get)).await
         }
         Err(BadParams(message)) => bad_request(media, message),
     }
@@ -105,10 +104,7 @@ pub(super) async fn graphql_post(
         serde_json::Value::Array(items) => batch(&state, media, origin, items).await,
         value => match params::from_json(value) {
             Ok(request) => {
-                let response = execute::prepare(&state.store, origin, request)
-                    .run(&state.schema)
-                    .await;
-                reply::graphql(media, &response, state.http.max_response_bytes)
+                cached::answer(&state, &headers, origin, request, (media, Method::Post)).await
             }
             Err(BadParams(message)) => bad_request(media, message),
         },
@@ -159,6 +155,8 @@ async fn batch(
         let prepared = execute::prepare(&state.store, origin.clone(), request);
         responses.push(prepared.run(&state.schema).await);
     }
+    // A batch may hold mutations: answers computed before it are stale.
+    state.cache.note_local_change();
     reply::batch(media, &responses, state.http.max_response_bytes)
 }
 

@@ -212,6 +212,7 @@ pub(in crate::http) async fn metrics(State(state): State<AppState>) -> Response 
         "Subscription executions running now, each shared by the subscribers of one operation and variables.",
         state.live.shared_executions(),
     );
+    render_cache(&mut text, state.cache.stats());
     render_pool(&mut text, state.store.connection());
     render_database(&mut text, &state.store).await;
     (
@@ -223,6 +224,48 @@ pub(in crate::http) async fn metrics(State(state): State<AppState>) -> Response 
         text,
     )
         .into_response()
+}
+
+/// The response cache's size and counters (all 0 when it is off).
+fn render_cache(out: &mut String, stats: crate::response_cache::CacheStats) {
+    gauge(
+        out,
+        "techbalance_response_cache_bytes",
+        "Bytes held by the response cache (answers plus a fixed overhead per entry).",
+        stats.bytes,
+    );
+    gauge(
+        out,
+        "techbalance_response_cache_max_bytes",
+        "The response cache's bound, in bytes (0: off).",
+        stats.max_bytes,
+    );
+    gauge(
+        out,
+        "techbalance_response_cache_entries",
+        "Answers held by the response cache.",
+        stats.entries,
+    );
+    for (name, help, value) in [
+        (
+            "techbalance_response_cache_hits_total",
+            "Requests answered from the response cache.",
+            stats.hits,
+        ),
+        (
+            "techbalance_response_cache_misses_total",
+            "Cacheable requests not found in the response cache (executed, or waiting for an identical one).",
+            stats.misses,
+        ),
+        (
+            "techbalance_response_cache_coalesced_total",
+            "Requests that waited for an identical request's execution instead of executing.",
+            stats.coalesced,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        sample(out, name, &[], value);
+    }
 }
 
 fn render_process(out: &mut String) {
