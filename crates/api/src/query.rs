@@ -4,7 +4,7 @@ mod catalog;
 mod companies;
 pub(crate) mod compare;
 mod figures;
-pub(crate) mod resolve;
+pub(crate) mod arguments;
 mod runs;
 
 #[derive(async_graphql::MergedObject, Default)]
