@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use techbalance_store::entities::{country, metric};
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::RecordSummary;
+use techbalance_store::record::RecordSummary;
 use techbalance_store::{ConnectionSettings, Store};
 use techbalance_worker::fetch::{FetchSettings, Fetcher};
 use techbalance_worker::pipeline;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::RecordSummary;
+use techbalance_store::record::RecordSummary;
 use techbalance_store::runs::{RunFilter, RunStatus};
 use techbalance_store::Store;
 use techbalance_worker::clock::SystemClock;

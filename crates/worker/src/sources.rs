@@ -23,7 +23,7 @@ registry!(baseline, worldbank, oecd, owid);
 
 use async_trait::async_trait;
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::Batch;
+use techbalance_store::record::Batch;
 
 /// A publisher of figures that the worker can refresh.
 #[async_trait]
