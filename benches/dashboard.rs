@@ -92,7 +92,7 @@ async fn generate(url: &str) -> anyhow::Result<()> {
             iso2,
             name: format!("Country {code}"),
             flag: "🏳".into(),
-            kind: country::COUNTRY.into(),
+            kind: country::CountryKind::Country,
         });
         countries.push(code);
     }

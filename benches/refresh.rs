@@ -634,7 +634,7 @@ async fn prepare(url: &str, shape: Shape) -> anyhow::Result<()> {
                 flag: pipeline::flag_emoji(&iso2),
                 code: iso3,
                 iso2,
-                kind: country::COUNTRY.into(),
+                kind: country::CountryKind::Country,
             })
             .collect(),
         metrics: (0..shape.indicators)

@@ -293,7 +293,7 @@ async fn prepare(url: &str) -> anyhow::Result<Store> {
                 iso2: format!("{}{}", (b'A' + (i / 10) as u8) as char, i % 10),
                 name: format!("Country {code}"),
                 flag: "🏳".into(),
-                kind: country::COUNTRY.into(),
+                kind: country::CountryKind::Country,
             })
             .collect(),
         ..ReferenceData::default()
