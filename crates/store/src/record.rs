@@ -603,7 +603,8 @@ async fn open_versions(
         }
         backend => {
             for chunk in rows.chunks(SQLITE_CHUNK) {
-                db.execute(values_insert(backend, chunk, provenance)).await?;
+                db.execute(values_insert(backend, chunk, provenance))
+                    .await?;
             }
         }
     }

@@ -16,10 +16,10 @@ use std::time::Duration;
 use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
-use techbalance_store::reference::upsert_reference;
 use techbalance_store::record::{
     count_current_values, record_batch_guarded, HeldSeries, RecordSummary, Withdrawals,
 };
+use techbalance_store::reference::upsert_reference;
 use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, RunTrigger};
 use techbalance_store::{Store, StoreError};
 use tracing::Instrument;
