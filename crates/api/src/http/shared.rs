@@ -90,7 +90,7 @@ struct Entry {
 
 /// The shared executions of one server.
 #[derive(Debug, Default)]
-pub(crate) struct Executions {
+pub(crate) struct SharedExecutions {
     running: Mutex<HashMap<Arc<Key>, Entry>>,
     open: AtomicUsize,
     next_id: AtomicU64,
@@ -99,7 +99,7 @@ pub(crate) struct Executions {
 /// One running execution. Its subscribers hold it; the last one to let go stops it.
 #[derive(Debug)]
 pub(crate) struct Execution {
-    executions: Arc<Executions>,
+    executions: Arc<SharedExecutions>,
     key: Arc<Key>,
     id: u64,
     sender: broadcast::Sender<Arc<Delivery>>,
@@ -120,8 +120,8 @@ pub(crate) struct Subscriber {
     pub(crate) deliveries: broadcast::Receiver<Arc<Delivery>>,
 }
 
-impl Executions {
-    /// Executions running now.
+impl SharedExecutions {
+    /// Shared executions running now.
     pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
@@ -235,7 +235,7 @@ async fn drive(
     schema: AppSchema,
     prepared: Prepared,
     sender: broadcast::Sender<Arc<Delivery>>,
-    executions: Arc<Executions>,
+    executions: Arc<SharedExecutions>,
     key: Arc<Key>,
     id: u64,
 ) {

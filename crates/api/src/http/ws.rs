@@ -23,7 +23,7 @@
 
 use super::execute::{self, Origin, Transport};
 use super::observability::RequestId;
-use super::shared::{Delivery, Execution, Executions, Joined};
+use super::shared::{Delivery, Execution, Joined, SharedExecutions};
 use super::AppState;
 use crate::auth::{Caller, Session};
 use crate::operator::Peer;
@@ -95,7 +95,7 @@ pub struct Live {
     connections: Arc<AtomicUsize>,
     subscriptions: Arc<AtomicUsize>,
     closing: watch::Sender<bool>,
-    executions: Arc<Executions>,
+    executions: Arc<SharedExecutions>,
 }
 
 impl Live {
@@ -127,7 +127,7 @@ impl Live {
         &self.settings
     }
 
-    pub(super) fn executions(&self) -> &Arc<Executions> {
+    pub(super) fn executions(&self) -> &Arc<SharedExecutions> {
         &self.executions
     }
 
