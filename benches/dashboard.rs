@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use techbalance::config::Config;
 use techbalance_store::entities::{country, metric};
+use techbalance_store::record::{Batch, Point, Scope};
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::{Batch, Point, Scope};
 
 const COUNTRIES: usize = 200;
 const METRICS: usize = 20;

@@ -1,6 +1,6 @@
-//! Refresh benchmark: the real refresh pipeline (`Executor::refresh_now`) of the World Bank source
-//! against a synthetic, format-exact World Bank API served from this process, on PostgreSQL and
-//! SQLite.
+//! Refresh benchmark: the real refresh pipeline (`RefreshExecutor::refresh_now`) of the World Bank
+//! source against a synthetic, format-exact World Bank API served from this process, on PostgreSQL
+//! and SQLite.
 //!
 //! For each backend, three scenarios run in order on one fresh database: the first load, a re-run
 //! with nothing changed, and a re-run of a release in which exactly 1% of the values are revised.
@@ -27,8 +27,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use techbalance_store::entities::{country, metric};
+use techbalance_store::record::RecordSummary;
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::RecordSummary;
 use techbalance_store::{ConnectionSettings, Store};
 use techbalance_worker::fetch::{FetchSettings, Fetcher};
 use techbalance_worker::pipeline;
@@ -847,7 +847,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
             }
         };
         let started = Instant::now();
-        let outcome = pipeline::Executor::new(Duration::from_secs(3600))
+        let outcome = pipeline::RefreshExecutor::new(Duration::from_secs(3600))
             .refresh_now(&store, &source, &codes, &progress)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use techbalance::config::Config;
 use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, source};
+use techbalance_store::record::{Batch, Point, Scope};
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::{Batch, Point, Scope};
 use techbalance_store::runs::{RunResult, RunTrigger};
 use techbalance_store::Store;
 use tokio::net::{TcpSocket, TcpStream};
@@ -338,7 +338,7 @@ async fn revise(store: &Store, codes: &[String], value: f64) -> anyhow::Result<I
     let txn = store.begin().await?;
     let now = techbalance_store::now();
     let summary =
-        techbalance_store::revisions::record_batch(&txn, &batch(codes, value), now, Some(run.id))
+        techbalance_store::record::record_batch(&txn, &batch(codes, value), now, Some(run.id))
             .await?;
     if summary.revised != codes.len() as u64 {
         bail!("expected {} revisions, recorded {summary:?}", codes.len());

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use techbalance_api::Live;
 use techbalance_store::queue::RetryPolicy;
+use techbalance_store::record::RecordSummary;
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::RecordSummary;
 use techbalance_store::runs::{RunFilter, RunStatus};
 use techbalance_store::Store;
 use techbalance_worker::clock::SystemClock;
-use techbalance_worker::pipeline::{Executor, RefreshFailure, RefreshOutcome};
+use techbalance_worker::pipeline::{RefreshExecutor, RefreshFailure, RefreshOutcome};
 use techbalance_worker::runner::{Runner, RunnerSettings};
 use techbalance_worker::scheduler;
 use techbalance_worker::sources::registry::{self, SourceContext};
@@ -134,8 +134,8 @@ pub async fn refresh_accepted_by(
         .await
 }
 
-fn executor(config: &Config) -> Executor {
-    Executor::new(config.worker.lease)
+fn executor(config: &Config) -> RefreshExecutor {
+    RefreshExecutor::new(config.worker.lease)
         .with_max_withdrawal_share(config.refresh.max_withdrawal_share)
 }
 

@@ -5,8 +5,8 @@ use crate::both_backends;
 use crate::support::{Backend, TestApp};
 use std::sync::atomic::Ordering;
 use techbalance_store::entities::{company, country, source};
+use techbalance_store::record::{Batch, Point, Scope};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData};
-use techbalance_store::revisions::{Batch, Point, Scope};
 
 pub(crate) const DASHBOARD: &str = r#"{
   countries { code name flag

@@ -3,7 +3,7 @@
 use crate::both_backends;
 use crate::support::{code, Backend, TestApp};
 use serde_json::json;
-use techbalance_store::revisions::{Batch, Point, Scope};
+use techbalance_store::record::{Batch, Point, Scope};
 
 both_backends!(
     countries_are_listed_with_codes_and_names,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use techbalance_store::changes::Notice;
-use techbalance_store::revisions::{Batch, Point, Scope};
+use techbalance_store::record::{Batch, Point, Scope};
 use techbalance_worker::sources::baseline::BUNDLED;
 
 both_backends!(
@@ -63,7 +63,7 @@ async fn record_run(app: &TestApp, metric: &str, points: &[(&str, i32, f64)]) {
         .expect("run");
     let txn = app.store.begin().await.expect("begin");
     let at = techbalance_store::now();
-    let summary = techbalance_store::revisions::record_batch(&txn, &batch, at, Some(run.id))
+    let summary = techbalance_store::record::record_batch(&txn, &batch, at, Some(run.id))
         .await
         .expect("record");
     let result = techbalance_store::runs::RunResult {

@@ -7,7 +7,7 @@ use crate::support::{wait_until, Backend, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use techbalance_store::revisions::{Batch, Point, Scope};
+use techbalance_store::record::{Batch, Point, Scope};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -134,7 +134,7 @@ async fn revise_within(app: &TestApp, values: &[(i32, f64)], years: Option<(i32,
         .await
         .expect("run");
     let txn = app.store.begin().await.expect("begin");
-    let summary = techbalance_store::revisions::record_batch(
+    let summary = techbalance_store::record::record_batch(
         &txn,
         &batch,
         techbalance_store::now(),

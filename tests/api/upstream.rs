@@ -674,7 +674,7 @@ both_backends!(a_write_that_breaks_a_key_is_not_retried);
 /// What the pipeline now prevents (figures for a country the store does not know), written
 /// directly: the database refuses it, and the worker does not try again.
 async fn a_write_that_breaks_a_key_is_not_retried(backend: Backend) {
-    use techbalance_store::revisions::{Batch, Point, Scope};
+    use techbalance_store::record::{Batch, Point, Scope};
     let app = TestApp::builder(backend).start().await;
     let batch = Batch {
         source: "worldbank".into(),

@@ -1,10 +1,10 @@
 //! Query roots, one per domain, merged into [`QueryRoot`].
 
+pub(crate) mod arguments;
 mod catalog;
 mod companies;
 pub(crate) mod compare;
 mod figures;
-pub(crate) mod resolve;
 mod runs;
 
 #[derive(async_graphql::MergedObject, Default)]

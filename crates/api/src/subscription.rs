@@ -2,7 +2,7 @@
 //! `techbalance_store::changes`) and filters on the server.
 
 use crate::error::{ApiError, OrGraphqlError};
-use crate::query::resolve;
+use crate::query::arguments;
 use crate::types::{
     store, Country, Metric, Observation, Qualifier, RefreshRun, RevisionKind, Source,
 };
@@ -117,12 +117,12 @@ impl SubscriptionRoot {
         #[graphql(desc = "ISO3 or ISO2 codes")] countries: Option<Vec<String>>,
     ) -> Result<impl Stream<Item = Result<ObservationRevision>>> {
         let metric = match metric {
-            Some(slug) => Some(resolve::metric(ctx, &slug).await?.slug),
+            Some(slug) => Some(arguments::metric(ctx, &slug).await?.slug),
             None => None,
         };
         let countries = match countries {
             Some(codes) => Some(
-                resolve::countries(ctx, &codes)
+                arguments::countries(ctx, &codes)
                     .await?
                     .into_iter()
                     .map(|c| c.code)
@@ -161,7 +161,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         source: Option<String>,
     ) -> Result<impl Stream<Item = Result<RefreshRun>>> {
-        let source = resolve::optional_source(ctx, source).await?;
+        let source = arguments::optional_source(ctx, source).await?;
         let mut changes = store(ctx).subscribe_changes();
         Ok(async_stream::stream! {
             loop {
@@ -201,12 +201,12 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<leadership::LeadershipChange>>> {
         let codes = crate::query::compare::compared_countries(ctx, &countries).await?;
         let metric = match metric {
-            Some(slug) => Some(resolve::metric(ctx, &slug).await?.slug),
+            Some(slug) => Some(arguments::metric(ctx, &slug).await?.slug),
             None => None,
         };
         if let Some(slug) = &sector {
             if store(ctx).find_sector(slug).await.or_gql()?.is_none() {
-                return Err(resolve::unknown_sector(ctx, slug).await);
+                return Err(arguments::unknown_sector(ctx, slug).await);
             }
         }
         let watch = leadership::Watch {

@@ -1,6 +1,6 @@
 //! Entities, queries and versioned writes: the only place in techbalance that speaks SQL.
 //!
-//! Observations are stored as versions in knowledge time (see [`revisions`]); everything else is
+//! Observations are stored as versions in knowledge time (see [`record`]); everything else is
 //! reference data that the baseline describes (see [`reference`]).
 
 pub mod audit;
@@ -12,8 +12,8 @@ pub mod history;
 pub mod operations;
 pub mod queries;
 pub mod queue;
+pub mod record;
 pub mod reference;
-pub mod revisions;
 pub mod runs;
 pub mod schedules;
 mod sql;
@@ -215,7 +215,7 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    /// Opens a transaction; the free functions of [`revisions`] and [`runs`] write inside it.
+    /// Opens a transaction; the free functions of [`record`] and [`runs`] write inside it.
     ///
     /// On SQLite the transaction takes the write lock at once (as `BEGIN IMMEDIATE` would): a
     /// deferred transaction that reads first cannot upgrade once another connection has written

@@ -2,7 +2,7 @@
 //! figures. How runs are queued, claimed and retried is in [`crate::queue`].
 
 use crate::entities::{country, refresh_run};
-use crate::revisions::RecordSummary;
+use crate::record::RecordSummary;
 use crate::sql::{literal, statement};
 use crate::{Store, StoreError, Timestamp};
 use sea_orm::sea_query::OnConflict;

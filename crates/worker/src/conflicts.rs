@@ -85,7 +85,7 @@ fn join<'a>(codes: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use techbalance_store::revisions::{Batch, Point, Scope};
+    use techbalance_store::record::{Batch, Point, Scope};
 
     fn point(country: &str) -> Point {
         Point {

@@ -16,7 +16,7 @@ pub mod sources;
 
 pub use error::WorkerError;
 
-use pipeline::{Executor, RefreshFailure, RefreshOutcome};
+use pipeline::{RefreshExecutor, RefreshFailure, RefreshOutcome};
 use sources::baseline::{BaselineFile, BaselineSource};
 use techbalance_store::reference::ReferenceData;
 use techbalance_store::Store;
@@ -39,7 +39,7 @@ pub async fn seed(store: &Store, file: &BaselineFile) -> Result<RefreshOutcome, 
         .await
         .map_err(|e| failure(e.into()))?;
     let source = BaselineSource::new(file.clone());
-    Executor::new(std::time::Duration::from_secs(60))
+    RefreshExecutor::new(std::time::Duration::from_secs(60))
         .refresh_now(store, &source, &[], &|_| {})
         .await
 }

@@ -4,10 +4,11 @@
 //! renewed. Any failure records nothing.
 //!
 //! The withdrawal guard: a refresh of an upstream source never withdraws a whole series (a metric
-//! × country that had values and would have none), nor more than [`Executor::max_withdrawal_share`]
-//! of the source's current values, on its own. Such series are held: nothing of theirs is
-//! recorded, the rest is, and the run ends `held`, its notes naming them. A run an operator set
-//! off to accept withdrawals (`accept_withdrawals`) records them all.
+//! × country that had values and would have none), nor more than
+//! [`RefreshExecutor::max_withdrawal_share`] of the source's current values, on its own. Such
+//! series are held: nothing of theirs is recorded, the rest is, and the run ends `held`, its
+//! notes naming them. A run an operator set off to accept withdrawals (`accept_withdrawals`)
+//! records them all.
 
 use crate::sources::{CountryInfo, FetchRequest, Fetched, Progress, Source};
 use crate::WorkerError;
@@ -16,10 +17,10 @@ use std::time::Duration;
 use techbalance_store::changes::Notice;
 use techbalance_store::entities::{country, refresh_run};
 use techbalance_store::queue::{AfterFailure, RetryPolicy};
-use techbalance_store::reference::upsert_reference;
-use techbalance_store::revisions::{
+use techbalance_store::record::{
     count_current_values, record_batch_guarded, HeldSeries, RecordSummary, Withdrawals,
 };
+use techbalance_store::reference::upsert_reference;
 use techbalance_store::runs::{add_missing_countries, complete_run, RunResult, RunTrigger};
 use techbalance_store::{Store, StoreError};
 use tracing::Instrument;
@@ -57,20 +58,21 @@ pub struct RefreshFailure {
 
 /// Who executes a run, and for how long a claim holds without renewal.
 #[derive(Clone, Debug)]
-pub struct Executor {
+pub struct RefreshExecutor {
     /// Unique per process: `host:pid:random`.
     pub worker_id: String,
     pub lease: Duration,
     /// The share (0 to 1) of a source's current values a refresh may withdraw without an
     /// operator; more holds every withdrawal of the run.
     pub max_withdrawal_share: f64,
-    /// Runs started by [`Executor::refresh_now`] record every withdrawal (an operator accepted).
+    /// Runs started by [`RefreshExecutor::refresh_now`] record every withdrawal (an operator
+    /// accepted).
     pub accept_withdrawals: bool,
     /// The operator who accepted them: audited in the transaction that records them.
     pub accepted_by: Option<String>,
 }
 
-impl Executor {
+impl RefreshExecutor {
     pub fn new(lease: Duration) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
         let worker_id = format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..));
@@ -266,7 +268,7 @@ async fn renew_lease(store: Store, run: i64, worker: String, lease: Duration) {
     }
 }
 
-impl Executor {
+impl RefreshExecutor {
     async fn fetch_and_record(
         &self,
         store: &Store,

@@ -1,7 +1,7 @@
 //! The worker loop: claim a queued run, execute it, record the outcome; repeat until told to
 //! stop. Several worker processes may run this against one PostgreSQL.
 
-use crate::pipeline::Executor;
+use crate::pipeline::RefreshExecutor;
 use crate::sources::Source;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub struct RunnerSettings {
     pub retry: RetryPolicy,
     /// ISO3 codes refreshed.
     pub countries: Vec<String>,
-    /// See [`Executor::max_withdrawal_share`].
+    /// See [`RefreshExecutor::max_withdrawal_share`].
     pub max_withdrawal_share: f64,
 }
 
@@ -28,14 +28,14 @@ pub struct Runner {
     store: Store,
     sources: HashMap<&'static str, Box<dyn Source>>,
     settings: RunnerSettings,
-    executor: Executor,
+    executor: RefreshExecutor,
     wake: Arc<Notify>,
 }
 
 impl Runner {
     pub fn new(store: Store, sources: Vec<Box<dyn Source>>, settings: RunnerSettings) -> Self {
-        let executor =
-            Executor::new(settings.lease).with_max_withdrawal_share(settings.max_withdrawal_share);
+        let executor = RefreshExecutor::new(settings.lease)
+            .with_max_withdrawal_share(settings.max_withdrawal_share);
         Self {
             store,
             sources: sources.into_iter().map(|s| (s.id(), s)).collect(),

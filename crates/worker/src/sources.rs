@@ -22,8 +22,8 @@ macro_rules! registry {
 registry!(baseline, worldbank, oecd, owid);
 
 use async_trait::async_trait;
+use techbalance_store::record::Batch;
 use techbalance_store::reference::ReferenceData;
-use techbalance_store::revisions::Batch;
 
 /// A publisher of figures that the worker can refresh.
 #[async_trait]

@@ -3,7 +3,7 @@
 //! Its responses are serialised once and broadcast as text, and each transport only wraps that
 //! text in its own envelope. The execution starts with the first subscriber. It stops when the
 //! last one leaves, or when its stream ends. A subscriber that falls more than [`BACKLOG`]
-//! batches behind is told it lagged; nobody else waits for it.
+//! deliveries behind is told it lagged; nobody else waits for it.
 //!
 //! A shared execution runs without its subscribers' credentials. Subscription fields read the
 //! store and per-request loaders, never the caller (only mutations do), so an anonymous
@@ -20,12 +20,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-/// Batches an execution keeps for subscribers that have not read them yet. A subscriber further
+/// Deliveries an execution keeps for subscribers that have not read them yet. A subscriber further
 /// behind has fallen too far behind.
 pub(crate) const BACKLOG: usize = 256;
-/// Most responses in one batch. A batch holds what the execution had ready at once: the
+/// Most responses in one delivery. A delivery holds what the execution had ready at once: the
 /// revisions of one change, typically.
-const MAX_BATCH: usize = 1024;
+const MAX_PAYLOADS: usize = 1024;
 
 /// One response of a shared execution, serialised once for every subscriber.
 #[derive(Debug)]
@@ -39,19 +39,19 @@ pub(crate) struct Payload {
 
 /// Responses an execution had ready together.
 #[derive(Debug)]
-pub(crate) struct Batch {
+pub(crate) struct Delivery {
     pub(crate) payloads: Vec<Payload>,
-    /// The execution ended with this batch: its subscribers are complete.
+    /// The execution ended with this delivery: its subscribers are complete.
     pub(crate) last: bool,
 }
 
-impl Batch {
+impl Delivery {
     /// Whether the operation was refused: its subscribers get the errors, and no `complete`.
     pub(crate) fn refused(&self) -> bool {
         self.payloads.iter().any(|p| p.refused.is_some())
     }
 
-    /// Whether the subscription ends with this batch (it ended, or was refused).
+    /// Whether the subscription ends with this delivery (it ended, or was refused).
     pub(crate) fn ends(&self) -> bool {
         self.last || self.refused()
     }
@@ -90,7 +90,7 @@ struct Entry {
 
 /// The shared executions of one server.
 #[derive(Debug, Default)]
-pub(crate) struct Executions {
+pub(crate) struct SharedExecutions {
     running: Mutex<HashMap<Arc<Key>, Entry>>,
     open: AtomicUsize,
     next_id: AtomicU64,
@@ -99,10 +99,10 @@ pub(crate) struct Executions {
 /// One running execution. Its subscribers hold it; the last one to let go stops it.
 #[derive(Debug)]
 pub(crate) struct Execution {
-    executions: Arc<Executions>,
+    executions: Arc<SharedExecutions>,
     key: Arc<Key>,
     id: u64,
-    sender: broadcast::Sender<Arc<Batch>>,
+    sender: broadcast::Sender<Arc<Delivery>>,
     task: AbortHandle,
 }
 
@@ -114,14 +114,14 @@ pub(crate) enum Joined {
     Alone(Box<async_graphql::Request>),
 }
 
-/// A subscriber of a shared execution: it keeps the execution running, and receives its batches.
+/// A subscriber of a shared execution: it keeps the execution running, and receives its deliveries.
 pub(crate) struct Subscriber {
     pub(crate) execution: Arc<Execution>,
-    pub(crate) batches: broadcast::Receiver<Arc<Batch>>,
+    pub(crate) deliveries: broadcast::Receiver<Arc<Delivery>>,
 }
 
-impl Executions {
-    /// Executions running now.
+impl SharedExecutions {
+    /// Shared executions running now.
     pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
@@ -155,7 +155,7 @@ impl Executions {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let key = Arc::new(key);
-        let (sender, batches) = broadcast::channel(BACKLOG);
+        let (sender, deliveries) = broadcast::channel(BACKLOG);
         let prepared = execute::prepare(&state.store, Origin::shared(), request);
         let task = tokio::spawn(drive(
             state.schema.clone(),
@@ -181,27 +181,33 @@ impl Executions {
                 execution: Arc::downgrade(&execution),
             },
         );
-        Joined::Shared(Subscriber { execution, batches })
+        Joined::Shared(Subscriber {
+            execution,
+            deliveries,
+        })
     }
 
     fn subscribe(running: &HashMap<Arc<Key>, Entry>, key: &Key) -> Option<Subscriber> {
         let execution = running.get(key)?.execution.upgrade()?;
-        let batches = execution.sender.subscribe();
-        Some(Subscriber { execution, batches })
+        let deliveries = execution.sender.subscribe();
+        Some(Subscriber {
+            execution,
+            deliveries,
+        })
     }
 
     /// Ends execution `id`: no subscriber joins it any more, and those it has get `payloads`
-    /// as its last batch. Both happen under the lock, so no one joins it between them.
+    /// as its last delivery. Both happen under the lock, so no one joins it between them.
     fn finish(
         &self,
         key: &Key,
         id: u64,
-        sender: &broadcast::Sender<Arc<Batch>>,
+        sender: &broadcast::Sender<Arc<Delivery>>,
         payloads: Vec<Payload>,
     ) {
         let mut running = self.lock();
         forget(&mut running, key, id);
-        let _ = sender.send(Arc::new(Batch {
+        let _ = sender.send(Arc::new(Delivery {
             payloads,
             last: true,
         }));
@@ -224,12 +230,12 @@ impl Drop for Execution {
 }
 
 /// Runs the execution, serialising each response once, and broadcasting what is ready together
-/// as one batch.
+/// as one delivery.
 async fn drive(
     schema: AppSchema,
     prepared: Prepared,
-    sender: broadcast::Sender<Arc<Batch>>,
-    executions: Arc<Executions>,
+    sender: broadcast::Sender<Arc<Delivery>>,
+    executions: Arc<SharedExecutions>,
     key: Arc<Key>,
     id: u64,
 ) {
@@ -245,7 +251,7 @@ async fn drive(
             payloads.push(payload(&response, refused));
             if refused {
                 ended = true;
-            } else if payloads.len() < MAX_BATCH {
+            } else if payloads.len() < MAX_PAYLOADS {
                 match stream.next().now_or_never() {
                     Some(Some(response)) => next = Some(response),
                     Some(None) => ended = true,
@@ -258,7 +264,7 @@ async fn drive(
             return;
         }
         // With no subscriber left this task is being aborted: nothing to do about it.
-        let _ = sender.send(Arc::new(Batch {
+        let _ = sender.send(Arc::new(Delivery {
             payloads,
             last: false,
         }));

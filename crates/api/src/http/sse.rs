@@ -160,7 +160,7 @@ fn error_event(error: ApiError) -> Event {
 }
 
 /// The events of a subscriber of a shared execution: a `next` for each payload, then
-/// `complete` (also when the server shuts down). A subscriber whose batches were overtaken gets
+/// `complete` (also when the server shuts down). A subscriber whose deliveries were overtaken gets
 /// a `SLOW_CONSUMER` error instead.
 fn shared(
     subscriber: Subscriber,
@@ -169,7 +169,7 @@ fn shared(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let Subscriber {
         execution,
-        mut batches,
+        mut deliveries,
     } = subscriber;
     async_stream::stream! {
         // Both are released when the client goes and this stream is dropped.
@@ -177,15 +177,15 @@ fn shared(
         let mut closed = std::pin::pin!(closed);
         loop {
             let received = tokio::select! {
-                received = batches.recv() => received,
+                received = deliveries.recv() => received,
                 () = &mut closed => break,
             };
             match received {
-                Ok(batch) => {
-                    for payload in &batch.payloads {
+                Ok(delivery) => {
+                    for payload in &delivery.payloads {
                         yield Ok(Event::default().event("next").data(&*payload.response));
                     }
-                    if batch.ends() {
+                    if delivery.ends() {
                         break;
                     }
                 }

@@ -9,9 +9,9 @@
 //!
 //! Written here rather than taken from async-graphql, whose close codes differ from the protocol.
 //! Subscriptions join a shared execution (see [`shared`](super::shared)); the connection task
-//! forwards each one's batches itself, wrapping the shared payloads in this connection's
+//! forwards each one's deliveries itself, wrapping the shared payloads in this connection's
 //! envelope. Other operations run in a task of their own and answer through a bounded outbox. A
-//! client that cannot keep up (its shared batches overtaken, its outbox full, or a write timing
+//! client that cannot keep up (its shared deliveries overtaken, its outbox full, or a write timing
 //! out) is told and closed instead of delaying anyone else. Per-connection subscriptions and total connections are
 //! capped, each with its own close reason. Closing on shutdown uses 1001.
 //!
@@ -23,7 +23,7 @@
 
 use super::execute::{self, Origin, Transport};
 use super::observability::RequestId;
-use super::shared::{Batch, Execution, Executions, Joined};
+use super::shared::{Delivery, Execution, Joined, SharedExecutions};
 use super::AppState;
 use crate::auth::{Caller, Session};
 use crate::operator::Peer;
@@ -95,7 +95,7 @@ pub struct Live {
     connections: Arc<AtomicUsize>,
     subscriptions: Arc<AtomicUsize>,
     closing: watch::Sender<bool>,
-    executions: Arc<Executions>,
+    executions: Arc<SharedExecutions>,
 }
 
 impl Live {
@@ -127,7 +127,7 @@ impl Live {
         &self.settings
     }
 
-    pub(super) fn executions(&self) -> &Arc<Executions> {
+    pub(super) fn executions(&self) -> &Arc<SharedExecutions> {
         &self.executions
     }
 
@@ -213,7 +213,7 @@ enum Outgoing {
 enum Running {
     /// An operation run for this connection alone (a query or a mutation), in a task of its own.
     Alone(JoinHandle<()>),
-    /// A subscriber of a shared execution; its batches arrive through the connection's feeds.
+    /// A subscriber of a shared execution; its deliveries arrive through the connection's feeds.
     Shared {
         _execution: Arc<Execution>,
         _open: Held,
@@ -238,8 +238,8 @@ struct Connection {
     /// The id of the upgrade request, carried by every operation of the connection.
     request_id: Option<RequestId>,
     subscriptions: HashMap<String, Running>,
-    /// The batches of each shared subscription, by subscription id.
-    feeds: StreamMap<String, BroadcastStream<Arc<Batch>>>,
+    /// The deliveries of each shared subscription, by subscription id.
+    feeds: StreamMap<String, BroadcastStream<Arc<Delivery>>>,
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -352,8 +352,8 @@ impl Connection {
                         break Some(slow());
                     }
                 }
-                Some((id, batch)) = self.feeds.next(), if !self.feeds.is_empty() => {
-                    match self.deliver(id, batch, &mut sink).await {
+                Some((id, delivery)) = self.feeds.next(), if !self.feeds.is_empty() => {
+                    match self.deliver(id, delivery, &mut sink).await {
                         Flushed::Open => {}
                         Flushed::Closed => break None,
                         Flushed::Failed => break Some(slow()),
@@ -438,16 +438,16 @@ impl Connection {
         }
     }
 
-    /// Writes a batch of shared subscription `id` in this connection's envelope, WRITE_BATCH
-    /// messages a flush, each flush within the write timeout. A subscriber whose batches were
+    /// Writes a delivery of shared subscription `id` in this connection's envelope, WRITE_BATCH
+    /// messages a flush, each flush within the write timeout. A subscriber whose deliveries were
     /// overtaken has fallen too far behind.
     async fn deliver(
         &mut self,
         id: String,
-        batch: Result<Arc<Batch>, BroadcastStreamRecvError>,
+        delivery: Result<Arc<Delivery>, BroadcastStreamRecvError>,
         sink: &mut SplitSink<WebSocket, Message>,
     ) -> Flushed {
-        let Ok(batch) = batch else {
+        let Ok(delivery) = delivery else {
             return Flushed::Failed;
         };
         let quoted = Value::String(id.clone()).to_string();
@@ -455,18 +455,18 @@ impl Connection {
             Protocol::Transport => "next",
             Protocol::Legacy => "data",
         };
-        let mut messages = Vec::with_capacity(batch.payloads.len() + 1);
-        for payload in &batch.payloads {
+        let mut messages = Vec::with_capacity(delivery.payloads.len() + 1);
+        for payload in &delivery.payloads {
             messages.push(match &payload.refused {
                 Some(errors) => wrapped("error", &quoted, errors),
                 None => wrapped(next, &quoted, &payload.response),
             });
         }
-        if batch.last && !batch.refused() {
+        if delivery.last && !delivery.refused() {
             messages.push(text(json!({ "type": "complete", "id": id })));
         }
         let written = write_all(self.settings.write_timeout, sink, messages).await;
-        if batch.ends() {
+        if delivery.ends() {
             self.feeds.remove(&id);
             self.subscriptions.remove(&id);
         }
@@ -555,7 +555,7 @@ impl Connection {
                 let running = match self.state.live.executions.join(&self.state, request) {
                     Joined::Shared(subscriber) => {
                         self.feeds
-                            .insert(id.clone(), BroadcastStream::new(subscriber.batches));
+                            .insert(id.clone(), BroadcastStream::new(subscriber.deliveries));
                         Running::Shared {
                             _execution: subscriber.execution,
                             _open: Held::new(&self.state.live.subscriptions),

@@ -1,6 +1,6 @@
 //! Countries, metrics, sources and sectors: what the service knows about.
 
-use super::resolve;
+use super::arguments;
 use crate::error::OrGraphqlError;
 use crate::types::{store, Country, Metric, Sector, SectorLeader, Source};
 use async_graphql::{Context, Object, Result};
@@ -23,7 +23,7 @@ impl CatalogQuery {
 
     /// A country by ISO3 or ISO2 code, in any case (`USA`, `us`, `CHN`, `cn`).
     async fn country(&self, ctx: &Context<'_>, code: String) -> Result<Country> {
-        resolve::country(ctx, &code).await.map(Country)
+        arguments::country(ctx, &code).await.map(Country)
     }
 
     /// Every metric, optionally of one category (e.g. `innovation_inputs`, `talent`, `ai`).
@@ -34,7 +34,7 @@ impl CatalogQuery {
 
     /// A metric by slug (e.g. `rd_intensity`).
     async fn metric(&self, ctx: &Context<'_>, slug: String) -> Result<Metric> {
-        resolve::metric(ctx, &slug).await.map(Metric)
+        arguments::metric(ctx, &slug).await.map(Metric)
     }
 
     /// Every data source.
@@ -62,7 +62,7 @@ impl CatalogQuery {
     async fn sector(&self, ctx: &Context<'_>, slug: String) -> Result<Sector> {
         match store(ctx).find_sector(&slug).await.or_gql()? {
             Some(sector) => Ok(Sector(sector)),
-            None => Err(super::resolve::unknown_sector(ctx, &slug).await),
+            None => Err(super::arguments::unknown_sector(ctx, &slug).await),
         }
     }
 }

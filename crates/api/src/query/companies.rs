@@ -1,6 +1,6 @@
 //! The companies connection, ordered by name.
 
-use super::resolve;
+use super::arguments;
 use crate::connection::{decode_cursor, encode_cursor, page_size, CompanyConnection, Page};
 use crate::error::{ApiError, OrGraphqlError};
 use crate::types::{store, Company};
@@ -36,12 +36,12 @@ impl CompaniesQuery {
             .transpose()
             .or_gql()?;
         let country = match country {
-            Some(code) => Some(resolve::country(ctx, &code).await?.code),
+            Some(code) => Some(arguments::country(ctx, &code).await?.code),
             None => None,
         };
         if let Some(slug) = &sector {
             if store(ctx).find_sector(slug).await.or_gql()?.is_none() {
-                return Err(resolve::unknown_sector(ctx, slug).await);
+                return Err(arguments::unknown_sector(ctx, slug).await);
             }
         }
         let filter = CompanyFilter { country, sector };

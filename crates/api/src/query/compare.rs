@@ -1,7 +1,7 @@
 //! One metric's values for several countries side by side, and who leads: the one code path
 //! behind `compare`, a sector's `evidence` and its `leaderHistory`.
 
-use super::resolve;
+use super::arguments;
 use crate::error::{ApiError, OrGraphqlError};
 use crate::types::{Comparison, ComparisonEntry, Metric, Observation};
 use async_graphql::{Context, Result};
@@ -33,7 +33,7 @@ pub(crate) async fn codes_of(ctx: &Context<'_>, codes: &[String]) -> Result<Vec<
                 .into_graphql(),
         );
     }
-    Ok(resolve::countries(ctx, codes)
+    Ok(arguments::countries(ctx, codes)
         .await?
         .into_iter()
         .map(|c| c.code)

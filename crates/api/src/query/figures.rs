@@ -1,6 +1,6 @@
 //! Observations, comparisons and revisions.
 
-use super::{compare, resolve};
+use super::{arguments, compare};
 use crate::connection::{decode_id_cursor, id_cursor, page_size, Page, RevisionConnection};
 use crate::error::OrGraphqlError;
 use crate::types::{store, Comparison, Metric, Observation, Revision};
@@ -32,8 +32,8 @@ impl FiguresQuery {
             DateTime<Utc>,
         >,
     ) -> Result<Vec<Observation>> {
-        resolve::year_range(from, to).or_gql()?;
-        let metric = resolve::metric(ctx, &metric).await?;
+        arguments::year_range(from, to).or_gql()?;
+        let metric = arguments::metric(ctx, &metric).await?;
         let countries = match countries {
             Some(codes) => Some(compare::codes_of(ctx, &codes).await?),
             None => None,
@@ -44,7 +44,7 @@ impl FiguresQuery {
                 countries,
                 from_year: from,
                 to_year: to,
-                source: resolve::optional_source(ctx, source).await?,
+                source: arguments::optional_source(ctx, source).await?,
                 as_of,
             })
             .await
@@ -67,10 +67,10 @@ impl FiguresQuery {
             DateTime<Utc>,
         >,
     ) -> Result<Comparison> {
-        resolve::year_range(year, year).or_gql()?;
+        arguments::year_range(year, year).or_gql()?;
         let codes = compare::compared_countries(ctx, &countries).await?;
-        let metric = Metric(resolve::metric(ctx, &metric).await?);
-        let source = resolve::optional_source(ctx, source).await?;
+        let metric = Metric(arguments::metric(ctx, &metric).await?);
+        let source = arguments::optional_source(ctx, source).await?;
         compare::comparison(store(ctx), &metric, &codes, year, source, as_of).await
     }
 
@@ -95,15 +95,15 @@ impl FiguresQuery {
             .map(|c| decode_id_cursor(REVISION_CURSOR, c))
             .transpose()
             .or_gql()?;
-        let metric = resolve::metric(ctx, &metric).await?;
+        let metric = arguments::metric(ctx, &metric).await?;
         let country = match country {
-            Some(code) => Some(resolve::country(ctx, &code).await?.code),
+            Some(code) => Some(arguments::country(ctx, &code).await?.code),
             None => None,
         };
         let filter = RevisionFilter {
             metric: metric.slug,
             country,
-            source: resolve::optional_source(ctx, source).await?,
+            source: arguments::optional_source(ctx, source).await?,
             since,
         };
         let rows = store(ctx)

@@ -1,6 +1,6 @@
 //! Operations: refresh runs (what the worker did, newest first), schedules, the audit log.
 
-use super::resolve;
+use super::arguments;
 use crate::connection::{
     decode_id_cursor, id_cursor, page_size, AuditEntryConnection, Page, RefreshRunConnection,
 };
@@ -33,7 +33,7 @@ impl RunsQuery {
             .transpose()
             .or_gql()?;
         let filter = RunFilter {
-            source: resolve::optional_source(ctx, source).await?,
+            source: arguments::optional_source(ctx, source).await?,
             status: status.map(Into::into),
         };
         let rows = store(ctx).runs(&filter, after, limit + 1).await.or_gql()?;

@@ -38,7 +38,7 @@ pub struct LeadershipChange {
 
 async fn country(ctx: &Context<'_>, code: &Option<String>) -> Result<Option<Country>> {
     match code {
-        Some(code) => crate::query::resolve::country(ctx, code)
+        Some(code) => crate::query::arguments::country(ctx, code)
             .await
             .map(|c| Some(Country(c))),
         None => Ok(None),

@@ -6,7 +6,7 @@ use crate::loaders::{
     CompaniesOfCountry, HighlightsOfCountry, LastSuccessOf, LatestOfMetric, LatestValue,
     SourcesOfMetric,
 };
-use crate::query::resolve;
+use crate::query::arguments;
 use async_graphql::{Context, Enum, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use techbalance_store::entities::{country, highlight, metric, observation, source};
@@ -131,9 +131,9 @@ impl Metric {
             DateTime<Utc>,
         >,
     ) -> Result<Vec<Observation>> {
-        resolve::year_range(from, to).or_gql()?;
-        let country = resolve::country(ctx, &country).await?;
-        let source = resolve::optional_source(ctx, source).await?;
+        arguments::year_range(from, to).or_gql()?;
+        let country = arguments::country(ctx, &country).await?;
+        let source = arguments::optional_source(ctx, source).await?;
         let rows = store(ctx)
             .observations(&ObservationFilter {
                 metric: self.0.slug.clone(),
@@ -158,8 +158,8 @@ impl Metric {
         #[graphql(desc = "ISO3 or ISO2 code")] country: String,
         #[graphql(desc = "Only this source's values")] source: Option<String>,
     ) -> Result<Option<Observation>> {
-        let country = resolve::country(ctx, &country).await?;
-        match resolve::optional_source(ctx, source).await? {
+        let country = arguments::country(ctx, &country).await?;
+        match arguments::optional_source(ctx, source).await? {
             None => {
                 let key = LatestValue {
                     metric: self.0.slug.clone(),

@@ -18,7 +18,7 @@ use techbalance_store::entities::sector::{self, SectorLeader};
 use techbalance_store::entities::country::{self, CountryKind};
 use techbalance_store::entities::{metric, sector_evidence, source};
 use techbalance_store::reference::{CompanyEntry, HighlightEntry, ReferenceData, SectorLink};
-use techbalance_store::revisions::{Batch, Point, Scope};
+use techbalance_store::record::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "baseline";
 

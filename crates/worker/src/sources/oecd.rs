@@ -14,7 +14,7 @@ use crate::fetch::{FetchError, Fetcher};
 use async_trait::async_trait;
 use chrono::Datelike;
 use std::collections::{HashMap, HashSet};
-use techbalance_store::revisions::{Batch, Point, Scope};
+use techbalance_store::record::{Batch, Point, Scope};
 
 pub const SOURCE_ID: &str = "oecd-msti";
 pub const DEFAULT_BASE_URL: &str = "https://sdmx.oecd.org/public/rest";

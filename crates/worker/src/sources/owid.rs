@@ -28,7 +28,7 @@ use chrono::Datelike;
 use parse::{CsvProblem, Metadata};
 use std::collections::HashMap;
 use std::sync::Arc;
-use techbalance_store::revisions::{Batch, Scope};
+use techbalance_store::record::{Batch, Scope};
 
 pub const SOURCE_ID: &str = "owid";
 pub const DEFAULT_BASE_URL: &str = "https://ourworldindata.org/grapher";
@@ -262,7 +262,7 @@ impl Owid {
         &self,
         chart: &OwidChart,
         countries: Vec<String>,
-        points: Vec<techbalance_store::revisions::Point>,
+        points: Vec<techbalance_store::record::Point>,
         release: Option<String>,
     ) -> Batch {
         Batch {

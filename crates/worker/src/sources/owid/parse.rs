@@ -5,7 +5,7 @@ use crate::sources::baseline::OwidChart;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use techbalance_store::revisions::Point;
+use techbalance_store::record::Point;
 
 /// `<slug>.metadata.json`: the fields read; the rest is ignored.
 #[derive(Debug, Deserialize)]

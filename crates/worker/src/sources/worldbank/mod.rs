@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::Datelike;
 use paging::Part;
 use std::collections::HashMap;
-use techbalance_store::revisions::{Batch, Scope};
+use techbalance_store::record::{Batch, Scope};
 
 pub const SOURCE_ID: &str = "worldbank";
 pub const DEFAULT_BASE_URL: &str = "https://api.worldbank.org/v2";

@@ -9,7 +9,7 @@ use crate::fetch::FetchError;
 use crate::sources::{CountryInfo, SourceError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use techbalance_store::revisions::Point;
+use techbalance_store::record::Point;
 
 /// What one request (one indicator, one group of countries, every page) gave.
 pub(super) enum Part {

@@ -165,8 +165,9 @@ struct NewVersion<'a> {
     supersedes: Option<i64>,
 }
 
-/// What every version of one batch shares.
-struct Shared<'a> {
+/// Where every version of one batch comes from: the source, its release, the recording time and
+/// the run.
+struct Provenance<'a> {
     source: &'a str,
     release: Option<&'a str>,
     at: Timestamp,
@@ -295,13 +296,13 @@ pub async fn record_batch_guarded(
 
     close_versions(db, &to_close, at).await?;
     let closed = Instant::now();
-    let shared = Shared {
+    let provenance = Provenance {
         source: &batch.source,
         release: batch.release.as_deref(),
         at,
         run,
     };
-    open_versions(db, &to_open, &shared).await?;
+    open_versions(db, &to_open, &provenance).await?;
     let inserted = Instant::now();
     tracing::debug!(
         source = %batch.source,
@@ -592,17 +593,18 @@ const COLUMNS: &str = "metric, country, source, year, value, qualifier, release,
 async fn open_versions(
     db: &impl ConnectionTrait,
     rows: &[NewVersion<'_>],
-    shared: &Shared<'_>,
+    provenance: &Provenance<'_>,
 ) -> Result<(), StoreError> {
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             for chunk in rows.chunks(PG_CHUNK) {
-                db.execute(unnest_insert(chunk, shared)).await?;
+                db.execute(unnest_insert(chunk, provenance)).await?;
             }
         }
         backend => {
             for chunk in rows.chunks(SQLITE_CHUNK) {
-                db.execute(values_insert(backend, chunk, shared)).await?;
+                db.execute(values_insert(backend, chunk, provenance))
+                    .await?;
             }
         }
     }
@@ -611,7 +613,7 @@ async fn open_versions(
 
 /// PostgreSQL: one statement whatever the chunk size, each column bound as one array. Arrays are
 /// bound without NULL elements, so each nullable column comes with a mask of its NULLs.
-fn unnest_insert(rows: &[NewVersion<'_>], shared: &Shared<'_>) -> sea_orm::Statement {
+fn unnest_insert(rows: &[NewVersion<'_>], provenance: &Provenance<'_>) -> sea_orm::Statement {
     let n = rows.len();
     let mut metric = Vec::with_capacity(n);
     let mut country = Vec::with_capacity(n);
@@ -638,10 +640,10 @@ fn unnest_insert(rows: &[NewVersion<'_>], shared: &Shared<'_>) -> sea_orm::State
         supersedes_null.push(row.supersedes.is_none());
     }
     let mut values = vec![
-        Value::from(shared.source),
-        Value::from(shared.release.map(str::to_owned)),
-        Value::from(shared.at),
-        Value::from(shared.run),
+        Value::from(provenance.source),
+        Value::from(provenance.release.map(str::to_owned)),
+        Value::from(provenance.at),
+        Value::from(provenance.run),
     ];
     values.extend([
         Value::from(metric),
@@ -680,7 +682,7 @@ fn unnest_insert(rows: &[NewVersion<'_>], shared: &Shared<'_>) -> sea_orm::State
 fn values_insert(
     backend: DatabaseBackend,
     rows: &[NewVersion<'_>],
-    shared: &Shared<'_>,
+    provenance: &Provenance<'_>,
 ) -> sea_orm::Statement {
     // The columns of COLUMNS, in order; recorded_to is NULL on every new version.
     const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)";
@@ -697,15 +699,15 @@ fn values_insert(
         values.extend([
             Value::from(row.metric),
             Value::from(row.country),
-            Value::from(shared.source),
+            Value::from(provenance.source),
             Value::from(row.year),
             Value::from(row.value),
             Value::from(row.qualifier.map(str::to_owned)),
-            Value::from(shared.release.map(str::to_owned)),
+            Value::from(provenance.release.map(str::to_owned)),
             Value::from(row.citation.map(str::to_owned)),
-            Value::from(shared.at),
+            Value::from(provenance.at),
             Value::from(row.supersedes),
-            Value::from(shared.run),
+            Value::from(provenance.run),
         ]);
     }
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
