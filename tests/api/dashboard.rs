@@ -50,11 +50,18 @@ async fn the_dashboard_query_costs_the_same_statements_for_9_or_27_countries(bac
     );
 }
 
+/// The statements one dashboard query issues: the fewest of three runs, because the counter also
+/// sees the server's background statements (the SQLite change poll, the PostgreSQL listener),
+/// which may land inside any one run.
 async fn count(app: &TestApp, statements: &std::sync::atomic::AtomicUsize) -> usize {
-    statements.store(0, Ordering::SeqCst);
-    let data = app.data(DASHBOARD).await;
-    assert!(data["metrics"].as_array().is_some_and(|m| !m.is_empty()));
-    statements.load(Ordering::SeqCst)
+    let mut fewest = usize::MAX;
+    for _ in 0..3 {
+        statements.store(0, Ordering::SeqCst);
+        let data = app.data(DASHBOARD).await;
+        assert!(data["metrics"].as_array().is_some_and(|m| !m.is_empty()));
+        fewest = fewest.min(statements.load(Ordering::SeqCst));
+    }
+    fewest
 }
 
 /// Adds `n` countries, each with a company, a highlight and a value for every baseline metric.

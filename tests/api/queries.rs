@@ -353,6 +353,21 @@ async fn compare_needs_two_countries(backend: Backend) {
         .error(r#"{ compare(metric: "rd_intensity", countries: ["USA"]) { ratio } }"#)
         .await;
     assert_eq!(code(&error), "BAD_USER_INPUT");
+    // One country named twice, in any of its spellings, is not a comparison either.
+    for countries in [r#"["USA", "usa"]"#, r#"["US", "CHN", "USA"]"#] {
+        let error = app
+            .error(&format!(
+                r#"{{ compare(metric: "rd_intensity", countries: {countries}) {{ ratio }} }}"#
+            ))
+            .await;
+        assert_eq!(code(&error), "BAD_USER_INPUT", "{countries}: {error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("USA twice")),
+            "{countries}: {error}"
+        );
+    }
 }
 
 async fn sectors_can_be_filtered_by_leader(backend: Backend) {

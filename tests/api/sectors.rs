@@ -104,7 +104,7 @@ const QUANTUM_VERDICT: &str =
     "slug = \"quantum-computing\"\nname = \"Quantum Computing\"\nleader = \"CONTESTED\"";
 
 async fn a_sector_answers_its_verdict_with_citation_and_its_evidence_indicators(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(
             r#"{ ai: sector(slug: "artificial-intelligence") { leader citation sourced source { id }
@@ -154,7 +154,7 @@ async fn a_sector_answers_its_verdict_with_citation_and_its_evidence_indicators(
 }
 
 async fn each_evidence_item_is_what_compare_answers_for_the_same_arguments(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     record_run(
         &app,
         "high_tech_exports_usd",
@@ -188,7 +188,7 @@ async fn each_evidence_item_is_what_compare_answers_for_the_same_arguments(backe
 }
 
 async fn the_evidence_leader_and_agreement_follow_the_recorded_figures(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     const QUERY: &str = r#"{ space: sector(slug: "space-technology") { leader evidenceLeader { code } agreesWithVerdict }
         solar: sector(slug: "solar-clean-energy") { leader evidenceLeader { code } agreesWithVerdict }
         semis: sector(slug: "semiconductors") { leader evidenceLeader { code } agreesWithVerdict } }"#;
@@ -259,7 +259,7 @@ async fn the_evidence_leader_and_agreement_follow_the_recorded_figures(backend: 
 }
 
 async fn leader_history_spans_the_years_each_side_led(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     // USA ahead 2018–2020, a tie in 2021, China ahead 2022–2023, China missing in 2024 (no
     // span), the United States ahead again in 2025.
     record_run(
@@ -323,7 +323,7 @@ async fn leader_history_spans_the_years_each_side_led(backend: Backend) {
 }
 
 async fn a_changed_verdict_is_a_new_version_and_as_of_answers_the_old_one(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let first = app
         .data(r#"{ sector(slug: "quantum-computing") { verdictHistory { leader recordedAt supersededAt citation run { id } } } }"#)
         .await;
@@ -385,7 +385,7 @@ async fn a_changed_verdict_is_a_new_version_and_as_of_answers_the_old_one(backen
 }
 
 async fn every_reference_fact_is_sourced_or_says_it_is_not(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let data = app
         .data(
             r#"{ companies(first: 100) { edges { node { slug sourced citation source { id }
@@ -485,11 +485,21 @@ async fn every_reference_fact_is_sourced_or_says_it_is_not(backend: Backend) {
 }
 
 async fn sector_arguments_are_checked_like_compare(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let error = app
         .error(r#"{ sector(slug: "semiconductors") { evidence(countries: ["USA"]) { proxy } } }"#)
         .await;
     assert_eq!(code(&error), "BAD_USER_INPUT");
+    let error = app
+        .error(r#"{ sector(slug: "semiconductors") { evidence(countries: ["CHN", "cn"]) { proxy } } }"#)
+        .await;
+    assert_eq!(code(&error), "BAD_USER_INPUT");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`countries` names CHN twice")),
+        "{error}"
+    );
     let error = app
         .error(r#"{ sector(slug: "semiconductors") { leaderHistory(countries: ["USA", "ATL"]) { from } } }"#)
         .await;
@@ -539,7 +549,7 @@ async fn results_of(child: std::process::Child) -> Vec<Value> {
 }
 
 async fn a_real_client_hears_leadership_change_hands(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).start().await;
     const SELECTION: &str = "scope metric { slug } sector { slug leader } previousLeader { code } leader { code } previousVerdict verdict";
     let all = spawn_client(
         &app,

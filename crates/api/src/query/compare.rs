@@ -13,16 +13,29 @@ use techbalance_store::Store;
 /// Most countries one `compare` or `observations` call may name.
 const MAX_COUNTRIES: usize = 50;
 
-/// The countries of a comparison: at least two, each resolved (ISO3 or ISO2, any case), in the
-/// order given; BAD_USER_INPUT or NOT_FOUND otherwise.
+/// The countries of a comparison: at least two, each resolved (ISO3 or ISO2, any case), none
+/// named twice, in the order given; BAD_USER_INPUT or NOT_FOUND otherwise.
 pub(crate) async fn compared_countries(
     ctx: &Context<'_>,
     countries: &[String],
 ) -> Result<Vec<String>> {
     if countries.len() < 2 {
-        return Err(ApiError::bad_input("compare needs at least two countries").into_graphql());
+        return Err(
+            ApiError::bad_input("`countries` must name at least two countries to compare")
+                .into_graphql(),
+        );
     }
-    codes_of(ctx, countries).await
+    let codes = codes_of(ctx, countries).await?;
+    for (i, code) in codes.iter().enumerate() {
+        if let Some(j) = codes[..i].iter().position(|c| c == code) {
+            return Err(ApiError::bad_input(format!(
+                "`countries` names {code} twice ({:?} and {:?})",
+                countries[j], countries[i]
+            ))
+            .into_graphql());
+        }
+    }
+    Ok(codes)
 }
 
 /// Resolves at most [`MAX_COUNTRIES`] codes to ISO3 codes, in the order given.
