@@ -28,6 +28,23 @@ pub(crate) fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     ctx.data_unchecked::<Store>()
 }
 
+/// The metric a stored slug names (a foreign key: see [`required`]).
+async fn metric_of(ctx: &Context<'_>, slug: &str) -> Result<Metric> {
+    required(ctx, crate::loaders::MetricSlug(slug.to_owned()))
+        .await
+        .map(Metric)
+}
+
+/// The country a stored code names, or `None` for no code (a leader on a tie, say).
+async fn country_or_none(ctx: &Context<'_>, code: Option<&str>) -> Result<Option<Country>> {
+    match code {
+        Some(code) => required(ctx, crate::loaders::CountryCode(code.to_owned()))
+            .await
+            .map(|c| Some(Country(c))),
+        None => Ok(None),
+    }
+}
+
 /// Loads a row that a foreign key guarantees; its absence is a broken invariant.
 async fn required<K, V>(ctx: &Context<'_>, key: K) -> Result<V>
 where

@@ -1,6 +1,6 @@
 //! Figures: observations and their revisions, and comparisons of one metric across countries.
 
-use super::{loaders, required, Country, Metric, RefreshRun, Source};
+use super::{country_or_none, loaders, metric_of, required, Country, Metric, RefreshRun, Source};
 use crate::loaders::{CountryCode, HistoryOf, MetricSlug, RunId, SourceId};
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -242,18 +242,11 @@ pub struct Comparison {
 #[ComplexObject]
 impl Comparison {
     async fn metric(&self, ctx: &Context<'_>) -> Result<Metric> {
-        required(ctx, MetricSlug(self.metric_slug.clone()))
-            .await
-            .map(Metric)
+        metric_of(ctx, &self.metric_slug).await
     }
     /// The country in the stronger position, respecting whether higher is better; null on a tie
     /// or when fewer than two countries have values.
     async fn leader(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
-        match &self.leader_code {
-            Some(code) => required(ctx, CountryCode(code.clone()))
-                .await
-                .map(|c| Some(Country(c))),
-            None => Ok(None),
-        }
+        country_or_none(ctx, self.leader_code.as_deref()).await
     }
 }

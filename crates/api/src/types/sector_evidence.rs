@@ -2,9 +2,12 @@
 //! path), who leads on them, the spans of years each country led, and the versions of the
 //! sector's editorial verdict.
 
-use super::{loaders, required, Comparison, Country, Metric, RefreshRun, SectorLeader};
+use super::{
+    country_or_none, loaders, metric_of, required, Comparison, Country, Metric, RefreshRun,
+    SectorLeader,
+};
 use crate::error::ApiError;
-use crate::loaders::{CountryCode, EvidenceOf, MetricSlug, RunId, VerdictsOf};
+use crate::loaders::{EvidenceOf, MetricSlug, RunId, VerdictsOf};
 use crate::query::compare;
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -94,19 +97,12 @@ pub struct LeadershipSpan {
 #[ComplexObject]
 impl LeadershipSpan {
     async fn metric(&self, ctx: &Context<'_>) -> Result<Metric> {
-        required(ctx, MetricSlug(self.metric_slug.clone()))
-            .await
-            .map(Metric)
+        metric_of(ctx, &self.metric_slug).await
     }
     /// The country in the stronger position in every year of the span; null when the values
     /// were tied.
     async fn leader(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
-        match &self.leader_code {
-            Some(code) => required(ctx, CountryCode(code.clone()))
-                .await
-                .map(|c| Some(Country(c))),
-            None => Ok(None),
-        }
+        country_or_none(ctx, self.leader_code.as_deref()).await
     }
 }
 
@@ -170,7 +166,7 @@ pub(crate) async fn evidence(
     let codes = compare::compared_countries(ctx, countries).await?;
     let mut items = Vec::new();
     for indicator in indicators(ctx, sector).await? {
-        let metric = Metric(required(ctx, MetricSlug(indicator.metric.clone())).await?);
+        let metric = metric_of(ctx, &indicator.metric).await?;
         let comparison =
             compare::comparison(super::store(ctx), &metric, &codes, None, None, as_of).await?;
         items.push(SectorEvidence {
@@ -241,7 +237,7 @@ pub(crate) async fn leader_history(
     let codes = compare::compared_countries(ctx, countries).await?;
     let mut spans = Vec::new();
     for indicator in indicators(ctx, sector).await? {
-        let metric = Metric(required(ctx, MetricSlug(indicator.metric.clone())).await?);
+        let metric = metric_of(ctx, &indicator.metric).await?;
         let rows = compare::yearly(super::store(ctx), &metric, &codes, None, as_of).await?;
         let mut years: BTreeMap<i32, Vec<(&str, Option<f64>)>> = BTreeMap::new();
         for row in &rows {

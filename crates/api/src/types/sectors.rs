@@ -2,7 +2,7 @@
 
 use super::provenance::{self, CompanyFact, FactProvenance, SectorLink};
 use super::sector_evidence::{self, LeadershipSpan, SectorEvidence, SectorVerdict};
-use super::{loaders, required, Country, Source};
+use super::{country_or_none, loaders, required, Country, Source};
 use crate::loaders::{CompaniesOfSector, CountryCode, SectorsOfCompany};
 use async_graphql::{Context, Enum, Object, Result};
 use chrono::{DateTime, Utc};
@@ -91,12 +91,7 @@ impl Sector {
         >,
     ) -> Result<Option<Country>> {
         let items = sector_evidence::evidence(ctx, &self.0.slug, &countries, as_of).await?;
-        match sector_evidence::evidence_leader(&items) {
-            Some(code) => required(ctx, CountryCode(code))
-                .await
-                .map(|c| Some(Country(c))),
-            None => Ok(None),
-        }
+        country_or_none(ctx, sector_evidence::evidence_leader(&items).as_deref()).await
     }
     /// Whether `evidenceLeader` agrees with the verdict current at `asOf` (`US`: the United
     /// States; `CHINA`: China; `US_AND_ALLIES`: any country but China; `CONTESTED`: never a
