@@ -85,8 +85,19 @@ impl Default for HttpSettings {
     }
 }
 
+/// What every handler shares; one allocation, so that the clones each layer and extractor
+/// takes cost a reference count.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(std::sync::Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub(crate) struct Shared {
     pub(crate) schema: AppSchema,
     pub(crate) store: Store,
     pub(crate) live: Live,
@@ -94,6 +105,8 @@ pub(crate) struct AppState {
     pub(crate) http: HttpSettings,
     pub(crate) cache: crate::response_cache::ResponseCache,
     pub(crate) admission: admission::Admission,
+    /// Reference tables of the current data version (see `crate::loaders`).
+    pub(crate) reference: crate::loaders::ReferenceSnapshots,
 }
 
 pub fn router(schema: AppSchema, store: Store, settings: HttpSettings) -> Router {
@@ -124,7 +137,7 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
         ))
         .layer(cors::layer(settings.cors_origins, settings.cors_headers))
         .layer(axum::middleware::from_fn(observability::track))
-        .with_state(AppState {
+        .with_state(AppState(std::sync::Arc::new(Shared {
             schema,
             admission: admission::Admission::new(&store, settings.request_timeout),
             cache: crate::response_cache::ResponseCache::new(
@@ -135,7 +148,8 @@ pub fn router_with(schema: AppSchema, store: Store, settings: HttpSettings, live
             live,
             max_body_bytes: settings.max_body_bytes,
             http: settings,
-        })
+            reference: crate::loaders::ReferenceSnapshots::default(),
+        })))
 }
 
 /// Leaves the client's address on the request, for the audit of refused attempts.

@@ -1,17 +1,24 @@
 //! Batched, per-request loading of every relation field. Created per request, so nothing cached
 //! outlives its request.
 //!
-//! Reference tables (countries, metrics, sources, sectors, companies, highlights) are small and
-//! bounded by curation: the first field that needs one reads it whole, once per request, and every
-//! later lookup in that request is answered from that snapshot. So are the per-metric aggregates
-//! (each metric's latest values and its sources), which are bounded by metrics × countries. The
-//! statements a query costs therefore depend on its shape alone: not on how many rows it returns,
-//! and not on how the executor happens to interleave sibling fields.
+//! Reference tables (countries, metrics, sources, sectors, companies, highlights, sector evidence
+//! and verdicts, the last successful run of each source) are small and bounded by curation: the
+//! first field that needs one reads it whole, and every later lookup is answered from that
+//! snapshot. A snapshot is shared by every request of one **data version**
+//! ([`Store::change_generation`], which every recorded change moves, cluster-wide through the
+//! change notices, as for the response cache): a request never reads a table older than a change
+//! its process has seen, and requests between two changes read each table once between them.
+//! While changes may be missed (PostgreSQL's change listener is disconnected), each request
+//! reads its own. The per-metric aggregates (each metric's latest values and its sources), which
+//! are bounded by metrics × countries, are read once per request. The statements a query costs
+//! therefore depend on its shape alone: not on how many rows it returns, and not on how the
+//! executor happens to interleave sibling fields.
 
 use crate::error::OrGraphqlError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use techbalance_store::entities::refresh_run;
 use techbalance_store::entities::{
     company, company_sector, country, highlight, metric, observation, sector, sector_evidence,
@@ -25,24 +32,46 @@ use tokio::sync::OnceCell;
 
 pub type Loaders = DataLoader<StoreLoader>;
 
-pub fn per_request(store: Store) -> Loaders {
-    DataLoader::new(
-        StoreLoader {
-            store,
-            snapshot: Snapshot::default(),
-        },
-        tokio::spawn,
-    )
+/// The loaders of one request, reading reference tables from `reference`'s snapshot of the
+/// current data version.
+pub fn per_request(store: Store, reference: &ReferenceSnapshots) -> Loaders {
+    let snapshot = reference.current(&store);
+    DataLoader::new(StoreLoader { store, snapshot }, tokio::spawn)
 }
 
 pub struct StoreLoader {
     store: Store,
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
 }
 
-/// Reference tables, each read at most once per request.
+/// The snapshot of reference tables of the current data version, shared by the requests of one
+/// process (see the module documentation).
+#[derive(Clone, Default)]
+pub struct ReferenceSnapshots(Arc<Mutex<Option<(u64, Arc<Snapshot>)>>>);
+
+impl ReferenceSnapshots {
+    /// The snapshot for the data version now: the one requests of this version share, or a
+    /// fresh one (a new version, or changes that may be missed: then it is this request's own).
+    fn current(&self, store: &Store) -> Arc<Snapshot> {
+        if !store.change_listener_connected() {
+            return Arc::default();
+        }
+        let version = store.change_generation();
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            Some((seen, snapshot)) if *seen == version => snapshot.clone(),
+            _ => {
+                let snapshot = Arc::new(Snapshot::default());
+                *slot = Some((version, snapshot.clone()));
+                snapshot
+            }
+        }
+    }
+}
+
+/// Reference tables, each read at most once per snapshot.
 #[derive(Default)]
-struct Snapshot {
+pub struct Snapshot {
     countries: OnceCell<Vec<country::Model>>,
     metrics: OnceCell<Vec<metric::Model>>,
     sources: OnceCell<Vec<source::Model>>,
@@ -65,19 +94,19 @@ where
 }
 
 impl StoreLoader {
-    async fn countries(&self) -> Result<&[country::Model]> {
+    pub(crate) async fn countries(&self) -> Result<&[country::Model]> {
         once(&self.snapshot.countries, || self.store.countries()).await
     }
-    async fn metrics(&self) -> Result<&[metric::Model]> {
+    pub(crate) async fn metrics(&self) -> Result<&[metric::Model]> {
         once(&self.snapshot.metrics, || self.store.metrics(None)).await
     }
-    async fn sources(&self) -> Result<&[source::Model]> {
+    pub(crate) async fn sources(&self) -> Result<&[source::Model]> {
         once(&self.snapshot.sources, || self.store.sources()).await
     }
-    async fn sectors(&self) -> Result<&[sector::Model]> {
+    pub(crate) async fn sectors(&self) -> Result<&[sector::Model]> {
         once(&self.snapshot.sectors, || self.store.sectors(None)).await
     }
-    async fn companies(&self) -> Result<&[company::Model]> {
+    pub(crate) async fn companies(&self) -> Result<&[company::Model]> {
         once(&self.snapshot.companies, || self.store.companies()).await
     }
     async fn company_sectors(&self) -> Result<&[company_sector::Model]> {
@@ -127,6 +156,41 @@ key!(
     EvidenceOf,
     VerdictsOf
 );
+
+/// Keys answered from the reference snapshot alone. Looking one up needs no batching (the
+/// snapshot is read at most once, however many lookups there are), so [`lookup`] skips the
+/// loader's batching delay.
+pub trait FromSnapshot: Send + Sync + std::hash::Hash + Eq + Clone + 'static {}
+
+macro_rules! from_snapshot {
+    ($($name:ident),*) => {$(impl FromSnapshot for $name {})*};
+}
+from_snapshot!(
+    CountryCode,
+    MetricSlug,
+    SourceId,
+    CompaniesOfCountry,
+    CompaniesOfSector,
+    SectorsOfCompany,
+    HighlightsOfCountry,
+    CompanySlug,
+    SectorSlug,
+    LinksOfCompany,
+    LinksOfSector,
+    EvidenceOf,
+    VerdictsOf,
+    LastSuccessOf
+);
+
+/// The value of `key`, from the request's reference snapshot, without waiting for a batch.
+pub async fn lookup<K, V>(loaders: &Loaders, key: K) -> Result<Option<V>>
+where
+    K: FromSnapshot,
+    StoreLoader: Loader<K, Value = V, Error = async_graphql::Error>,
+{
+    let mut found = loaders.loader().load(std::slice::from_ref(&key)).await?;
+    Ok(found.remove(&key))
+}
 
 /// The versions of one series point of one source.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

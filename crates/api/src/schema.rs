@@ -19,7 +19,7 @@ mod escapes;
 mod guard;
 mod sdl;
 
-pub(crate) use guard::{refused, selects_subscription};
+pub(crate) use guard::{refused, selected_type, selects_subscription};
 pub use guard::{OperationKind, QueriesOnly};
 
 /// Limits on what one operation may ask for, checked before it runs (see [`guard`]).

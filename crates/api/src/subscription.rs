@@ -1,7 +1,7 @@
 //! Live updates. Every subscription reads the process's change hub (see
 //! `techbalance_store::changes`) and filters on the server.
 
-use crate::error::{ApiError, OrGraphqlError};
+use crate::error::ApiError;
 use crate::query::arguments;
 use crate::types::{
     store, Country, Metric, Observation, Qualifier, RefreshRun, RevisionKind, Source,
@@ -205,7 +205,7 @@ impl SubscriptionRoot {
             None => None,
         };
         if let Some(slug) = &sector {
-            if store(ctx).find_sector(slug).await.or_gql()?.is_none() {
+            if arguments::find_sector(ctx, slug).await?.is_none() {
                 return Err(arguments::unknown_sector(ctx, slug).await);
             }
         }

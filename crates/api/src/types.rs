@@ -20,7 +20,7 @@ mod provenance;
 mod sector_evidence;
 pub(crate) use sector_evidence::default_countries;
 
-fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
     ctx.data_unchecked::<Loaders>()
 }
 
@@ -45,15 +45,15 @@ async fn country_or_none(ctx: &Context<'_>, code: Option<&str>) -> Result<Option
     }
 }
 
-/// Loads a row that a foreign key guarantees; its absence is a broken invariant.
+/// Looks up a row that a foreign key guarantees; its absence is a broken invariant.
 async fn required<K, V>(ctx: &Context<'_>, key: K) -> Result<V>
 where
-    K: Send + Sync + std::hash::Hash + Eq + Clone + std::fmt::Debug + 'static,
+    K: crate::loaders::FromSnapshot + std::fmt::Debug,
     crate::loaders::StoreLoader:
         async_graphql::dataloader::Loader<K, Value = V, Error = async_graphql::Error>,
     V: Send + Sync + Clone + 'static,
 {
-    match loaders(ctx).load_one(key.clone()).await? {
+    match crate::loaders::lookup(loaders(ctx), key.clone()).await? {
         Some(value) => Ok(value),
         None => {
             tracing::error!(?key, "dangling reference");

@@ -15,7 +15,7 @@ use super::reply::{self, Media};
 use super::AppState;
 use crate::auth::Caller;
 use crate::response_cache::{Answer, Cached, RequestKey};
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,42 +30,36 @@ pub(super) enum Method {
 }
 
 /// The answer to one GraphQL-over-HTTP request, through the cache when it may be.
+///
+/// A hit costs no parsing: the key is taken from the request's text, and only an answer to a
+/// query is ever kept under it. The document is parsed (once, for its execution too) on a miss,
+/// to tell a query from a mutation before identical requests are coalesced.
 pub(super) async fn answer(
     state: &AppState,
     headers: &HeaderMap,
     origin: Origin,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     (media, method): (Media, Method),
 ) -> Response {
-    let operation = match method {
-        Method::Get => Some(OperationType::Query),
-        Method::Post => operation_type(&request),
+    let Some(role) = role(&origin.caller).filter(|_| state.cache.usable()) else {
+        return uncached(state, origin, request, media).await;
     };
-    let role = role(&origin.caller);
-    if operation != Some(OperationType::Query) || role.is_none() || !state.cache.usable() {
-        let mutation = operation == Some(OperationType::Mutation);
-        let Some(_admitted) = state.admission.enter().await else {
-            return busy(media);
-        };
-        let response = execute::prepare(&state.store, origin, request)
-            .run(&state.schema)
-            .await;
-        if mutation {
-            state.cache.note_local_change();
-        }
-        return reply::graphql(media, &response, state.http.max_response_bytes);
-    }
     let gzip = accepts_gzip(headers);
-    let variant = format!("{media:?}/{}", if gzip { "gzip" } else { "identity" });
-    let key = RequestKey::of(&request, role.unwrap_or_default(), &variant);
+    let variant = match (media, gzip) {
+        (Media::GraphqlResponse, true) => "graphql-response+json/gzip",
+        (Media::GraphqlResponse, false) => "graphql-response+json",
+        (Media::Json, true) => "json/gzip",
+        (Media::Json, false) => "json",
+    };
+    let key = RequestKey::of(&request, role, variant);
     let revalidate = method == Method::Get || request.extensions.contains_key("persistedQuery");
     let cache_control = HeaderValue::from_static(match origin.caller {
         Caller::Anonymous => "public, no-cache",
         _ => "private, no-cache",
     });
-    if let (Some(sent), Some(current)) = (headers.get(header::IF_NONE_MATCH), state.cache.etag(key))
-    {
-        if matches_tag(sent, &current) {
+    if let Some(sent) = headers.get(header::IF_NONE_MATCH) {
+        // Only a kept answer (to a query) hands out the tag of this key and version.
+        if let Some(current) = state.cache.etag(key).filter(|tag| matches_tag(sent, tag)) {
             let mut reply = StatusCode::NOT_MODIFIED.into_response();
             reply.headers_mut().insert(header::ETAG, current);
             if revalidate {
@@ -79,6 +73,11 @@ pub(super) async fn answer(
     let cached = match state.cache.get(key) {
         Some(cached) => cached,
         None => {
+            // A GET runs queries only (the guard refuses anything else).
+            let operation = crate::schema::selected_type(&mut request);
+            if method == Method::Post && operation != Some(OperationType::Query) {
+                return uncached(state, origin, request, media).await;
+            }
             let compute = compute(state.clone(), origin, request, media, gzip);
             match state.cache.get_or_compute(key, compute).await {
                 Ok(cached) => cached,
@@ -102,6 +101,26 @@ pub(super) async fn answer(
     reply
 }
 
+/// Runs a request the cache does not answer. A mutation makes every answer computed before it
+/// stale.
+async fn uncached(
+    state: &AppState,
+    origin: Origin,
+    request: async_graphql::Request,
+    media: Media,
+) -> Response {
+    let Some(_admitted) = state.admission.enter().await else {
+        return busy(media);
+    };
+    let prepared = execute::prepare(state, origin, request);
+    let kind = prepared.kind();
+    let response = prepared.run(&state.schema).await;
+    if kind.get() == Some(OperationType::Mutation) {
+        state.cache.note_local_change();
+    }
+    reply::graphql(media, &response, state.http.max_response_bytes)
+}
+
 /// Executes the request and shapes its answer; it may be kept when it is a 200 without errors.
 async fn compute(
     state: AppState,
@@ -112,7 +131,7 @@ async fn compute(
 ) -> (Answer, bool) {
     let (clean, reply) = match state.admission.enter().await {
         Some(_admitted) => {
-            let response = execute::prepare(&state.store, origin, request)
+            let response = execute::prepare(&state, origin, request)
                 .run(&state.schema)
                 .await;
             let reply = reply::graphql(media, &response, state.http.max_response_bytes);
@@ -175,24 +194,6 @@ fn send(cached: &Cached) -> Response {
         reply.headers_mut().insert(header::ETAG, etag.clone());
     }
     reply
-}
-
-/// The type of the operation the request selects; `None` when the document does not parse or
-/// names no such operation (the schema answers those), or is not sent (a persisted query's
-/// hash alone: its type is not known before execution).
-fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
-    if request.query.is_empty() {
-        return None;
-    }
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    match (&document.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, operation)| operation.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
 }
 
 /// The part of the caller that decides what it may read; `None` when that is not known.

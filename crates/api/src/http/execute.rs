@@ -15,6 +15,7 @@
 //!    `extensions.requestId`.
 
 use super::observability::{GraphqlRequest, RequestId};
+use super::AppState;
 use crate::auth::{Caller, Session};
 use crate::loaders;
 use crate::operator::Peer;
@@ -115,7 +116,7 @@ impl Drop for Observed {
 }
 
 /// Prepares `request` to run for `origin`.
-pub(super) fn prepare(store: &Store, origin: Origin, request: Request) -> Prepared {
+pub(super) fn prepare(state: &AppState, origin: Origin, request: Request) -> Prepared {
     let kind = OperationKind::default();
     let metrics = GraphqlRequest::start(&request, kind.clone());
     let Origin {
@@ -148,7 +149,7 @@ pub(super) fn prepare(store: &Store, origin: Origin, request: Request) -> Prepar
         )
     };
     let mut request = request
-        .data(loaders::per_request(store.clone()))
+        .data(loaders::per_request(state.store.clone(), &state.reference))
         .data(caller)
         .data(peer)
         .data(kind);
@@ -167,6 +168,11 @@ pub(super) fn prepare(store: &Store, origin: Origin, request: Request) -> Prepar
 }
 
 impl Prepared {
+    /// Learns the selected operation's type once the operation has run (see [`OperationKind`]).
+    pub(super) fn kind(&self) -> OperationKind {
+        self.observed.metrics.operation_kind()
+    }
+
     /// Runs the operation to its one answer.
     pub(super) async fn run(self, schema: &AppSchema) -> Response {
         let Prepared {

@@ -152,7 +152,7 @@ async fn batch(
     }
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
-        let prepared = execute::prepare(&state.store, origin.clone(), request);
+        let prepared = execute::prepare(state, origin.clone(), request);
         responses.push(prepared.run(&state.schema).await);
     }
     // A batch may hold mutations: answers computed before it are stale.

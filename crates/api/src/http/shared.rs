@@ -156,7 +156,7 @@ impl SharedExecutions {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let key = Arc::new(key);
         let (sender, deliveries) = broadcast::channel(BACKLOG);
-        let prepared = execute::prepare(&state.store, Origin::shared(), request);
+        let prepared = execute::prepare(state, Origin::shared(), request);
         let task = tokio::spawn(drive(
             state.schema.clone(),
             prepared,

@@ -86,7 +86,7 @@ pub(super) async fn serve(state: AppState, request: axum::extract::Request) -> R
         request_id: parts.extensions.get::<RequestId>().cloned(),
     };
     // Not shared: not a subscription (see `shared`).
-    let results = execute::prepare(&state.store, origin, graphql_request)
+    let results = execute::prepare(&state, origin, graphql_request)
         .answer(&state.schema)
         .take_until(closed)
         .map(|response| {

@@ -626,7 +626,7 @@ impl Connection {
         };
         // Not shared: not a subscription (see `shared`).
         let mut stream =
-            execute::prepare(&self.state.store, origin, request).answer(&self.state.schema);
+            execute::prepare(&self.state, origin, request).answer(&self.state.schema);
         let protocol = self.protocol;
         let counter = self.state.live.subscriptions.clone();
         let write_timeout = self.settings.write_timeout;

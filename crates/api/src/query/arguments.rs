@@ -1,21 +1,21 @@
 //! Turning arguments into stored things, or into NOT_FOUND / BAD_USER_INPUT errors.
 
-use crate::error::{did_you_mean, ApiError, OrGraphqlError};
-use crate::types::store;
+use crate::error::{did_you_mean, ApiError};
+use crate::types::loaders;
 use async_graphql::{Context, Result};
-use techbalance_store::entities::{country, metric};
+use techbalance_store::entities::{country, metric, sector};
 
+/// The country of an ISO3 or ISO2 code, in any case (from the request's reference snapshot).
 pub async fn country(ctx: &Context<'_>, code: &str) -> Result<country::Model> {
-    match store(ctx).find_country(code).await.or_gql()? {
-        Some(country) => Ok(country),
-        None => Err(unknown_country(ctx, code).await),
-    }
+    let all = loaders(ctx).loader().countries().await?;
+    find_country(all, code)
+        .cloned()
+        .ok_or_else(|| unknown_country_among(all, code))
 }
 
-/// NOT_FOUND for a country code, suggesting a known ISO3 code or country name.
-async fn unknown_country(ctx: &Context<'_>, code: &str) -> async_graphql::Error {
-    let all = store(ctx).countries().await.unwrap_or_default();
-    unknown_country_among(&all, code)
+fn find_country<'a>(all: &'a [country::Model], code: &str) -> Option<&'a country::Model> {
+    let wanted = code.trim().to_ascii_uppercase();
+    all.iter().find(|c| c.code == wanted || c.iso2 == wanted)
 }
 
 /// NOT_FOUND for `code`, suggesting the code of the country in `all` whose code or name is
@@ -33,42 +33,46 @@ fn unknown_country_among(all: &[country::Model], code: &str) -> async_graphql::E
     .into_graphql()
 }
 
-/// Resolves every code (ISO3 or ISO2, any case) with one statement, keeping the order given.
+/// Resolves every code (ISO3 or ISO2, any case), keeping the order given.
 pub async fn countries(ctx: &Context<'_>, codes: &[String]) -> Result<Vec<country::Model>> {
-    let all = store(ctx).countries().await.or_gql()?;
+    let all = loaders(ctx).loader().countries().await?;
     codes
         .iter()
         .map(|code| {
-            let wanted = code.trim().to_ascii_uppercase();
-            all.iter()
-                .find(|c| c.code == wanted || c.iso2 == wanted)
+            find_country(all, code)
                 .cloned()
-                .ok_or_else(|| unknown_country_among(&all, code))
+                .ok_or_else(|| unknown_country_among(all, code))
         })
         .collect()
 }
 
 pub async fn metric(ctx: &Context<'_>, slug: &str) -> Result<metric::Model> {
-    if let Some(metric) = store(ctx).find_metric(slug).await.or_gql()? {
-        return Ok(metric);
+    let all = loaders(ctx).loader().metrics().await?;
+    if let Some(metric) = all.iter().find(|m| m.slug == slug) {
+        return Ok(metric.clone());
     }
-    let all = store(ctx).metrics(None).await.unwrap_or_default();
     let known = all.iter().map(|m| m.slug.as_str());
     Err(ApiError::not_found_among("metric", slug, known).into_graphql())
 }
 
 pub async fn source(ctx: &Context<'_>, id: &str) -> Result<String> {
-    if let Some(source) = store(ctx).find_source(id).await.or_gql()? {
-        return Ok(source.id);
+    let all = loaders(ctx).loader().sources().await?;
+    if let Some(source) = all.iter().find(|s| s.id == id) {
+        return Ok(source.id.clone());
     }
-    let all = store(ctx).sources().await.unwrap_or_default();
     let known = all.iter().map(|s| s.id.as_str());
     Err(ApiError::not_found_among("source", id, known).into_graphql())
 }
 
+/// The sector of a slug, if there is one.
+pub async fn find_sector(ctx: &Context<'_>, slug: &str) -> Result<Option<sector::Model>> {
+    let all = loaders(ctx).loader().sectors().await?;
+    Ok(all.iter().find(|s| s.slug == slug).cloned())
+}
+
 /// NOT_FOUND for a sector slug, suggesting a known one.
 pub async fn unknown_sector(ctx: &Context<'_>, slug: &str) -> async_graphql::Error {
-    let all = store(ctx).sectors(None).await.unwrap_or_default();
+    let all = loaders(ctx).loader().sectors().await.unwrap_or_default();
     let known = all.iter().map(|s| s.slug.as_str());
     ApiError::not_found_among("sector", slug, known).into_graphql()
 }

@@ -1,8 +1,7 @@
 //! Countries, metrics, sources and sectors: what the service knows about.
 
 use super::arguments;
-use crate::error::OrGraphqlError;
-use crate::types::{store, Country, Metric, Sector, SectorLeader, Source};
+use crate::types::{loaders, Country, Metric, Sector, SectorLeader, Source};
 use async_graphql::{Context, Object, Result};
 
 #[derive(Default)]
@@ -12,13 +11,8 @@ pub struct CatalogQuery;
 impl CatalogQuery {
     /// Every country, by name.
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
-        Ok(store(ctx)
-            .countries()
-            .await
-            .or_gql()?
-            .into_iter()
-            .map(Country)
-            .collect())
+        let all = loaders(ctx).loader().countries().await?;
+        Ok(all.iter().cloned().map(Country).collect())
     }
 
     /// A country by ISO3 or ISO2 code, in any case (`USA`, `us`, `CHN`, `cn`).
@@ -28,8 +22,13 @@ impl CatalogQuery {
 
     /// Every metric, optionally of one category (e.g. `innovation_inputs`, `talent`, `ai`).
     async fn metrics(&self, ctx: &Context<'_>, category: Option<String>) -> Result<Vec<Metric>> {
-        let rows = store(ctx).metrics(category.as_deref()).await.or_gql()?;
-        Ok(rows.into_iter().map(Metric).collect())
+        let all = loaders(ctx).loader().metrics().await?;
+        Ok(all
+            .iter()
+            .filter(|m| category.as_ref().is_none_or(|c| &m.category == c))
+            .cloned()
+            .map(Metric)
+            .collect())
     }
 
     /// A metric by slug (e.g. `rd_intensity`).
@@ -39,13 +38,8 @@ impl CatalogQuery {
 
     /// Every data source.
     async fn sources(&self, ctx: &Context<'_>) -> Result<Vec<Source>> {
-        Ok(store(ctx)
-            .sources()
-            .await
-            .or_gql()?
-            .into_iter()
-            .map(Source)
-            .collect())
+        let all = loaders(ctx).loader().sources().await?;
+        Ok(all.iter().cloned().map(Source).collect())
     }
 
     /// Technology sectors, optionally only those a given side leads.
@@ -54,13 +48,19 @@ impl CatalogQuery {
         ctx: &Context<'_>,
         leader: Option<SectorLeader>,
     ) -> Result<Vec<Sector>> {
-        let rows = store(ctx).sectors(leader.map(Into::into)).await.or_gql()?;
-        Ok(rows.into_iter().map(Sector).collect())
+        let leader = leader.map(techbalance_store::entities::sector::SectorLeader::from);
+        let all = loaders(ctx).loader().sectors().await?;
+        Ok(all
+            .iter()
+            .filter(|s| leader.is_none_or(|l| s.leader == l))
+            .cloned()
+            .map(Sector)
+            .collect())
     }
 
     /// A sector by slug (e.g. `semiconductors`).
     async fn sector(&self, ctx: &Context<'_>, slug: String) -> Result<Sector> {
-        match store(ctx).find_sector(&slug).await.or_gql()? {
+        match arguments::find_sector(ctx, &slug).await? {
             Some(sector) => Ok(Sector(sector)),
             None => Err(super::arguments::unknown_sector(ctx, &slug).await),
         }

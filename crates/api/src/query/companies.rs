@@ -40,7 +40,7 @@ impl CompaniesQuery {
             None => None,
         };
         if let Some(slug) = &sector {
-            if store(ctx).find_sector(slug).await.or_gql()?.is_none() {
+            if arguments::find_sector(ctx, slug).await?.is_none() {
                 return Err(arguments::unknown_sector(ctx, slug).await);
             }
         }

@@ -150,9 +150,9 @@ impl Extension for GuardExtension {
             check_shape(limits, document::scan(&request.query))?;
             let doc = request
                 .parsed_query()
-                .map_err(|e| with_code(e, ErrorCode::ParseFailed))?
-                .clone();
+                .map_err(|e| with_code(e, ErrorCode::ParseFailed))?;
             if let Some(sent) = sent {
+                let doc = doc.clone();
                 self.register_rewritten(&mut request, &sent, doc).await;
             }
         }
@@ -453,15 +453,41 @@ fn selects_introspection(doc: &ExecutableDocument, root: &Positioned<SelectionSe
 /// does). A document the default limits would refuse from its text alone, or one that does not
 /// parse, counts as no subscription: it runs on its own, where the guard refuses it properly.
 pub(crate) fn selects_subscription(query: &str, operation_name: Option<&str>) -> bool {
-    if check_shape(&SchemaLimits::default(), document::scan(query)).is_err() {
-        return false;
+    let mut request = Request::new(query);
+    request.operation_name = operation_name.map(str::to_owned);
+    selected_type(&mut request) == Some(OperationType::Subscription)
+}
+
+/// The type of the operation `request` selects, found before it runs (to tell whether it may be
+/// answered from a cache, or shared). `None` when the document is empty (a persisted query sent
+/// by its hash alone), would be refused by the default limits from its text alone, does not
+/// parse, or names no such operation: the guard refuses those properly when they run. The
+/// text is scanned before it is parsed, as the guard does, so a hostile document costs no more
+/// here than there. The parsed document is left in the request when the guard would parse
+/// the same text, so that running it does not parse it again.
+pub(crate) fn selected_type(request: &mut Request) -> Option<OperationType> {
+    if request.query.is_empty()
+        || check_shape(&SchemaLimits::default(), document::scan(&request.query)).is_err()
+    {
+        return None;
     }
-    let Ok(query) = escapes::normalise(query) else {
-        return false;
+    let ty = |doc: &ExecutableDocument| {
+        selected_operation(doc, request.operation_name.as_deref())
+            .ok()
+            .map(|operation| operation.node.ty)
     };
-    let Ok(doc) = async_graphql::parser::parse_query(query.as_ref()) else {
-        return false;
+    let rewritten = match escapes::normalise(&request.query).ok()? {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(text) => Some(text),
     };
-    selected_operation(&doc, operation_name)
-        .is_ok_and(|operation| operation.node.ty == OperationType::Subscription)
+    match rewritten {
+        None => {
+            let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+            let found = ty(&doc);
+            request.set_parsed_query(doc);
+            found
+        }
+        // The guard rewrites these escapes before it parses: it will parse the rewritten text.
+        Some(text) => ty(&async_graphql::parser::parse_query(text).ok()?),
+    }
 }

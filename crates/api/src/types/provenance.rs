@@ -86,15 +86,14 @@ impl SectorLink {
 /// The links of a company, or of a sector, from the per-request snapshot.
 pub(crate) async fn links<K>(ctx: &Context<'_>, key: K) -> Result<Vec<SectorLink>>
 where
-    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    K: crate::loaders::FromSnapshot,
     crate::loaders::StoreLoader: async_graphql::dataloader::Loader<
         K,
         Value = Vec<company_sector::Model>,
         Error = async_graphql::Error,
     >,
 {
-    Ok(loaders(ctx)
-        .load_one(key)
+    Ok(crate::loaders::lookup(loaders(ctx), key)
         .await?
         .unwrap_or_default()
         .into_iter()

@@ -150,8 +150,7 @@ pub(crate) fn default_countries() -> Vec<String> {
 
 /// The sector's indicators, in order.
 async fn indicators(ctx: &Context<'_>, sector: &str) -> Result<Vec<sector_evidence::Model>> {
-    Ok(loaders(ctx)
-        .load_one(EvidenceOf(sector.to_owned()))
+    Ok(crate::loaders::lookup(loaders(ctx), EvidenceOf(sector.to_owned()))
         .await?
         .unwrap_or_default())
 }
@@ -202,8 +201,7 @@ pub(crate) fn agrees(verdict: sector::SectorLeader, evidence_leader: &str) -> bo
 
 /// Every version of the sector's verdict, oldest first.
 pub(crate) async fn verdicts(ctx: &Context<'_>, sector: &str) -> Result<Vec<SectorVerdict>> {
-    Ok(loaders(ctx)
-        .load_one(VerdictsOf(sector.to_owned()))
+    Ok(crate::loaders::lookup(loaders(ctx), VerdictsOf(sector.to_owned()))
         .await?
         .unwrap_or_default()
         .into_iter()
@@ -217,8 +215,7 @@ pub(crate) async fn verdict(
     sector: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<Option<SectorVerdict>> {
-    let versions = loaders(ctx)
-        .load_one(VerdictsOf(sector.to_owned()))
+    let versions = crate::loaders::lookup(loaders(ctx), VerdictsOf(sector.to_owned()))
         .await?
         .unwrap_or_default();
     Ok(techbalance_store::verdicts::verdict_as_of(&versions, as_of)

@@ -38,8 +38,7 @@ impl Sector {
     }
     /// Companies active in the sector, by name.
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
-        let rows = loaders(ctx)
-            .load_one(CompaniesOfSector(self.0.slug.clone()))
+        let rows = crate::loaders::lookup(loaders(ctx), CompaniesOfSector(self.0.slug.clone()))
             .await?;
         Ok(rows.unwrap_or_default().into_iter().map(Company).collect())
     }
@@ -176,8 +175,7 @@ impl Company {
             .map(Country)
     }
     async fn sectors(&self, ctx: &Context<'_>) -> Result<Vec<Sector>> {
-        let rows = loaders(ctx)
-            .load_one(SectorsOfCompany(self.0.slug.clone()))
+        let rows = crate::loaders::lookup(loaders(ctx), SectorsOfCompany(self.0.slug.clone()))
             .await?;
         Ok(rows.unwrap_or_default().into_iter().map(Sector).collect())
     }

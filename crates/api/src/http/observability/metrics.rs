@@ -118,6 +118,11 @@ impl GraphqlRequest {
         &self.operation
     }
 
+    /// The slot the guard fills in with the operation's type.
+    pub(in crate::http) fn operation_kind(&self) -> OperationKind {
+        self.kind.clone()
+    }
+
     /// The operation's type, once the guard has selected it: `query`, `mutation`,
     /// `subscription`, or `unknown` for a request refused before.
     pub(in crate::http) fn kind(&self) -> &'static str {
