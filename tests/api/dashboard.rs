@@ -335,7 +335,9 @@ async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Bac
     let release = |held: sea_orm::DatabaseTransaction| async move {
         held.rollback().await.expect("release");
     };
-    let query = "{ countries { code } }";
+    // A series is read from the database on every request (reference tables such as the
+    // countries are shared between requests of one data version).
+    let query = r#"{ metric(slug: "rd_intensity") { series(country: "USA") { year } } }"#;
     let ask = || async {
         app.client()
             .post(app.url("/graphql"))
@@ -357,7 +359,8 @@ async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Bac
         body.get("errors").is_none(),
         "queued request failed: {body}"
     );
-    assert_eq!(body["data"]["countries"].as_array().map(Vec::len), Some(9));
+    let years = body["data"]["metric"]["series"].as_array().map(Vec::len);
+    assert!(years.is_some_and(|n| n > 0), "a series: {body}");
 
     // Busy for longer than the timeout: refused, and the next request is answered again.
     let busy = hold_all().await;
@@ -369,5 +372,5 @@ async fn a_request_queues_for_a_busy_pool_until_its_acquire_timeout(backend: Bac
         crate::support::code(&body["errors"][0]),
         "SERVICE_UNAVAILABLE"
     );
-    assert!(app.data(query).await["countries"].is_array());
+    assert!(app.data(query).await["metric"]["series"].is_array());
 }

@@ -28,6 +28,7 @@ mod page;
 mod peers;
 mod queries;
 mod readme;
+mod reference_snapshot;
 mod refresh;
 mod response_cache;
 mod retry_after;

@@ -254,8 +254,10 @@ async fn scrape(app: &TestApp) -> Exposition {
 
 async fn metrics_are_prometheus_text_and_move_with_requests_and_refreshes(backend: Backend) {
     // A first start's own seeding: the age of the last baseline run is that of this start.
+    // Every request is executed (a response cache hit is no execution).
     let app = TestApp::builder(backend)
         .with_empty_database()
+        .with_vars(&[("TECHBALANCE_RESPONSE_CACHE_BYTES", "0")])
         .start()
         .await;
     // Operation names of this test only: the counters are the process's, shared by every test.

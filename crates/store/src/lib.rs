@@ -97,7 +97,9 @@ async fn postgres_pool(settings: &ConnectionSettings) -> Result<DatabaseConnecti
         .connect_with(connect)
         .await
         .map_err(invalid)?;
-    Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+    Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+        pool,
+    ))
 }
 
 /// Next to a SQLite file: says a database was opened there, so that a missing file is noticed.

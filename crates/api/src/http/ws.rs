@@ -625,8 +625,7 @@ impl Connection {
             request_id: self.request_id.clone(),
         };
         // Not shared: not a subscription (see `shared`).
-        let mut stream =
-            execute::prepare(&self.state, origin, request).answer(&self.state.schema);
+        let mut stream = execute::prepare(&self.state, origin, request).answer(&self.state.schema);
         let protocol = self.protocol;
         let counter = self.state.live.subscriptions.clone();
         let write_timeout = self.settings.write_timeout;

@@ -491,3 +491,43 @@ pub(crate) fn selected_type(request: &mut Request) -> Option<OperationType> {
         Some(text) => ty(&async_graphql::parser::parse_query(text).ok()?),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_selected_type_is_found_and_the_document_kept_for_execution() {
+        let mut request =
+            Request::new("query A { countries { code } } mutation B { x }").operation_name("B");
+        assert_eq!(selected_type(&mut request), Some(OperationType::Mutation));
+        let mut request = Request::new("{ countries { code } }");
+        assert_eq!(selected_type(&mut request), Some(OperationType::Query));
+        // Parsed once: execution reuses the document (not the text, now unparseable).
+        request.query = "{".to_owned();
+        assert!(request.parsed_query().is_ok());
+        assert!(selects_subscription(
+            "subscription { dataChanged { metric } }",
+            None
+        ));
+    }
+
+    #[test]
+    fn a_document_the_limits_refuse_from_its_text_is_not_parsed_before_the_guard() {
+        // It parses, but has more aliases than the default limit: the scan says no first.
+        let aliases: String = (0..SchemaLimits::default().aliases + 1)
+            .map(|i| format!("a{i}: countries {{ code }} "))
+            .collect();
+        let text = format!("{{ {aliases} }}");
+        assert!(async_graphql::parser::parse_query(&text).is_ok());
+        let mut request = Request::new(text);
+        assert_eq!(selected_type(&mut request), None);
+        request.query = "{".to_owned();
+        assert!(request.parsed_query().is_err(), "a document was kept");
+        // Nor one that does not parse, or names no operation it has.
+        assert_eq!(selected_type(&mut Request::new("{ countries {")), None);
+        let mut unnamed = Request::new("query A { countries { code } }").operation_name("B");
+        assert_eq!(selected_type(&mut unnamed), None);
+        assert_eq!(selected_type(&mut Request::new("")), None);
+    }
+}

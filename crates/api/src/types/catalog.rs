@@ -51,15 +51,15 @@ impl Country {
     }
     /// The country's tech giants, by name.
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
-        let rows = crate::loaders::lookup(loaders(ctx), CompaniesOfCountry(self.0.code.clone()))
-            .await?;
+        let rows =
+            crate::loaders::lookup(loaders(ctx), CompaniesOfCountry(self.0.code.clone())).await?;
         Ok(rows.unwrap_or_default().into_iter().map(Company).collect())
     }
     /// Short narrative points about the country, optionally of one topic
     /// (`ai_advantages`, `talent`, `chip_controls`, `business_models`).
     async fn highlights(&self, ctx: &Context<'_>, topic: Option<String>) -> Result<Vec<Highlight>> {
-        let rows = crate::loaders::lookup(loaders(ctx), HighlightsOfCountry(self.0.code.clone()))
-            .await?;
+        let rows =
+            crate::loaders::lookup(loaders(ctx), HighlightsOfCountry(self.0.code.clone())).await?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()
@@ -241,15 +241,13 @@ impl Source {
     }
     /// When the last successful refresh of this source finished.
     async fn last_refreshed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
-        let last = crate::loaders::lookup(loaders(ctx), LastSuccessOf(self.0.id.clone()))
-            .await?;
+        let last = crate::loaders::lookup(loaders(ctx), LastSuccessOf(self.0.id.clone())).await?;
         Ok(last.map(|l| l.finished_at))
     }
     /// The source's own release marker as of the last successful refresh (e.g. the World Bank's
     /// last-updated date, `2025-12-16`).
     async fn released_at(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let last = crate::loaders::lookup(loaders(ctx), LastSuccessOf(self.0.id.clone()))
-            .await?;
+        let last = crate::loaders::lookup(loaders(ctx), LastSuccessOf(self.0.id.clone())).await?;
         Ok(last.and_then(|l| l.release))
     }
 }

@@ -150,9 +150,11 @@ pub(crate) fn default_countries() -> Vec<String> {
 
 /// The sector's indicators, in order.
 async fn indicators(ctx: &Context<'_>, sector: &str) -> Result<Vec<sector_evidence::Model>> {
-    Ok(crate::loaders::lookup(loaders(ctx), EvidenceOf(sector.to_owned()))
-        .await?
-        .unwrap_or_default())
+    Ok(
+        crate::loaders::lookup(loaders(ctx), EvidenceOf(sector.to_owned()))
+            .await?
+            .unwrap_or_default(),
+    )
 }
 
 /// Each indicator compared across `countries` (latest values, as known now or at `as_of`).
@@ -201,12 +203,14 @@ pub(crate) fn agrees(verdict: sector::SectorLeader, evidence_leader: &str) -> bo
 
 /// Every version of the sector's verdict, oldest first.
 pub(crate) async fn verdicts(ctx: &Context<'_>, sector: &str) -> Result<Vec<SectorVerdict>> {
-    Ok(crate::loaders::lookup(loaders(ctx), VerdictsOf(sector.to_owned()))
-        .await?
-        .unwrap_or_default()
-        .into_iter()
-        .map(SectorVerdict)
-        .collect())
+    Ok(
+        crate::loaders::lookup(loaders(ctx), VerdictsOf(sector.to_owned()))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(SectorVerdict)
+            .collect(),
+    )
 }
 
 /// The verdict version current at `as_of` (now when `None`); `None` before the first.

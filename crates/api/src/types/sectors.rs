@@ -38,8 +38,8 @@ impl Sector {
     }
     /// Companies active in the sector, by name.
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
-        let rows = crate::loaders::lookup(loaders(ctx), CompaniesOfSector(self.0.slug.clone()))
-            .await?;
+        let rows =
+            crate::loaders::lookup(loaders(ctx), CompaniesOfSector(self.0.slug.clone())).await?;
         Ok(rows.unwrap_or_default().into_iter().map(Company).collect())
     }
     // Provenance, evidence and history: see types/provenance.rs and types/sector_evidence.rs.
@@ -175,8 +175,8 @@ impl Company {
             .map(Country)
     }
     async fn sectors(&self, ctx: &Context<'_>) -> Result<Vec<Sector>> {
-        let rows = crate::loaders::lookup(loaders(ctx), SectorsOfCompany(self.0.slug.clone()))
-            .await?;
+        let rows =
+            crate::loaders::lookup(loaders(ctx), SectorsOfCompany(self.0.slug.clone())).await?;
         Ok(rows.unwrap_or_default().into_iter().map(Sector).collect())
     }
     async fn ownership(&self) -> Ownership {
