@@ -76,6 +76,7 @@ pub fn build_schema(store: Store, limits: SchemaLimits) -> AppSchema {
         .extension(guard::Guard {
             limits,
             persisted: persisted.clone(),
+            documents: guard::Documents::default(),
         })
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)

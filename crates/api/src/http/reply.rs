@@ -112,7 +112,7 @@ pub(super) fn graphql(media: Media, response: &GraphqlResponse, max_bytes: usize
 /// The answers of a batch, in order; each item is shaped as a single answer would be. The
 /// whole batch is refused if its JSON would pass `max_bytes`.
 pub(super) fn batch(media: Media, responses: &[GraphqlResponse], max_bytes: usize) -> Response {
-    let items: Vec<serde_json::Value> = responses.iter().map(|r| shape(media, r).1).collect();
+    let items: Vec<Shaped<'_>> = responses.iter().map(|r| shape(media, r).1).collect();
     match capped(&items, max_bytes) {
         Some(bytes) => with_bytes(StatusCode::OK, media, bytes),
         None => too_large(media, max_bytes),
@@ -168,13 +168,13 @@ fn capped(value: &impl serde::Serialize, max_bytes: usize) -> Option<Vec<u8>> {
 }
 
 /// The status and body of one response: no `data` when it never executed.
-fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, serde_json::Value) {
+fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, Shaped<'_>) {
     let refusal = (response.data == Value::Null)
         .then(|| response.errors.iter().find_map(refusal_code))
         .flatten();
     let Some(refusal) = refusal else {
         let status = outage_status(response).unwrap_or(StatusCode::OK);
-        return (status, to_json(response));
+        return (status, Shaped::Whole(response));
     };
     let status = match refusal {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -182,23 +182,36 @@ fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, serde_json::V
         _ if media == Media::GraphqlResponse => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    let mut value = to_json(response);
-    if let Some(object) = value.as_object_mut() {
-        object.remove("data");
+    (status, Shaped::WithoutData(response))
+}
+
+/// An answer as it is sent, serialised straight from the response (no intermediate JSON tree):
+/// whole, or without `data` for an operation that did not run.
+enum Shaped<'a> {
+    Whole(&'a GraphqlResponse),
+    WithoutData(&'a GraphqlResponse),
+}
+
+impl serde::Serialize for Shaped<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Shaped::Whole(response) => response.serialize(serializer),
+            Shaped::WithoutData(response) => {
+                let mut map = serializer.serialize_map(None)?;
+                if !response.extensions.is_empty() {
+                    map.serialize_entry("extensions", &response.extensions)?;
+                }
+                map.serialize_entry("errors", &response.errors)?;
+                map.end()
+            }
+        }
     }
-    (status, value)
 }
 
 /// The code of an error that means the operation did not run (to completion).
 fn refusal_code(error: &ServerError) -> Option<ErrorCode> {
     ErrorCode::of(error).filter(|code| code.is_request_error() || *code == ErrorCode::Timeout)
-}
-
-fn to_json(response: &GraphqlResponse) -> serde_json::Value {
-    serde_json::to_value(response).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "response serialisation failed");
-        json!({ "errors": [{ "message": "internal error", "extensions": { "code": ErrorCode::InternalServerError.as_str() } }] })
-    })
 }
 
 fn with_bytes(status: StatusCode, media: Media, bytes: Vec<u8>) -> Response {

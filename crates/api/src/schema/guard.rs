@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Put in a request's data by a transport that may only run queries (HTTP GET).
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +54,7 @@ pub(crate) struct Guard {
     pub(crate) limits: SchemaLimits,
     /// The automatic persisted queries' storage, when they are on.
     pub(crate) persisted: Option<LruCacheStorage>,
+    pub(crate) documents: Documents,
 }
 
 impl ExtensionFactory for Guard {
@@ -61,8 +62,43 @@ impl ExtensionFactory for Guard {
         Arc::new(GuardExtension {
             limits: self.limits,
             persisted: self.persisted.clone(),
+            documents: self.documents.clone(),
             literal_problems: Mutex::default(),
         })
+    }
+}
+
+/// Documents that passed the guard, parsed, by their text: a dashboard sends the same few
+/// documents again and again, and parsing one took more of a small query's time than
+/// resolving it. At most [`Documents::ENTRIES`] documents of at most
+/// [`Documents::MAX_TEXT_BYTES`] each are kept, the least recently used evicted first. Every
+/// check that depends on the request (variables, cost, introspection) still runs each time;
+/// only the parsing of an identical text is skipped.
+#[derive(Clone)]
+pub(crate) struct Documents(Arc<Mutex<lru::LruCache<String, ExecutableDocument>>>);
+
+impl Default for Documents {
+    fn default() -> Self {
+        let entries =
+            std::num::NonZeroUsize::new(Self::ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self(Arc::new(Mutex::new(lru::LruCache::new(entries))))
+    }
+}
+
+impl Documents {
+    pub(crate) const ENTRIES: usize = 256;
+    pub(crate) const MAX_TEXT_BYTES: usize = 8 * 1024;
+
+    fn get(&self, text: &str) -> Option<ExecutableDocument> {
+        let mut documents = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        documents.get(text).cloned()
+    }
+
+    fn keep(&self, text: &str, doc: &ExecutableDocument) {
+        if text.len() <= Self::MAX_TEXT_BYTES {
+            let mut documents = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            documents.put(text.to_owned(), doc.clone());
+        }
     }
 }
 
@@ -70,6 +106,7 @@ impl ExtensionFactory for Guard {
 struct GuardExtension {
     limits: SchemaLimits,
     persisted: Option<LruCacheStorage>,
+    documents: Documents,
     /// Literals that cannot be coerced, found before validation and reported after it (as the
     /// specification's validation rule "Values of Correct Type" would report them).
     literal_problems: Mutex<Vec<String>>,
@@ -145,9 +182,15 @@ impl Extension for GuardExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let limits = &self.limits;
+        // The text of a document parsed here, to keep once it has passed every check.
+        let mut parsed_text = None;
         if !request.query.is_empty() {
             let sent = normalise_escapes(&mut request)?;
             check_shape(limits, document::scan(&request.query))?;
+            match self.documents.get(&request.query) {
+                Some(doc) => request.set_parsed_query(doc),
+                None => parsed_text = Some(request.query.clone()),
+            }
             let doc = request
                 .parsed_query()
                 .map_err(|e| with_code(e, ErrorCode::ParseFailed))?;
@@ -219,6 +262,9 @@ impl Extension for GuardExtension {
                     limits.nodes
                 ),
             ));
+        }
+        if let Some(text) = parsed_text {
+            self.documents.keep(&text, doc);
         }
         request.variables = variables;
         Ok(request)
@@ -529,5 +575,78 @@ mod tests {
         let mut unnamed = Request::new("query A { countries { code } }").operation_name("B");
         assert_eq!(selected_type(&mut unnamed), None);
         assert_eq!(selected_type(&mut Request::new("")), None);
+    }
+
+    struct Probe;
+
+    #[async_graphql::Object]
+    impl Probe {
+        async fn value(&self) -> i32 {
+            1
+        }
+    }
+
+    fn probe_schema(
+        documents: &Documents,
+    ) -> async_graphql::Schema<Probe, async_graphql::EmptyMutation, async_graphql::EmptySubscription>
+    {
+        async_graphql::Schema::build(
+            Probe,
+            async_graphql::EmptyMutation,
+            async_graphql::EmptySubscription,
+        )
+        .extension(Guard {
+            limits: SchemaLimits::default(),
+            persisted: None,
+            documents: documents.clone(),
+        })
+        .finish()
+    }
+
+    fn kept(documents: &Documents) -> usize {
+        documents.0.lock().map(|d| d.len()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_parsed_document_is_kept_once_it_passed_the_guard_and_reused() {
+        let documents = Documents::default();
+        let schema = probe_schema(&documents);
+        let first = schema.execute("{ value }").await;
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert!(documents.get("{ value }").is_some());
+        // Answered from the kept document, with the same answer.
+        let again = schema.execute("{ value }").await;
+        assert_eq!(again.data, first.data);
+        assert_eq!(kept(&documents), 1);
+
+        // Refused by the guard (too many aliases): not kept.
+        let aliases: String = (0..SchemaLimits::default().aliases + 1)
+            .map(|i| format!("a{i}: value "))
+            .collect();
+        let refused = schema.execute(format!("{{ {aliases} }}")).await;
+        assert!(!refused.errors.is_empty());
+        assert_eq!(kept(&documents), 1);
+        // A document that does not parse: nothing to keep.
+        assert!(!schema.execute("{ value").await.errors.is_empty());
+        assert_eq!(kept(&documents), 1);
+    }
+
+    #[tokio::test]
+    async fn the_kept_documents_are_bounded_in_number_and_size() {
+        let documents = Documents::default();
+        let schema = probe_schema(&documents);
+        for i in 0..Documents::ENTRIES + 20 {
+            let response = schema.execute(format!("query Q{i} {{ value }}")).await;
+            assert!(response.errors.is_empty());
+        }
+        assert_eq!(kept(&documents), Documents::ENTRIES);
+        // The most recent are kept, the oldest evicted.
+        let last = format!("query Q{} {{ value }}", Documents::ENTRIES + 19);
+        assert!(documents.get(&last).is_some());
+        assert!(documents.get("query Q0 { value }").is_none());
+
+        let padded = format!("{{ value }}{}", " ".repeat(Documents::MAX_TEXT_BYTES));
+        assert!(schema.execute(padded.as_str()).await.errors.is_empty());
+        assert!(documents.get(&padded).is_none());
     }
 }
