@@ -47,7 +47,10 @@ pub struct StoreLoader {
 /// The snapshot of reference tables of the current data version, shared by the requests of one
 /// process (see the module documentation).
 #[derive(Clone, Default)]
-pub struct ReferenceSnapshots(Arc<Mutex<Option<(u64, Arc<Snapshot>)>>>);
+pub struct ReferenceSnapshots(Arc<Mutex<Option<Versioned>>>);
+
+/// A snapshot and the data version it was taken at.
+type Versioned = (u64, Arc<Snapshot>);
 
 impl ReferenceSnapshots {
     /// The snapshot for the data version now: the one requests of this version share, or a
