@@ -8,6 +8,12 @@ use techbalance::telemetry::Telemetry;
 
 mod cli;
 
+/// mimalloc instead of the system allocator: answering a dashboard allocates and frees hundreds
+/// of thousands of small values, and glibc's malloc and free were about a quarter of the
+/// server's CPU time in the profile (BENCHMARKS.md, issue 11).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::Command;
 
 #[derive(Parser)]

@@ -96,6 +96,19 @@ done
 pids+=($!)
 sleep 1
 
+# Waits until no statement runs on the database (a server may still be working through the
+# requests of the previous cell after wrk has closed its connections: PostGraphile 5's queued
+# 32-connection dashboards take longer than a cell), so that no cell pays for the one before.
+settle() {
+  local active
+  for _ in $(seq 1 240); do
+    active=$(psql -At "$url" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()")
+    [ "$active" = 0 ] && { sleep 1; return; }
+    sleep 0.5
+  done
+  echo "warning: the database was still busy 120 s after the previous cell" >&2
+}
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %5s %-12s %10s %9s %9s %8s %7s\n' operation conns server 'req/s' 'p50 ms' 'p99 ms' requests errors
 results=$work/results
@@ -106,6 +119,7 @@ for round in $(seq 1 "$rounds"); do
     for conns in $conns_list; do
       for server in $servers; do
         [ "$server" = bytes ] && [ "$conns" = 32 ] && continue
+        settle
         line=$(BODY="$work/$(flavour $server)-$op.json" wrk -t2 -c"$conns" -d"${seconds}s" --timeout 60s \
           -s "$here/post.lua" "$(endpoint "$server" "$op")" | grep '^RESULT')
         read -r _ rps p50 p99 requests errors <<< "$line"

@@ -18,7 +18,7 @@ use crate::error::OrGraphqlError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use techbalance_store::entities::refresh_run;
 use techbalance_store::entities::{
     company, company_sector, country, highlight, metric, observation, sector, sector_evidence,
@@ -85,6 +85,42 @@ pub struct Snapshot {
     sector_evidence: OnceCell<Vec<sector_evidence::Model>>,
     sector_verdicts: OnceCell<Vec<sector_verdict::Model>>,
     last_successes: OnceCell<Vec<LastSuccess>>,
+    /// Positions in the tables above by primary key, built on first use.
+    country_index: OnceLock<Index>,
+    metric_index: OnceLock<Index>,
+    source_index: OnceLock<Index>,
+    company_index: OnceLock<Index>,
+    sector_index: OnceLock<Index>,
+}
+
+/// The position of each row by its key.
+type Index = HashMap<String, usize>;
+
+/// For each key, the one row of `rows` whose key it is, found through `index` (built from `rows`
+/// by `field` on first use): a snapshot answers thousands of lookups in a dashboard.
+fn find_indexed<K, R>(
+    keys: &[K],
+    key: impl Fn(&K) -> &str,
+    rows: &[R],
+    index: &OnceLock<Index>,
+    field: impl Fn(&R) -> &str,
+) -> HashMap<K, R>
+where
+    K: Clone + Eq + std::hash::Hash,
+    R: Clone,
+{
+    let index = index.get_or_init(|| {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| (field(r).to_owned(), i))
+            .collect()
+    });
+    keys.iter()
+        .filter_map(|k| {
+            let row = rows.get(*index.get(key(k))?)?;
+            Some((k.clone(), row.clone()))
+        })
+        .collect()
 }
 
 async fn once<T, F>(cell: &OnceCell<Vec<T>>, read: impl FnOnce() -> F) -> Result<&[T]>
@@ -271,7 +307,13 @@ impl Loader<CountryCode> for StoreLoader {
     type Value = country::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[CountryCode]) -> Result<HashMap<CountryCode, Self::Value>> {
-        Ok(find(keys, |k| &k.0, self.countries().await?, |c| &c.code))
+        Ok(find_indexed(
+            keys,
+            |k| &k.0,
+            self.countries().await?,
+            &self.snapshot.country_index,
+            |c| &c.code,
+        ))
     }
 }
 
@@ -279,7 +321,13 @@ impl Loader<MetricSlug> for StoreLoader {
     type Value = metric::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[MetricSlug]) -> Result<HashMap<MetricSlug, Self::Value>> {
-        Ok(find(keys, |k| &k.0, self.metrics().await?, |m| &m.slug))
+        Ok(find_indexed(
+            keys,
+            |k| &k.0,
+            self.metrics().await?,
+            &self.snapshot.metric_index,
+            |m| &m.slug,
+        ))
     }
 }
 
@@ -287,7 +335,13 @@ impl Loader<SourceId> for StoreLoader {
     type Value = source::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[SourceId]) -> Result<HashMap<SourceId, Self::Value>> {
-        Ok(find(keys, |k| &k.0, self.sources().await?, |s| &s.id))
+        Ok(find_indexed(
+            keys,
+            |k| &k.0,
+            self.sources().await?,
+            &self.snapshot.source_index,
+            |s| &s.id,
+        ))
     }
 }
 
@@ -497,7 +551,13 @@ impl Loader<CompanySlug> for StoreLoader {
     type Value = company::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[CompanySlug]) -> Result<HashMap<CompanySlug, Self::Value>> {
-        Ok(find(keys, |k| &k.0, self.companies().await?, |c| &c.slug))
+        Ok(find_indexed(
+            keys,
+            |k| &k.0,
+            self.companies().await?,
+            &self.snapshot.company_index,
+            |c| &c.slug,
+        ))
     }
 }
 
@@ -505,7 +565,13 @@ impl Loader<SectorSlug> for StoreLoader {
     type Value = sector::Model;
     type Error = async_graphql::Error;
     async fn load(&self, keys: &[SectorSlug]) -> Result<HashMap<SectorSlug, Self::Value>> {
-        Ok(find(keys, |k| &k.0, self.sectors().await?, |s| &s.slug))
+        Ok(find_indexed(
+            keys,
+            |k| &k.0,
+            self.sectors().await?,
+            &self.snapshot.sector_index,
+            |s| &s.slug,
+        ))
     }
 }
 
