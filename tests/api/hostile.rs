@@ -807,7 +807,11 @@ impl Process {
     }
 
     async fn spawn(soft_fd_limit: Option<u32>) -> Self {
-        let dir = std::env::temp_dir().join(format!("tb-hostile-{}", std::process::id()));
+        // One directory per server: tests of one process start servers concurrently, and one
+        // must not delete another's database file while it starts.
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tb-hostile-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
