@@ -211,3 +211,43 @@ async fn database_failures_do_not_leak_sql(backend: Backend) {
         .as_array()
         .is_some_and(|countries| countries.iter().any(|c| c["code"] == "USA")));
 }
+
+crate::both_backends!(an_answer_lists_every_objects_members_in_one_order);
+
+/// The same request gives the same bytes: each object's members in the order of their names,
+/// at every level, whatever order the fields finished in (here the selection names them in
+/// the reverse order, and the first request after a start reads the reference tables).
+async fn an_answer_lists_every_objects_members_in_one_order(backend: Backend) {
+    let app = TestApp::builder(backend)
+        // Every answer is computed: no cached bytes.
+        .with_vars(&[("TECHBALANCE_RESPONSE_CACHE_BYTES", "0")])
+        .start()
+        .await;
+    let query = r#"{ metric(slug: "rd_intensity") { unit slug name } countries { name code } }"#;
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let body = app
+            .client()
+            .post(app.url("/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
+        bodies.push(body);
+    }
+    let first = &bodies[0];
+    assert!(
+        first.starts_with(r#"{"data":{"countries":[{"code":"#),
+        "members out of order: {first}"
+    );
+    let metric = first
+        .find(r#""metric":{"name":"#)
+        .expect("metric, then its name");
+    let slug = first[metric..].find(r#","slug":"#).expect("slug");
+    let unit = first[metric..].find(r#","unit":"#).expect("unit");
+    assert!(slug < unit, "slug before unit: {first}");
+    assert!(bodies.iter().all(|b| b == first), "{bodies:?}");
+}

@@ -88,11 +88,41 @@ async fn a_reference_change_in_another_process_is_served_on_the_next_requests(ba
         assert_eq!(after["country"]["name"], "United States of America");
         assert!(slugs(&after).contains(&"quantum_patents".to_owned()));
     }
+
+    // An edit by hand in SQL, announced as the README says: served too.
+    let announce = match backend {
+        Backend::Postgres => r#"SELECT pg_notify('techbalance_changes', '{"kind":"changed"}')"#,
+        Backend::Sqlite => {
+            r#"INSERT INTO change_notices (origin, notice) VALUES ('manual', '{"kind":"changed"}')"#
+        }
+    };
+    for statement in [
+        "UPDATE countries SET name = 'USA (edited by hand)' WHERE code = 'USA'",
+        announce,
+    ] {
+        other
+            .connection()
+            .execute_unprepared(statement)
+            .await
+            .expect(statement);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = app.data(query).await;
+        if after["country"]["name"] == "USA (edited by hand)" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the announced edit was not served within 10 s: {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The server's pooled PostgreSQL connections are closed by the server side (a restart, a
-/// failover, an administrator's `pg_terminate_backend`): once they have been idle for a second,
-/// each is checked before use and replaced, so no request gets an error.
+/// failover, an administrator's `pg_terminate_backend`): each is checked before use and
+/// replaced, so no request gets an error, not even right after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_the_database_closed_are_replaced_before_use() {
     let app = TestApp::builder(Backend::Postgres)
@@ -135,7 +165,6 @@ async fn pooled_connections_the_database_closed_are_replaced_before_use() {
         row.try_get_by_index(0).expect("count")
     };
     assert!(killed >= 1, "no pooled connection was open");
-    tokio::time::sleep(techbalance_store::PING_IF_IDLE_FOR + Duration::from_millis(300)).await;
     for round in 0..2 {
         for body in ask_all().await {
             assert!(body.get("errors").is_none(), "round {round}: {body}");

@@ -335,6 +335,11 @@ impl Store {
                     continue;
                 }
             };
+            if !first {
+                // Before anyone may trust the generation again: whatever was read or cached
+                // while the listener was down may predate a change it missed.
+                self.bump_generation();
+            }
             self.hub.connected.store(true, Ordering::SeqCst);
             backoff = Duration::from_millis(200);
             if !first {

@@ -62,46 +62,6 @@ pub struct Store {
     source_preference: Arc<[String]>,
 }
 
-/// A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out
-/// (and replaced if the server hung up on it). sqlx pings every connection when it is released,
-/// so one in steady use was checked moments ago: pinging it again before each statement cost a
-/// round trip and about a tenth of the server's CPU on small queries.
-pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
-
-/// The PostgreSQL pool: TLS as the URL says (see `tls`), statements not logged, connections
-/// opened on demand, and pinged before use only after [`PING_IF_IDLE_FOR`] of idleness.
-async fn postgres_pool(settings: &ConnectionSettings) -> Result<DatabaseConnection, StoreError> {
-    use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
-    let invalid = |e: sea_orm::sqlx::Error| {
-        StoreError::from(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))
-    };
-    let mut connect: PgConnectOptions = settings.url.parse().map_err(invalid)?;
-    connect = connect.disable_statement_logging();
-    if tls::loopback_without_sslmode(&settings.url, std::env::var_os("PGSSLMODE").is_some()) {
-        connect = connect.ssl_mode(PgSslMode::Disable);
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .min_connections(0)
-        .acquire_timeout(settings.acquire_timeout)
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_IF_IDLE_FOR {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect_with(connect)
-        .await
-        .map_err(invalid)?;
-    Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
-        pool,
-    ))
-}
-
 /// Next to a SQLite file: says a database was opened there, so that a missing file is noticed.
 const MARKER_SUFFIX: &str = ".seen";
 
@@ -114,27 +74,32 @@ impl Store {
             probe_postgres(settings).await?;
         }
         let sqlite_file = file_watch::sqlite_path(&settings.url);
-        let db = if settings.url.starts_with("postgres") {
-            postgres_pool(settings).await?
-        } else {
-            let mut options = ConnectOptions::new(settings.url.clone());
-            options
-                .max_connections(settings.max_connections)
-                .min_connections(0)
-                .acquire_timeout(settings.acquire_timeout)
-                .connect_timeout(settings.acquire_timeout)
-                .sqlx_logging(false)
-                // A connection to a local file does not hang up: no ping before each use.
-                .test_before_acquire(false)
-                // SQLite hands rows from its worker thread over a channel, 50 at a time by
-                // default: reading the current versions of a 20,000-row batch waited on it row
-                // by row.
-                .map_sqlx_sqlite_opts(|o| o.row_buffer_size(SQLITE_ROW_BUFFER));
-            let db = Database::connect(options).await?;
+        let mut options = ConnectOptions::new(settings.url.clone());
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_timeout(settings.acquire_timeout)
+            .sqlx_logging(false)
+            // SQLite hands rows from its worker thread over a channel, 50 at a time by default:
+            // reading the current versions of a 20,000-row batch waited on it row by row.
+            .map_sqlx_sqlite_opts(|o| o.row_buffer_size(SQLITE_ROW_BUFFER));
+        if !settings.url.starts_with("postgres") {
+            // A connection to a local file does not hang up: no ping before each use. A
+            // PostgreSQL connection is pinged (sqlx's default): one the server closed (a
+            // restart, a failover, `pg_terminate_backend`) is replaced, never handed to a request.
+            options.test_before_acquire(false);
+        }
+        if tls::loopback_without_sslmode(&settings.url, std::env::var_os("PGSSLMODE").is_some()) {
+            options.map_sqlx_postgres_opts(|o| {
+                o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+            });
+        }
+        let db = Database::connect(options).await?;
+        if db.get_database_backend() == DatabaseBackend::Sqlite {
             // Persistent in the file: readers no longer wait for the writer.
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-            db
-        };
+        }
         let mut store = Self::from_connection(db);
         if let Some(path) = sqlite_file {
             store.watch(&path);

@@ -186,7 +186,11 @@ fn shape(media: Media, response: &GraphqlResponse) -> (StatusCode, Shaped<'_>) {
 }
 
 /// An answer as it is sent, serialised straight from the response (no intermediate JSON tree):
-/// whole, or without `data` for an operation that did not run.
+/// whole, or without `data` for an operation that did not run. Every object's members are in
+/// the order of their names, at every level, as they were when answers went through a
+/// `serde_json::Value`: async-graphql collects an object's fields in the order they finish, so
+/// without it the same request could give different bytes (and a cached answer, ETag included,
+/// whichever order its computation happened to take).
 enum Shaped<'a> {
     Whole(&'a GraphqlResponse),
     WithoutData(&'a GraphqlResponse),
@@ -194,17 +198,56 @@ enum Shaped<'a> {
 
 impl serde::Serialize for Shaped<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self {
-            Shaped::Whole(response) => response.serialize(serializer),
-            Shaped::WithoutData(response) => {
-                let mut map = serializer.serialize_map(None)?;
-                if !response.extensions.is_empty() {
-                    map.serialize_entry("extensions", &response.extensions)?;
+        use serde::ser::{Error as _, SerializeMap};
+        let (response, data) = match self {
+            Shaped::Whole(response) => (response, true),
+            Shaped::WithoutData(response) => (response, false),
+        };
+        let mut map = serializer.serialize_map(None)?;
+        if data {
+            map.serialize_entry("data", &Ordered(&response.data))?;
+        }
+        if !response.errors.is_empty() {
+            // Few and small: through a JSON tree, which orders their members.
+            let errors = serde_json::to_value(&response.errors).map_err(S::Error::custom)?;
+            map.serialize_entry("errors", &errors)?;
+        }
+        if !response.extensions.is_empty() {
+            let extensions: std::collections::BTreeMap<_, _> = response
+                .extensions
+                .iter()
+                .map(|(name, value)| (name, Ordered(value)))
+                .collect();
+            map.serialize_entry("extensions", &extensions)?;
+        }
+        map.end()
+    }
+}
+
+/// A GraphQL value with each object's members in the order of their names.
+struct Ordered<'a>(&'a Value);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(members) => {
+                let mut sorted: Vec<_> = members.iter().collect();
+                sorted.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                let mut map = serializer.serialize_map(Some(sorted.len()))?;
+                for (name, value) in sorted {
+                    map.serialize_entry(name.as_str(), &Ordered(value))?;
                 }
-                map.serialize_entry("errors", &response.errors)?;
                 map.end()
             }
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Ordered(item))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(serializer),
         }
     }
 }
