@@ -68,20 +68,11 @@ async fn a_reference_change_in_another_process_is_served_on_the_next_requests(ba
         .expect("the other process's change");
 
     // Change notices arrive asynchronously (SQLite's are polled).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let after = app.data(query).await;
-        if after["country"]["name"] == "United States of America"
-            && slugs(&after).contains(&"quantum_patents".to_owned())
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the other process's change was not served within 10 s: {after}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    served_within_10_s(&app, query, "the other process's change", |after| {
+        after["country"]["name"] == "United States of America"
+            && slugs(after).contains(&"quantum_patents".to_owned())
+    })
+    .await;
     // And from then on, on every request.
     for _ in 0..3 {
         let after = app.data(query).await;
@@ -106,15 +97,28 @@ async fn a_reference_change_in_another_process_is_served_on_the_next_requests(ba
             .await
             .expect(statement);
     }
+    served_within_10_s(&app, query, "the announced edit", |after| {
+        after["country"]["name"] == "USA (edited by hand)"
+    })
+    .await;
+}
+
+/// Asks `query` until its data satisfies `served`; fails after 10 s naming `what`.
+async fn served_within_10_s(
+    app: &TestApp,
+    query: &str,
+    what: &str,
+    served: impl Fn(&serde_json::Value) -> bool,
+) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let after = app.data(query).await;
-        if after["country"]["name"] == "USA (edited by hand)" {
-            break;
+        if served(&after) {
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the announced edit was not served within 10 s: {after}"
+            "{what} was not served within 10 s: {after}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -303,46 +303,30 @@ where
         .collect()
 }
 
-impl Loader<CountryCode> for StoreLoader {
-    type Value = country::Model;
-    type Error = async_graphql::Error;
-    async fn load(&self, keys: &[CountryCode]) -> Result<HashMap<CountryCode, Self::Value>> {
-        Ok(find_indexed(
-            keys,
-            |k| &k.0,
-            self.countries().await?,
-            &self.snapshot.country_index,
-            |c| &c.code,
-        ))
-    }
+/// A loader of rows by primary key from the reference snapshot, through its index.
+macro_rules! by_key {
+    ($($key:ident => $model:ty, $table:ident, $index:ident, $field:ident;)*) => {$(
+        impl Loader<$key> for StoreLoader {
+            type Value = $model;
+            type Error = async_graphql::Error;
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>> {
+                Ok(find_indexed(
+                    keys,
+                    |k| &k.0,
+                    self.$table().await?,
+                    &self.snapshot.$index,
+                    |row| &row.$field,
+                ))
+            }
+        }
+    )*};
 }
-
-impl Loader<MetricSlug> for StoreLoader {
-    type Value = metric::Model;
-    type Error = async_graphql::Error;
-    async fn load(&self, keys: &[MetricSlug]) -> Result<HashMap<MetricSlug, Self::Value>> {
-        Ok(find_indexed(
-            keys,
-            |k| &k.0,
-            self.metrics().await?,
-            &self.snapshot.metric_index,
-            |m| &m.slug,
-        ))
-    }
-}
-
-impl Loader<SourceId> for StoreLoader {
-    type Value = source::Model;
-    type Error = async_graphql::Error;
-    async fn load(&self, keys: &[SourceId]) -> Result<HashMap<SourceId, Self::Value>> {
-        Ok(find_indexed(
-            keys,
-            |k| &k.0,
-            self.sources().await?,
-            &self.snapshot.source_index,
-            |s| &s.id,
-        ))
-    }
+by_key! {
+    CountryCode => country::Model, countries, country_index, code;
+    MetricSlug => metric::Model, metrics, metric_index, slug;
+    SourceId => source::Model, sources, source_index, id;
+    CompanySlug => company::Model, companies, company_index, slug;
+    SectorSlug => sector::Model, sectors, sector_index, slug;
 }
 
 impl Loader<CompaniesOfCountry> for StoreLoader {
@@ -544,34 +528,6 @@ impl StoreLoader {
             self.store.sector_verdicts()
         })
         .await
-    }
-}
-
-impl Loader<CompanySlug> for StoreLoader {
-    type Value = company::Model;
-    type Error = async_graphql::Error;
-    async fn load(&self, keys: &[CompanySlug]) -> Result<HashMap<CompanySlug, Self::Value>> {
-        Ok(find_indexed(
-            keys,
-            |k| &k.0,
-            self.companies().await?,
-            &self.snapshot.company_index,
-            |c| &c.slug,
-        ))
-    }
-}
-
-impl Loader<SectorSlug> for StoreLoader {
-    type Value = sector::Model;
-    type Error = async_graphql::Error;
-    async fn load(&self, keys: &[SectorSlug]) -> Result<HashMap<SectorSlug, Self::Value>> {
-        Ok(find_indexed(
-            keys,
-            |k| &k.0,
-            self.sectors().await?,
-            &self.snapshot.sector_index,
-            |s| &s.slug,
-        ))
     }
 }
 

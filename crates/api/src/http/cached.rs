@@ -109,16 +109,32 @@ async fn uncached(
     request: async_graphql::Request,
     media: Media,
 ) -> Response {
+    match run(state, origin, request, media).await {
+        Ok((response, kind)) => {
+            if kind == Some(OperationType::Mutation) {
+                state.cache.note_local_change();
+            }
+            reply::graphql(media, &response, state.http.max_response_bytes)
+        }
+        Err(busy) => busy,
+    }
+}
+
+/// Runs `request` once admitted (see `admission`): its response and the type of operation it
+/// ran, or the refusal of a request that waited too long for its turn.
+async fn run(
+    state: &AppState,
+    origin: Origin,
+    request: async_graphql::Request,
+    media: Media,
+) -> Result<(async_graphql::Response, Option<OperationType>), Response> {
     let Some(_admitted) = state.admission.enter().await else {
-        return busy(media);
+        return Err(busy(media));
     };
     let prepared = execute::prepare(state, origin, request);
     let kind = prepared.kind();
     let response = prepared.run(&state.schema).await;
-    if kind.get() == Some(OperationType::Mutation) {
-        state.cache.note_local_change();
-    }
-    reply::graphql(media, &response, state.http.max_response_bytes)
+    Ok((response, kind.get()))
 }
 
 /// Executes the request and shapes its answer; it may be kept when it is a 200 without errors.
@@ -129,15 +145,12 @@ async fn compute(
     media: Media,
     gzip: bool,
 ) -> (Answer, bool) {
-    let (clean, reply) = match state.admission.enter().await {
-        Some(_admitted) => {
-            let response = execute::prepare(&state, origin, request)
-                .run(&state.schema)
-                .await;
-            let reply = reply::graphql(media, &response, state.http.max_response_bytes);
-            (response.errors.is_empty(), reply)
-        }
-        None => (false, busy(media)),
+    let (clean, reply) = match run(&state, origin, request, media).await {
+        Ok((response, _)) => (
+            response.errors.is_empty(),
+            reply::graphql(media, &response, state.http.max_response_bytes),
+        ),
+        Err(busy) => (false, busy),
     };
     let (parts, body) = reply.into_parts();
     // The body is a buffer already: collecting it copies nothing.
